@@ -1,0 +1,91 @@
+// Every command line deliver runs on a deploy host, as pure functions of the layout (Kamal style): unit-testable and
+// printed verbatim by --dry-run. Values always pass through `sh` (quote.ts); only our own literals are raw.
+import { and, raw, sh, type Shell } from '../ssh/quote.js';
+import { checkVersion, linkTarget, releaseDir, stagingDir, type Layout } from './layout.js';
+
+/** Exit codes our scripts use so the pipeline can tell "refused" from "broken". */
+export const EXIT_CHECKSUM = 3;
+export const EXIT_BAD_RELEASE = 4;
+export const EXIT_ACTIVE_DIFFERS = 5;
+
+/**
+ * One read-only look at a host: where the symlink points, what is stored, the activation history and which release
+ * the node was started from. Parsed by parseHostState (state.ts).
+ */
+export function stateCommand(l: Layout): Shell {
+  return sh`if [ -L ${l.root} ]; then printf 'link=%s\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; printf 'started=%s\n' "$(cat ${l.started} 2>/dev/null)"; echo '[releases]'; ls -1 ${l.releases} 2>/dev/null; echo '[history]'; tail -n 200 ${l.history} 2>/dev/null; true`;
+}
+
+/**
+ * Creates deliver's directories, removes leftovers of interrupted deploys (safe: we hold the lock) and prints the
+ * sha256 of an already installed release of this version (empty when none), so an identical one is not re-sent.
+ */
+export function prepareCommand(l: Layout, version: string): Shell {
+  return sh`mkdir -p ${l.incoming} ${l.releases} && rm -rf ${l.incoming}/*.part-* ${l.releases}/*.tmp-* && { cat ${releaseDir(l, version)}/.deliver-sha256 2>/dev/null; true; }`;
+}
+
+/** Refuses (exit 3) and deletes the upload when its sha256 is not the store's: nothing corrupt gets unpacked. */
+export function verifyCommand(tarPath: string, sha256: string): Shell {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`invalid sha256 ${JSON.stringify(sha256)}`);
+  return sh`actual=$(sha256sum ${tarPath} | cut -c1-64); if [ "$actual" != ${sha256} ]; then rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
+}
+
+/**
+ * Unpacks into a staging dir next to the final one. A tarball with an `APP/` prefix (edeliver's mix archives) is
+ * flattened. The release must have `bin/APP` and `releases/VSN/`, or nothing is installed (exit 4).
+ */
+export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string): Shell {
+  const stage = stagingDir(l, version, id);
+  const bin = `bin/${l.app}`;
+  return sh`rm -rf ${stage} && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\n' ${sha256} > ${stage}/.deliver-sha256`;
+}
+
+/** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */
+export function linkConfigCommand(l: Layout, version: string, id: string, links: { vmArgs?: string; sysConfig?: string }): Shell | undefined {
+  const dir = `${stagingDir(l, version, id)}/releases/${version}`;
+  const parts: Shell[] = [];
+  for (const [file, target] of [['vm.args', links.vmArgs], ['sys.config', links.sysConfig]] as const) {
+    if (!target) continue;
+    parts.push(sh`{ [ -e ${target} ] || { echo ${`${target} does not exist on this host (LINK_${file === 'vm.args' ? 'VM_ARGS' : 'SYS_CONFIG'})`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && ln -sfn ${target} ${dir}/${file}`);
+  }
+  return parts.length ? and(...parts) : undefined;
+}
+
+/**
+ * Moves the staged release to its final name. An inactive release of the same version is replaced; the active
+ * one is never touched (exit 5: deploy a new version instead of changing the running one's files).
+ */
+export function installCommand(l: Layout, version: string, id: string): Shell {
+  const dir = releaseDir(l, version);
+  return sh`if [ -e ${dir} ]; then if [ "$(readlink ${l.root} 2>/dev/null)" = ${linkTarget(l, version)} ]; then rm -rf ${stagingDir(l, version, id)}; echo ${`release ${version} is active here with different content; deploy it under a new version`} >&2; exit ${EXIT_ACTIVE_DIFFERS}; fi; rm -rf ${dir}; fi && mv -T ${stagingDir(l, version, id)} ${dir}`;
+}
+
+/**
+ * Points `$DELIVER_TO/$APP` at the release in one rename (a temp symlink moved over the old one), so a reader sees
+ * either the old or the new release, never a mix. An edeliver-style real directory there is moved into the store
+ * as release `edeliver-legacy` first (rollback can return to it). Appends the version to the history.
+ */
+export function activateCommand(l: Layout, version: string, id: string): Shell {
+  const tmp = `${l.root}.tmp-${id}`;
+  return sh`{ [ -d ${releaseDir(l, version)} ] || { echo ${`release ${version} is not installed on this host`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && if [ -d ${l.root} ] && [ ! -L ${l.root} ]; then mkdir -p ${l.releases} && mv -T ${l.root} ${l.releases}/edeliver-legacy; fi && ln -sfn ${linkTarget(l, version)} ${tmp} && mv -T ${tmp} ${l.root} && printf '%s\n' ${version} >> ${l.history}`;
+}
+
+/** Removes the listed stored releases (the caller computed them with pruneList: never the active or started one). */
+export function pruneCommand(l: Layout, versions: string[]): Shell | undefined {
+  if (versions.length === 0) return undefined;
+  return sh`cd ${l.releases} && rm -rf -- ${versions.map(checkVersion)}`;
+}
+
+/** Removes this deploy's temp files after a failure or Ctrl-C (upload part, staging dir, temp link). */
+export function cleanupCommand(l: Layout, version: string, id: string, tarPath: string): Shell {
+  return sh`rm -rf ${tarPath} ${stagingDir(l, version, id)} ${stagingDir(l, version, id)}.inner ${l.root}.tmp-${id}`;
+}
+
+/** Appends one JSON line to the on-host audit log. */
+export function auditCommand(l: Layout, entry: object): Shell {
+  return sh`mkdir -p ${l.home} && printf '%s\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
+}
+
+export function auditTailCommand(l: Layout, lines: number): Shell {
+  return sh`tail -n ${Math.max(1, Math.floor(lines))} ${l.auditLog} 2>/dev/null; true`;
+}

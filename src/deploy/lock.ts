@@ -1,0 +1,152 @@
+// Per-host deploy lock: a directory created with `mkdir` (atomic on every file system), holding owner.json
+// (who, where, pid, when, version, command). Stale locks (older than the TTL, or whose holder process on this
+// same machine is gone) are broken with a warning; `--lock-wait` polls instead of failing at once.
+import { hostname, userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { sh, type Shell } from '../ssh/quote.js';
+import type { Backend } from '../ssh/types.js';
+import { InterruptedError, RemoteError } from '../output/errors.js';
+import type { Layout } from './layout.js';
+import { tempId } from './layout.js';
+
+export interface LockOwner {
+  id: string;
+  user: string;
+  machine: string;
+  pid: number;
+  /** ISO time on the deploying machine. */
+  at: string;
+  command: string;
+  version?: string;
+}
+
+export const DEFAULT_LOCK_TTL_MS = 15 * 60_000;
+
+export function newOwner(command: string, version?: string): LockOwner {
+  let user = process.env.USER ?? 'unknown';
+  try {
+    user = userInfo().username;
+  } catch {
+    // no passwd entry (containers): keep $USER
+  }
+  return { id: tempId(), user, machine: hostname(), pid: process.pid, at: new Date().toISOString(), command, ...(version ? { version } : {}) };
+}
+
+export function acquireCommand(l: Layout, owner: LockOwner): Shell {
+  return sh`mkdir -p ${l.home} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
+}
+
+export type AcquireResult =
+  | { acquired: true }
+  | { acquired: false; ageSeconds: number; owner?: LockOwner };
+
+export function parseAcquire(stdout: string): AcquireResult {
+  const lines = stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  if (lines[0] === 'ACQUIRED') return { acquired: true };
+  if (lines[0] !== 'HELD') throw new Error(`unexpected lock output: ${stdout.slice(0, 200)}`);
+  const now = Number(lines[1]);
+  const since = Number(lines[2]);
+  const ageSeconds = Number.isFinite(now) && Number.isFinite(since) && since > 0 ? Math.max(0, now - since) : 0;
+  let owner: LockOwner | undefined;
+  try {
+    const parsed = JSON.parse(lines.slice(3).join('\n')) as LockOwner;
+    if (parsed && typeof parsed.id === 'string') owner = parsed;
+  } catch {
+    // owner.json not written yet (the holder is between mkdir and printf) or damaged
+  }
+  return owner ? { acquired: false, ageSeconds, owner } : { acquired: false, ageSeconds };
+}
+
+/** Why a held lock may be broken, or undefined when it must be respected. */
+export function staleReason(
+  held: { ageSeconds: number; owner?: LockOwner },
+  opts: { ttlMs: number; machine: string; pidAlive: (pid: number) => boolean },
+): string | undefined {
+  if (held.ageSeconds * 1000 > opts.ttlMs) return `older than ${Math.round(opts.ttlMs / 60_000)} min`;
+  const o = held.owner;
+  if (o && o.machine === opts.machine && !opts.pidAlive(o.pid)) return `its process ${o.pid} on ${o.machine} is gone`;
+  // A lock without owner.json older than a minute: its holder died between mkdir and writing the file.
+  if (!o && held.ageSeconds > 60) return 'it has no owner record';
+  return undefined;
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Breaks a lock only if it is still the one judged stale (same owner id), by renaming it away first. */
+export function breakCommand(l: Layout, ownerId: string | undefined): Shell {
+  const aside = `${l.lock}.stale-${tempId()}`;
+  const same = ownerId ? sh`grep -qF ${`"id":"${ownerId}"`} ${l.lock}/owner.json 2>/dev/null` : sh`[ ! -f ${l.lock}/owner.json ]`;
+  return sh`if [ -d ${l.lock} ] && ${same}; then mv -T ${l.lock} ${aside} && rm -rf ${aside}; fi`;
+}
+
+/** Releases our own lock (never someone else's). */
+export function releaseCommand(l: Layout, ownerId: string): Shell {
+  return sh`if grep -qF ${`"id":"${ownerId}"`} ${l.lock}/owner.json 2>/dev/null; then rm -rf ${l.lock}; fi`;
+}
+
+/** `deliver unlock`: prints the owner record (if any) and removes the lock. */
+export function forceUnlockCommand(l: Layout): Shell {
+  return sh`if [ -d ${l.lock} ]; then cat ${l.lock}/owner.json 2>/dev/null; echo; rm -rf ${l.lock}; echo UNLOCKED; else echo NOLOCK; fi`;
+}
+
+export function describeOwner(o: LockOwner | undefined, ageSeconds: number): string {
+  const age = ageSeconds < 120 ? `${ageSeconds}s` : `${Math.round(ageSeconds / 60)} min`;
+  if (!o) return `an unknown owner (lock taken ${age} ago, no owner record)`;
+  return `${o.user}@${o.machine} (pid ${o.pid}, ${o.command}${o.version ? ` ${o.version}` : ''}, since ${o.at}, ${age} ago)`;
+}
+
+export interface AcquireOptions {
+  /** Keep trying this long when the lock is held (0: fail at once). */
+  waitMs: number;
+  ttlMs: number;
+  signal?: AbortSignal;
+  warn: (message: string) => void;
+  /** Called once when we start waiting. */
+  onWait?: (holder: string) => void;
+  pollMs?: number;
+}
+
+/** Takes the host's lock or throws a RemoteError naming the owner. */
+export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner, opts: AcquireOptions): Promise<void> {
+  const deadline = Date.now() + opts.waitMs;
+  let announced = false;
+  for (;;) {
+    if (opts.signal?.aborted) throw new InterruptedError();
+    const res = await backend.run(acquireCommand(l, owner).text, { step: 'lock', ...(opts.signal ? { signal: opts.signal } : {}) });
+    const parsed = parseAcquire(res.stdout);
+    if (parsed.acquired) return;
+    const holder = describeOwner(parsed.owner, parsed.ageSeconds);
+    const stale = staleReason(parsed, { ttlMs: opts.ttlMs, machine: owner.machine, pidAlive });
+    if (stale) {
+      opts.warn(`${backend.target.name}: breaking a stale deploy lock (${stale}) held by ${holder}`);
+      await backend.run(breakCommand(l, parsed.owner?.id).text, { step: 'lock' });
+      continue;
+    }
+    if (Date.now() >= deadline) {
+      throw new RemoteError(backend.target.name, `deploy lock held by ${holder}`, {
+        step: 'lock',
+        hint: opts.waitMs > 0 ? 'still held after --lock-wait; try again later or `deliver unlock <env>`' : 'wait with --lock-wait=SECONDS, or `deliver unlock <env>` if that deploy is dead',
+      });
+    }
+    if (!announced) {
+      opts.onWait?.(holder);
+      announced = true;
+    }
+    try {
+      await sleep(Math.min(opts.pollMs ?? 1000, Math.max(50, deadline - Date.now())), undefined, opts.signal ? { signal: opts.signal } : undefined);
+    } catch {
+      throw new InterruptedError();
+    }
+  }
+}
+
+export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {
+  await backend.exec(releaseCommand(l, ownerId).text);
+}
