@@ -1,0 +1,113 @@
+// Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Backend, ExecResult } from '../../src/ssh/types.js';
+import { RemoteError } from '../../src/output/errors.js';
+import { layoutFor } from '../../src/deploy/layout.js';
+import {
+  acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseLock, staleReason,
+} from '../../src/deploy/lock.js';
+
+/** Runs command lines with the local sh: lets the lock's shell be exercised without a network. */
+function shellBackend(name = 'local'): Backend {
+  const exec = (command: string): Promise<ExecResult> =>
+    new Promise((resolve) => {
+      const p = spawn('sh', ['-c', command]);
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => (stdout += d));
+      p.stderr.on('data', (d) => (stderr += d));
+      const t0 = Date.now();
+      p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, durationMs: Date.now() - t0 }));
+    });
+  return {
+    target: { name, host: name },
+    exec,
+    async run(command: string) {
+      const r = await exec(command);
+      if (r.code !== 0) throw new RemoteError(name, `exit ${r.code}: ${r.stderr}`);
+      return r;
+    },
+    upload: () => Promise.reject(new Error('no upload')),
+    download: () => Promise.reject(new Error('no download')),
+  };
+}
+
+const opts = (warnings: string[] = []) => ({ waitMs: 0, ttlMs: 15 * 60_000, warn: (m: string) => warnings.push(m), pollMs: 50 });
+
+describe('deploy lock', () => {
+  it('is exclusive and names the owner', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const a = { ...newOwner('deploy release', '0.2.0'), user: 'alice', machine: 'laptop-a', pid: 1 };
+    await acquireLock(b, l, a, opts());
+    const owner = JSON.parse(readFileSync(`${l.lock}/owner.json`, 'utf8'));
+    expect(owner).toMatchObject({ user: 'alice', machine: 'laptop-a', command: 'deploy release', version: '0.2.0' });
+    const other = { ...newOwner('deploy release', '0.3.0'), machine: 'laptop-b' };
+    await expect(acquireLock(b, l, other, opts())).rejects.toThrow(/web1: deploy lock held by alice@laptop-a \(pid 1, deploy release 0\.2\.0/);
+    // someone else's release does nothing; ours frees it
+    await releaseLock(b, l, other.id);
+    await expect(acquireLock(b, l, other, opts())).rejects.toThrow(/held by alice/);
+    await releaseLock(b, l, a.id);
+    await acquireLock(b, l, other, opts());
+  });
+
+  it('waits with --lock-wait until the holder releases', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend();
+    const a = { ...newOwner('deploy release'), machine: 'elsewhere' };
+    await acquireLock(b, l, a, opts());
+    const waits: string[] = [];
+    setTimeout(() => void releaseLock(b, l, a.id), 300);
+    const t0 = Date.now();
+    await acquireLock(b, l, newOwner('deploy release'), { ...opts(), waitMs: 5000, onWait: (h) => waits.push(h) });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+    expect(waits).toHaveLength(1);
+  });
+
+  it('breaks a lock whose holder process on this machine is gone, with a warning', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web2');
+    const dead = { ...newOwner('deploy release'), pid: 2 ** 22 + 12345 };
+    await acquireLock(b, l, dead, opts());
+    const warnings: string[] = [];
+    await acquireLock(b, l, newOwner('deploy release'), opts(warnings));
+    expect(warnings[0]).toMatch(/web2: breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
+  });
+
+  it('breaks a lock older than the TTL', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend();
+    await acquireLock(b, l, { ...newOwner('x'), machine: 'other' }, opts());
+    const old = Date.now() / 1000 - 3600;
+    utimesSync(l.lock, old, old);
+    const warnings: string[] = [];
+    await acquireLock(b, l, newOwner('y'), opts(warnings));
+    expect(warnings[0]).toMatch(/older than 15 min/);
+  });
+
+  it('force unlock reports the previous owner', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend();
+    await acquireLock(b, l, { ...newOwner('deploy'), user: 'bob' }, opts());
+    const r = await b.exec(forceUnlockCommand(l).text);
+    expect(r.stdout).toContain('"user":"bob"');
+    expect(r.stdout.trim().endsWith('UNLOCKED')).toBe(true);
+    expect((await b.exec(forceUnlockCommand(l).text)).stdout.trim()).toBe('NOLOCK');
+  });
+
+  it('parses and judges held locks', () => {
+    expect(parseAcquire('ACQUIRED\n')).toEqual({ acquired: true });
+    const held = parseAcquire('HELD\n1000\n900\n');
+    expect(held).toEqual({ acquired: false, ageSeconds: 100 });
+    expect(staleReason({ ageSeconds: 100 }, { ttlMs: 900_000, machine: 'm', pidAlive: () => true })).toBe('it has no owner record');
+    expect(staleReason({ ageSeconds: 10 }, { ttlMs: 900_000, machine: 'm', pidAlive: () => true })).toBeUndefined();
+    const o = { ...newOwner('deploy'), machine: 'm', pid: 7 };
+    expect(staleReason({ ageSeconds: 10, owner: o }, { ttlMs: 900_000, machine: 'm', pidAlive: () => false })).toMatch(/process 7/);
+    expect(staleReason({ ageSeconds: 10, owner: o }, { ttlMs: 900_000, machine: 'other', pidAlive: () => false })).toBeUndefined();
+    expect(describeOwner(undefined, 5)).toMatch(/unknown owner/);
+  });
+});
