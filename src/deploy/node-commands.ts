@@ -96,3 +96,8 @@ export function defaultMigrateExpr(app: string): string {
   const mod = app.split('_').filter(Boolean).map((p) => p[0]!.toUpperCase() + p.slice(1)).join('');
   return `${mod}.Release.migrate()`;
 }
+
+/** A command from the user's own config (MIGRATE_COMMAND), run in the active release root with the env file. */
+export function configCommand(l: Layout, shellText: string, envFile?: string): Shell {
+  return and(inActive(l, envFile), raw(shellText));
+}

@@ -1,0 +1,287 @@
+// One host's deploy, start to finish, independent of every other host (no lockstep barrier):
+// lock → state → upload (skipped when the same release is installed) → verify sha256 → unpack to staging →
+// link config → install → env file → activate (one rename) → (re)start + health check → audit → prune → unlock.
+// Until `activate`, the host's `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
+import { existsSync, createReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { HookDef } from '../config/types.js';
+import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
+import { sh } from '../ssh/quote.js';
+import type { Backend, ExecOptions } from '../ssh/types.js';
+import { auditEntry } from './audit.js';
+import {
+  activateCommand, auditCommand, cleanupCommand, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
+  stateCommand, unpackCommand, verifyCommand,
+} from './commands.js';
+import { hookCommand, type DeployHookName } from './hooks.js';
+import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
+import { acquireLock, newOwner, releaseLock } from './lock.js';
+import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import type { ReleaseSource } from './source.js';
+import { parseHostState, pruneList, type HostState } from './state.js';
+
+export interface DeployEvents {
+  /** A host entered a step (live status line). */
+  step?: (host: string, step: string) => void;
+  progress?: (host: string, bytes: number, total: number) => void;
+  /** Remote output lines (shown with --verbose). */
+  line?: (host: string, stream: 'stdout' | 'stderr', line: string) => void;
+  warn: (message: string) => void;
+}
+
+export interface DeployPlan {
+  app: string;
+  env: string;
+  version: string;
+  source: ReleaseSource;
+  /** DELIVER_TO; a host's own path (`user@host:/path` nodes) wins. */
+  deliverTo: string;
+  keepReleases: number;
+  startDeploy: boolean;
+  cleanDeploy: boolean;
+  links: { vmArgs?: string; sysConfig?: string };
+  /** Local `.deliver/<env>.env`, uploaded with mode 0600 when it exists. */
+  envFileLocal?: string;
+  hooks: ReadonlyMap<string, HookDef>;
+  /** Shell command run in the release root after start; retried until it succeeds or healthTimeoutMs passes. */
+  healthCheck?: string;
+  healthTimeoutMs: number;
+  startTimeoutMs: number;
+  lock: { waitMs: number; ttlMs: number };
+  /** What the lock and audit log say is running (`deploy release`, `update`). */
+  command: string;
+  signal?: AbortSignal;
+  events: DeployEvents;
+}
+
+export interface HostDeployResult {
+  version: string;
+  previous?: string;
+  /** False when the host already had this exact release (same sha256). */
+  uploaded: boolean;
+  started: boolean;
+}
+
+export function hostLayout(deliverTo: string, app: string, path?: string): Layout {
+  return layoutFor(path ?? deliverTo, app);
+}
+
+function remoteStep(host: string, step: string, err: unknown): DeliverError {
+  if (err instanceof DeliverError) return err;
+  return new RemoteError(host, `${step} failed: ${(err as Error)?.message ?? String(err)}`, { step, cause: err });
+}
+
+export async function deployHost(backend: Backend, plan: DeployPlan): Promise<HostDeployResult> {
+  const host = backend.target.name;
+  const l = hostLayout(plan.deliverTo, plan.app, backend.target.path);
+  const id = tempId();
+  const owner = newOwner(plan.command, plan.version);
+  const sig = plan.signal;
+  const withSig: ExecOptions = {
+    ...(sig ? { signal: sig } : {}),
+    ...(plan.events.line ? { onStdout: (s: string) => plan.events.line!(host, 'stdout', s), onStderr: (s: string) => plan.events.line!(host, 'stderr', s) } : {}),
+  };
+  const step = (name: string) => {
+    if (sig?.aborted) throw new InterruptedError();
+    plan.events.step?.(host, name);
+  };
+  const run = (cmd: { text: string }, name: string, extra: ExecOptions = {}) => backend.run(cmd.text, { step: name, ...withSig, ...extra });
+  const tarPath = uploadPath(l, plan.source.file, id);
+  let locked = false;
+  let state: HostState | undefined;
+  try {
+    step('lock');
+    await acquireLock(backend, l, owner, {
+      waitMs: plan.lock.waitMs,
+      ttlMs: plan.lock.ttlMs,
+      warn: plan.events.warn,
+      onWait: (holder) => plan.events.warn(`${host}: waiting for the deploy lock held by ${holder}`),
+      ...(sig ? { signal: sig } : {}),
+    });
+    locked = true;
+
+    step('prepare');
+    state = parseHostState((await run(stateCommand(l), 'prepare')).stdout);
+    const existingSha = (await run(prepareCommand(l, plan.version), 'prepare')).stdout.trim();
+    if (plan.cleanDeploy) {
+      // edeliver's --clean-deploy: drop every other stored release (never the active or running one).
+      const prune = pruneCommand(l, pruneList(state, 1).filter((v) => v !== plan.version));
+      if (prune) await run(prune, 'clean');
+    }
+    const hookVars = (dir: string) => ({
+      APP: plan.app,
+      VERSION: plan.version,
+      DEPLOY_ENVIRONMENT: plan.env,
+      DELIVER_TO: l.deliverTo,
+      RELEASE_DIR: dir,
+      PREVIOUS_VERSION: state?.active,
+    });
+    const hook = async (name: DeployHookName, dir: string) => {
+      const cmd = hookCommand(plan.hooks, name, hookVars(dir));
+      if (cmd) {
+        step(name);
+        await run(cmd, name);
+      }
+    };
+
+    const reuse = existingSha === plan.source.sha256 && state.releases.includes(plan.version);
+    if (!reuse) {
+      step('upload');
+      try {
+        await backend.upload(plan.source.open(), tarPath, {
+          ...(sig ? { signal: sig } : {}),
+          onProgress: (bytes) => plan.events.progress?.(host, bytes, plan.source.size),
+        });
+      } catch (err) {
+        if (sig?.aborted) throw new InterruptedError();
+        throw remoteStep(host, 'upload', err);
+      }
+      step('verify');
+      await run(verifyCommand(tarPath, plan.source.sha256), 'verify');
+      const stage = stagingDir(l, plan.version, id);
+      await hook('pre_extract_release_archive', stage);
+      step('unpack');
+      await run(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), 'unpack');
+      const links = linkConfigCommand(l, plan.version, id, plan.links);
+      if (links) await run(links, 'link config');
+      await hook('post_extract_release_archive', stage);
+      step('install');
+      await run(installCommand(l, plan.version, id), 'install');
+    }
+
+    if (plan.envFileLocal && existsSync(plan.envFileLocal)) {
+      step('env file');
+      const remote = envFile(l, plan.env);
+      try {
+        await backend.upload(createReadStream(plan.envFileLocal), `${remote}.tmp-${id}`, { mode: 0o600, ...(sig ? { signal: sig } : {}) });
+      } catch (err) {
+        if (sig?.aborted) throw new InterruptedError();
+        throw remoteStep(host, 'env file', err);
+      }
+      await run(sh`chmod 600 ${`${remote}.tmp-${id}`} && mv -f ${`${remote}.tmp-${id}`} ${remote}`, 'env file');
+    }
+
+    step('activate');
+    await run(activateCommand(l, plan.version, id), 'activate');
+    const previous = state.active !== plan.version ? state.active : undefined;
+
+    let started = false;
+    if (plan.startDeploy) {
+      const nctx: NodeContext = {
+        backend,
+        layout: l,
+        envFile: envFile(l, plan.env),
+        ...(sig ? { signal: sig } : {}),
+        ...(plan.events.line ? { onLine: (s: 'stdout' | 'stderr', line: string) => plan.events.line!(host, s, line) } : {}),
+      };
+      try {
+        await hook('pre_start_deployed_release', l.root);
+        step('restart');
+        const kind = await detectKind(nctx);
+        await stopNode(nctx, kind, plan.startTimeoutMs);
+        await startNode(nctx, kind, plan.startTimeoutMs);
+        started = true;
+        await hook('post_start_deployed_release', l.root);
+        if (plan.healthCheck) {
+          step('health');
+          await healthCheck(backend, l, plan.healthCheck, plan.healthTimeoutMs, sig);
+        }
+      } catch (err) {
+        if (sig?.aborted) throw err;
+        const back = previous ? await rollbackAfterFailedStart(backend, nctx, l, previous, id, plan.startTimeoutMs) : undefined;
+        const e = remoteStep(host, 'start', err);
+        if (back) {
+          throw new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
+            step: e instanceof RemoteError && e.step ? e.step : 'start',
+            ...(e.detail ? { detail: e.detail } : {}),
+          });
+        }
+        throw e;
+      }
+    }
+
+    step('record');
+    await backend
+      .exec(auditCommand(l, auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started })).text)
+      .catch(() => undefined);
+    const after = parseHostState((await run(stateCommand(l), 'prune')).stdout);
+    const prune = pruneCommand(l, pruneList(after, plan.keepReleases));
+    if (prune) {
+      step('prune');
+      await run(prune, 'prune');
+    }
+    return { version: plan.version, ...(previous ? { previous } : {}), uploaded: !reuse, started };
+  } catch (err) {
+    // Best effort: the connection may be gone (that host then keeps its old release; the lock goes stale).
+    if (locked) {
+      await backend.exec(cleanupCommand(l, plan.version, id, tarPath).text, { timeoutMs: 15_000 }).catch(() => undefined);
+      const e = err instanceof DeliverError ? err : undefined;
+      await backend
+        .exec(
+          auditCommand(
+            l,
+            auditEntry({
+              action: 'deploy',
+              env: plan.env,
+              version: plan.version,
+              result: 'failed',
+              ...(e instanceof RemoteError && e.step ? { step: e.step } : {}),
+              error: sig?.aborted ? 'interrupted' : (e?.message ?? String(err)),
+            }),
+          ).text,
+          { timeoutMs: 15_000 },
+        )
+        .catch(() => undefined);
+    }
+    throw sig?.aborted && !(err instanceof InterruptedError) ? new InterruptedError() : err;
+  } finally {
+    if (locked) await releaseLock(backend, l, owner.id).catch(() => undefined);
+  }
+}
+
+/** Runs HEALTH_CHECK in the release root until it exits 0, or fails with its last output after the timeout. */
+export async function healthCheck(backend: Backend, l: Layout, command: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const cmd = `cd ${sh`${l.root}`.text} && ${command}`;
+  for (;;) {
+    const r = await backend.exec(cmd, { timeoutMs: Math.max(5_000, timeoutMs), ...(signal ? { signal } : {}) });
+    if (r.code === 0) return;
+    if (Date.now() >= deadline) {
+      const out = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-10).join('\n');
+      throw new RemoteError(backend.target.name, `health check failed (exit ${r.code}) after ${Math.round(timeoutMs / 1000)}s: ${command}`, {
+        step: 'health',
+        ...(out ? { detail: out } : {}),
+      });
+    }
+    try {
+      await sleep(1000, undefined, signal ? { signal } : undefined);
+    } catch {
+      throw new InterruptedError();
+    }
+  }
+}
+
+/** After a failed start or health check: point back at the previous release and start it if possible. */
+async function rollbackAfterFailedStart(
+  backend: Backend,
+  nctx: NodeContext,
+  l: Layout,
+  previous: string,
+  id: string,
+  timeoutMs: number,
+): Promise<string> {
+  const quiet: NodeContext = { backend, layout: l, ...(nctx.envFile ? { envFile: nctx.envFile } : {}) };
+  try {
+    if (!(await backend.exec(sh`[ -d ${releaseDir(l, previous)} ]`.text)).code) {
+      const kind = await detectKind(quiet);
+      if (await isRunning(quiet, kind)) await stopNode(quiet, kind, timeoutMs).catch(() => undefined);
+      await backend.run(activateCommand(l, previous, `${id}r`).text, { step: 'rollback' });
+      const prevKind = await detectKind(quiet);
+      await startNode(quiet, prevKind, timeoutMs);
+      return `rolled back to ${previous}, which is running`;
+    }
+    return `previous release ${previous} is gone; ${l.root} stays on the new release`;
+  } catch (err) {
+    return `rollback to ${previous} failed too: ${(err as Error).message}`;
+  }
+}
