@@ -241,7 +241,7 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
         detail: `command: ${command.text}\n${output}`,
       });
     }
-    if (!opts.quiet || !out.verbose) out.step(name, Date.now() - t0);
+    if (!d.dryRun) out.step(name, Date.now() - t0);
     return r;
   };
   const inDir = (...c: Shell[]) => cmd.inBuildDir(buildDir, profile, ...c);

@@ -73,3 +73,16 @@ describe('version arithmetic', () => {
     expect(revisionFromVersion('1.0.0')).toBeUndefined();
   });
 });
+
+describe('show releases rows', async () => {
+  const { releaseRows, releaseCells } = await import('../../src/build/show-releases.js');
+  const mk = (version: string, type: 'release' | 'upgrade' = 'release') => ({
+    app: 'demo', version, type, file: `demo_${version}.${type}.tar.gz`, size: 5 * 1024 * 1024, modified: new Date(Date.UTC(2026, 0, 2, 3, 4, 5, 600)),
+  });
+  it('sorts versions numerically and shows the revision from the metadata', () => {
+    const rows = releaseRows([mk('1.10.0'), mk('1.9.0'), mk('1.9.0+82a5834-main'), mk('0.2.0', 'upgrade'), mk('0.2.0')]);
+    expect(rows.map((r) => `${r.version}/${r.type}`)).toEqual(['0.2.0/release', '0.2.0/upgrade', '1.9.0/release', '1.9.0+82a5834-main/release', '1.10.0/release']);
+    expect(rows[3]?.revision).toBe('82a5834');
+    expect(releaseCells(rows)[0]).toEqual(['demo', '0.2.0', '-', 'release', '5.0 MiB', '2026-01-02 03:04:05Z']);
+  });
+});
