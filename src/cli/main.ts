@@ -19,6 +19,8 @@ export function buildProgram(): Command {
     .version(packageVersion(), '--version', 'print the version of deliver')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
+    // Program options only before the command word: `deploy release --version 1.2` is the release version.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),
