@@ -1,0 +1,133 @@
+// `deliver build release [options]`: build a release on the build host and put it into the release store.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { loadSettings } from '../../config/load.js';
+import type { Settings } from '../../config/types.js';
+import { buildHostTarget } from '../../build/build-host.js';
+import { buildRelease, type BuildReleaseOptions } from '../../build/build-release.js';
+import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
+import { formatBytes, formatMs } from '../../output/output.js';
+import { UsageError } from '../../output/errors.js';
+import { createTransport, gitSshCommand } from '../../ssh/index.js';
+import type { HostKeyPolicy } from '../../ssh/types.js';
+import { openStore } from '../../store/index.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
+
+interface BuildFlags extends CommonOptions {
+  branch?: string;
+  revision?: string;
+  tag?: string;
+  mixEnv?: string;
+  autoVersion?: string;
+  incrementVersion?: string;
+  setVersion?: string;
+  release?: string;
+  skipGitClean?: boolean;
+  skipMixClean?: boolean;
+  force?: boolean;
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
+}
+
+/** --auto-version / --increment-version / --set-version, with AUTO_VERSION from the config when no flag gives metadata. */
+export function versionRequest(flags: BuildFlags, settings: Settings): VersionRequest {
+  const req: VersionRequest = { metadata: [] };
+  if (flags.incrementVersion !== undefined) req.increment = parseIncrement(flags.incrementVersion);
+  if (flags.setVersion !== undefined) req.set = validateVersion(flags.setVersion, '--set-version');
+  if (flags.autoVersion !== undefined) {
+    req.metadata = parseAutoVersion(flags.autoVersion, '--auto-version');
+  } else {
+    const cfg = settings.get('AUTO_VERSION');
+    if (cfg !== undefined && cfg.trim() !== '') req.metadata = parseAutoVersion(cfg, `AUTO_VERSION (${settings.where('AUTO_VERSION')})`);
+  }
+  return req;
+}
+
+function hostKeyPolicy(flags: CommonOptions, settings: Settings): HostKeyPolicy {
+  const v = flags.hostKeyChecking ?? settings.get('HOST_KEY_CHECKING') ?? 'strict';
+  if (v !== 'strict' && v !== 'accept-new') {
+    throw new UsageError(`HOST_KEY_CHECKING=${JSON.stringify(v)} (${settings.where('HOST_KEY_CHECKING')}): expected strict or accept-new`);
+  }
+  return v;
+}
+
+function connectTimeoutMs(settings: Settings): number {
+  const s = Number(settings.get('SSH_TIMEOUT') ?? '10');
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
+}
+
+export function registerBuild(program: Command): void {
+  const build = program.command('build').description('build on the build host');
+  withCommonOptions(
+    build
+      .command('release')
+      .description('build a release of the current branch (or --branch/--revision/--tag) on BUILD_HOST and store it')
+      .option('--branch <name>', 'branch to build (default: the current branch); local commits need not be pushed anywhere')
+      .option('--revision <rev>', 'commit to build')
+      .option('--tag <tag>', 'tag to build')
+      .option('--mix-env <env>', 'MIX_ENV for the build (default: TARGET_MIX_ENV, else prod)')
+      .option('--auto-version <items>', 'append version metadata: revision, commit-count, commit-count-branch, branch, branch-unless-master, date, time, mix-env (joined with +)')
+      .option('--increment-version <part>', 'increment the version for this build: patch, minor or major')
+      .option('--set-version <version>', 'build with this version')
+      .option('--release <name>', 'which release to build (umbrella projects with several releases)')
+      .option('--skip-git-clean', 'keep the build directory (no git clean -ffdx): faster, not a full rebuild')
+      .option('--skip-mix-clean', 'no mix clean / rebar3 clean before compiling')
+      .option('-F, --force', 'replace a release of the same version in the store'),
+  ).action(
+    action(async (ctx, flags: BuildFlags) => {
+      if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
+      const settings = await loadSettings({
+        cwd: ctx.cwd,
+        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+        ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
+      });
+      const mixEnv = settings.get('TARGET_MIX_ENV')?.trim() || 'prod';
+      const opts: BuildReleaseOptions = {
+        mixEnv,
+        version: versionRequest(flags, settings),
+        skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
+        skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
+        force: Boolean(flags.force) || truthy(settings.get('FORCE')),
+      };
+      if (flags.branch !== undefined) opts.branch = flags.branch;
+      if (flags.revision !== undefined) opts.revision = flags.revision;
+      if (flags.tag !== undefined) opts.tag = flags.tag;
+      if (flags.release !== undefined) opts.release = flags.release;
+
+      const target = buildHostTarget(settings);
+      const policy = hostKeyPolicy(flags, settings);
+      const timeout = connectTimeoutMs(settings);
+      const dryRun = Boolean(flags.dryRun);
+      const transport = createTransport({ hostKeyPolicy: policy, connectTimeoutMs: timeout, out: ctx.out, dryRun });
+      try {
+        const result = await buildRelease(opts, {
+          settings,
+          out: ctx.out,
+          signal: ctx.signal,
+          cwd: ctx.cwd,
+          buildHost: { name: target.name, host: target.host, user: target.user, port: target.port },
+          backend: () => transport.connect(target),
+          store: async () => openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings }),
+          gitSshCommand: async () => {
+            // System ssh reads the passwd home's config, deliver reads $HOME's: name the file so both agree.
+            const cfg = join(homedir(), '.ssh', 'config');
+            return gitSshCommand(target, { hostKeyPolicy: policy, connectTimeoutMs: timeout, ...(existsSync(cfg) ? { sshConfigFile: cfg } : {}) });
+          },
+          dryRun,
+        });
+        ctx.out.result(result);
+        if (!dryRun) {
+          ctx.out.info(
+            `${ctx.out.c.green('built')} ${result.app} ${ctx.out.c.bold(result.version)} → ${result.store}: ${result.file} (${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…) in ${formatMs(result.durationMs)}`,
+          );
+        }
+      } finally {
+        await transport.closeAll();
+      }
+    }),
+  );
+}

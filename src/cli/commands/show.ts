@@ -1,0 +1,40 @@
+// `deliver show releases`: the releases of APP in the release store, sorted by version.
+import type { Command } from 'commander';
+import { loadSettings } from '../../config/load.js';
+import { RELEASE_HEADERS, releaseCells, releaseRows } from '../../build/show-releases.js';
+import { createTransport } from '../../ssh/index.js';
+import { openStore } from '../../store/index.js';
+import { action, withCommonOptions, type CommonOptions } from '../common.js';
+
+/** `show` may get more subcommands from other modules: reuse the group if it exists. */
+function showGroup(program: Command): Command {
+  return program.commands.find((c) => c.name() === 'show') ?? program.command('show').description('show releases and other information');
+}
+
+export function registerShow(program: Command): void {
+  withCommonOptions(
+    showGroup(program)
+      .command('releases')
+      .alias('release')
+      .description('list the releases of APP in the release store (oldest version first)'),
+  ).action(
+    action(async (ctx, flags: CommonOptions) => {
+      const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+      const app = settings.get('APP') ?? '';
+      const policy = flags.hostKeyChecking ?? (settings.get('HOST_KEY_CHECKING') === 'accept-new' ? 'accept-new' : 'strict');
+      const transport = createTransport({ hostKeyPolicy: policy, out: ctx.out });
+      try {
+        const store = openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings });
+        const rows = releaseRows(await store.list(app));
+        ctx.out.result({ app, store: store.description, releases: rows });
+        if (rows.length === 0) {
+          ctx.out.info(`no releases of ${app} in ${store.description} (build one with \`deliver build release\`)`);
+          return;
+        }
+        ctx.out.table(RELEASE_HEADERS, releaseCells(rows));
+      } finally {
+        await transport.closeAll();
+      }
+    }),
+  );
+}
