@@ -80,3 +80,9 @@ export interface Transport {
   connect(target: HostTarget): Promise<Backend>;
   closeAll(): Promise<void>;
 }
+
+/** Bytes of each output stream (stdout, stderr) an ExecResult keeps: the last 64 KiB. */
+export const OUTPUT_LIMIT = 64 * 1024;
+
+/** Lines of combined output a failed `run()` shows as the error's detail. */
+export const ERROR_TAIL_LINES = 40;

@@ -1,0 +1,286 @@
+// The connection pool: one ssh2 connection per resolved host (user@address:port), reused by every step of a
+// command; handshakes bounded below sshd's MaxStartups; retries only for connection failures; ProxyJump hops
+// share one pooled bastion connection and tunnel with forwardOut.
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import pLimit from 'p-limit';
+import ssh2 from 'ssh2';
+import type { Client as ClientType } from 'ssh2';
+import { ConfigError, DeliverError, RemoteError } from '../output/errors.js';
+import { Output } from '../output/output.js';
+import { authFailure, authHandlerFor, planAuth } from './auth.js';
+import { SshBackend, SshConnection } from './backend.js';
+import { DryRunTransport } from './dry-run.js';
+import { prepareHostKeyVerifier } from './host-key.js';
+import { backoffMs, describeConnectError, HandshakeClosedError, isRetryableConnectError, sleep } from './retry.js';
+import { parseJumpSpec, resolveHost, SshConfig, type ResolvedHost } from './ssh-config.js';
+import type { Backend, HostKeyPolicy, HostTarget, SshOptions, Transport } from './types.js';
+
+const { Client } = ssh2;
+
+export const DEFAULT_SSH_OPTIONS: SshOptions = {
+  hostKeyPolicy: 'strict',
+  connectTimeoutMs: 10_000,
+  keepaliveIntervalMs: 15_000,
+  maxConcurrentStarts: 8,
+  connectAttempts: 3,
+};
+
+const MAX_JUMP_DEPTH = 8;
+
+export type TransportOptions = Partial<SshOptions> & {
+  hostKeyPolicy?: HostKeyPolicy;
+  dryRun?: boolean;
+  out?: Output;
+};
+
+/** A real SSH transport, or the printing one for --dry-run. */
+export function createTransport(opts: TransportOptions = {}): Transport {
+  if (opts.dryRun) return new DryRunTransport(opts.out ?? new Output());
+  return new SshTransport(opts);
+}
+
+/** Reads the ssh config a transport should use (`null`: none; default ~/.ssh/config). */
+export function loadSshConfig(file: string | null | undefined): SshConfig {
+  if (file === null) return SshConfig.empty();
+  return SshConfig.load(file ?? join(homedir(), '.ssh', 'config'));
+}
+
+export class SshTransport implements Transport {
+  private readonly opts: TransportOptions;
+  private readonly out: Output | undefined;
+  private config: SshConfig | undefined;
+  private readonly pool = new Map<string, Promise<SshConnection>>();
+  /** Every connection opened, in order (closed in reverse so tunnels close before their bastions). */
+  private readonly opened: SshConnection[] = [];
+  private readonly startLimit;
+  private readonly warned = new Set<string>();
+  /** SSH handshakes completed (tests assert one per host). */
+  handshakes = 0;
+
+  constructor(opts: TransportOptions = {}) {
+    this.opts = opts;
+    this.out = opts.out;
+    this.startLimit = pLimit(Math.max(1, opts.maxConcurrentStarts ?? DEFAULT_SSH_OPTIONS.maxConcurrentStarts));
+  }
+
+  private sshConfig(): SshConfig {
+    this.config ??= loadSshConfig(this.opts.sshConfigFile);
+    return this.config;
+  }
+
+  /** What the transport would use for `target` (exported for `deliver check` and sshCommandFor). */
+  resolve(target: Pick<HostTarget, 'host' | 'user' | 'port'>): ResolvedHost {
+    return resolveHost(this.sshConfig(), target.host, {
+      ...(target.user ? { user: target.user } : {}),
+      ...(target.port ? { port: target.port } : {}),
+    });
+  }
+
+  async connect(target: HostTarget): Promise<Backend> {
+    const conn = await this.connection(target.name, target, undefined, 0);
+    return new SshBackend(target, conn);
+  }
+
+  /** Connections currently pooled (alive or not), for tests and statistics. */
+  get connectionCount(): number {
+    return this.opened.length;
+  }
+
+  private connection(
+    label: string,
+    spec: Pick<HostTarget, 'host' | 'user' | 'port'>,
+    chainOverride: string[] | undefined,
+    depth: number,
+  ): Promise<SshConnection> {
+    if (depth > MAX_JUMP_DEPTH) {
+      return Promise.reject(new ConfigError(this.sshConfig().file ?? 'ssh config', undefined, `ProxyJump chain for ${label} is longer than ${MAX_JUMP_DEPTH} hops (a loop?)`));
+    }
+    let resolved: ResolvedHost;
+    try {
+      resolved = this.resolve(spec);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const chain = chainOverride ?? resolved.proxyJump ?? [];
+    const key = `${resolved.user}@${resolved.hostName}:${resolved.port}${chain.length ? ` via ${chain.join(',')}` : ''}`;
+    const existing = this.pool.get(key);
+    if (existing) {
+      return existing.then((c) => {
+        if (c.alive) return c;
+        if (this.pool.get(key) === existing) this.pool.delete(key); // reconnect after a dropped connection
+        return this.connection(label, spec, chainOverride, depth);
+      });
+    }
+    const promise = this.open(label, resolved, chain, depth);
+    this.pool.set(key, promise);
+    promise.catch(() => {
+      if (this.pool.get(key) === promise) this.pool.delete(key); // a later connect() may try again
+    });
+    return promise;
+  }
+
+  private async open(label: string, r: ResolvedHost, chain: string[], depth: number): Promise<SshConnection> {
+    if (r.proxyCommand) {
+      throw new RemoteError(label, `ProxyCommand (${r.proxyCommand}) is not supported`, {
+        hint: 'use ProxyJump in ~/.ssh/config instead (deliver tunnels through the jump host itself)',
+      });
+    }
+    // Through a jump host: its own pooled connection, reached the same way (chains recurse).
+    let viaJump: SshConnection | undefined;
+    let jumpName = '';
+    if (chain.length > 0) {
+      jumpName = chain[chain.length - 1]!;
+      const hop = parseJumpSpec(jumpName);
+      const before = chain.length > 1 ? chain.slice(0, -1) : undefined;
+      try {
+        viaJump = await this.connection(jumpName, hop, before, depth + 1);
+      } catch (err) {
+        if (err instanceof RemoteError) {
+          throw new RemoteError(label, `jump host ${err.message}`, { ...(err.hint ? { hint: err.hint } : {}), cause: err });
+        }
+        throw err;
+      }
+    }
+
+    const policy = this.policyFor(label, r);
+    const explicitKnown = this.opts.knownHostsFiles ?? [];
+    const verifierCtx = {
+      label,
+      host: r.hostKeyAlias ?? r.hostName,
+      port: r.port,
+      policy,
+      readFiles: [...r.userKnownHostsFiles, ...explicitKnown, ...r.globalKnownHostsFiles],
+      writeFile: r.userKnownHostsFiles[0] ?? explicitKnown[0] ?? join(homedir(), '.ssh', 'known_hosts'),
+      ...(this.out ? { onRecorded: (m: string) => this.out!.warn(`${label}: ${m}`) } : {}),
+    };
+    const plan = await planAuth({
+      label,
+      username: r.user,
+      explicitFiles: this.opts.identityFiles ?? [],
+      configFiles: r.identityFiles,
+      identitiesOnly: r.identitiesOnly,
+      ...(r.identityAgent !== undefined ? { identityAgent: r.identityAgent } : {}),
+    });
+    const connectTimeoutMs = this.opts.connectTimeoutMs ?? r.connectTimeoutMs ?? DEFAULT_SSH_OPTIONS.connectTimeoutMs;
+    const keepaliveMs = this.opts.keepaliveIntervalMs ?? r.serverAliveIntervalMs ?? DEFAULT_SSH_OPTIONS.keepaliveIntervalMs;
+    const attempts = Math.max(1, this.opts.connectAttempts ?? DEFAULT_SSH_OPTIONS.connectAttempts);
+    const address = `${r.user}@${r.hostName}:${r.port}`;
+
+    for (let attempt = 1; ; attempt++) {
+      // Each attempt holds a start slot only for its own handshake, not for the backoff sleep.
+      const verifier = await prepareHostKeyVerifier(verifierCtx);
+      plan.tried = [];
+      try {
+        const client = await this.startLimit(async () => {
+          const sock = viaJump ? await forward(viaJump, r.hostName, r.port) : undefined;
+          return handshake({
+            host: r.hostName,
+            port: r.port,
+            username: r.user,
+            ...(sock ? { sock } : {}),
+            ...(plan.agentSocket ? { agent: plan.agentSocket } : {}),
+            authHandler: authHandlerFor(plan),
+            hostVerifier: verifier.verify,
+            algorithms: { serverHostKey: verifier.serverHostKey as never },
+            readyTimeout: connectTimeoutMs,
+            keepaliveInterval: keepaliveMs,
+            keepaliveCountMax: r.serverAliveCountMax ?? 3,
+          });
+        });
+        this.handshakes++;
+        const conn = new SshConnection(client, address);
+        this.opened.push(conn);
+        this.out?.debug(`${label}: connected to ${address}${viaJump ? ` via ${jumpName}` : ''}`);
+        return conn;
+      } catch (err) {
+        const refused = verifier.failure();
+        if (refused) throw refused;
+        if (isAuthFailure(err)) throw authFailure(label, plan, r.hostName, r.port);
+        if (err instanceof DeliverError) throw err;
+        if (!isRetryableConnectError(err) || attempt >= attempts) {
+          const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
+          throw new RemoteError(label, `cannot connect to ${r.hostName}:${r.port}${viaJump ? ` via ${jumpName}` : ''}: ${describeConnectError(err)}${tries}`, {
+            cause: err,
+          });
+        }
+        this.out?.debug(`${label}: ${describeConnectError(err)}; retrying (attempt ${attempt + 1} of ${attempts})`);
+        await sleep(backoffMs(attempt));
+      }
+    }
+  }
+
+  private policyFor(label: string, r: ResolvedHost): HostKeyPolicy {
+    if (this.opts.hostKeyPolicy) return this.opts.hostKeyPolicy;
+    switch (r.strictHostKeyChecking) {
+      case 'accept-new':
+        return 'accept-new';
+      case 'no':
+        if (!this.warned.has(r.hostName)) {
+          this.warned.add(r.hostName);
+          this.out?.warn(
+            `${label}: ssh config says StrictHostKeyChecking no; deliver treats it as accept-new (new keys are recorded, changed keys are still refused)`,
+          );
+        }
+        return 'accept-new';
+      default:
+        return 'strict';
+    }
+  }
+
+  async closeAll(): Promise<void> {
+    const conns = this.opened.splice(0).reverse();
+    this.pool.clear();
+    for (const c of conns) await c.close();
+  }
+}
+
+function isAuthFailure(err: unknown): boolean {
+  const e = err as { level?: unknown };
+  return e?.level === 'client-authentication';
+}
+
+/** Opens a TCP tunnel from the jump host's connection to host:port (ssh -W). */
+function forward(via: SshConnection, host: string, port: number): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    via.client.forwardOut('127.0.0.1', 0, host, port, (err, stream) => {
+      if (err) return reject(err);
+      via.channels++;
+      resolve(stream);
+    });
+  });
+}
+
+type ConnectConfig = Parameters<ClientType['connect']>[0];
+
+/** One SSH handshake; resolves once authenticated. Errors keep ssh2's `level` for classification. */
+function handshake(cfg: ConnectConfig): Promise<ClientType> {
+  return new Promise((resolve, reject) => {
+    const client = new Client();
+    let done = false;
+    const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
+      if (err) {
+        client.removeAllListeners('ready');
+        client.on('error', () => undefined); // late errors from the dead socket must not crash the process
+        client.destroy();
+        reject(err);
+      } else {
+        resolve(client);
+      }
+    };
+    client.once('ready', () => finish());
+    client.on('error', (err: Error & { level?: string }) => {
+      if (err.level === 'agent') return; // agent trouble: ssh2 moves on to the next key by itself
+      finish(err);
+    });
+    client.once('close', () => finish(new HandshakeClosedError()));
+    try {
+      client.connect(cfg);
+    } catch (err) {
+      finish(err as Error);
+    }
+  });
+}
