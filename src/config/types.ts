@@ -15,6 +15,14 @@ export interface ConfigVar {
   source: ValueSource;
   /** Set for values from the config file or .env. */
   location?: Location;
+  /** Where the config file also assigned it, when a flag, the environment or .env won over that assignment. */
+  shadows?: Location;
+}
+
+/** Something worth telling the user that does not stop the command (`deliver check` lists them). */
+export interface ConfigWarning {
+  message: string;
+  location?: Location;
 }
 
 /** A bash function from the config (`pre_erlang_clean_compile() { ... }`), captured, never run at load time. */
@@ -41,4 +49,8 @@ export interface Settings {
   readonly hooks: ReadonlyMap<string, HookDef>;
   /** `file:line` where a variable was set, or the source name (`environment`, `--flag`, `default`). */
   where(name: string): string;
+  /** Problems found while loading (unset variables used by the file, ...); validation adds its own. */
+  readonly warnings?: readonly ConfigWarning[];
+  /** How the file was evaluated: natively, with bash (and the construct that required it), or not at all (no file). */
+  readonly evaluation?: { mode: 'native' | 'bash' | 'none'; reason?: string; location?: Location };
 }

@@ -1,0 +1,73 @@
+// Host specs as users write them: `[user@]host[:port]` (IPv6 in brackets: `[::1]:2222`), host lists separated by
+// spaces or commas, and edeliver's node entries `[user@]host[:port]:/path[|configfile]`.
+import { ConfigError, UsageError } from '../output/errors.js';
+import type { HostTarget } from '../ssh/types.js';
+import type { Location } from './types.js';
+
+/** Where a value came from, for error messages: a config location, or a label such as `--host`. */
+export type Where = Location | string;
+
+/** A node entry: a host with its deploy path and optional `|configfile` (edeliver passes it as --config=<file>). */
+export type NodeTarget = HostTarget & { readonly path: string; readonly configFile?: string };
+
+function fail(where: Where, reason: string, hint?: string): never {
+  const opts = hint === undefined ? {} : { hint };
+  if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`, opts);
+  throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason, opts);
+}
+
+const HOST_RE = /^(?:([A-Za-z0-9._-]+|[^@\s:/'"`$;|&<>()]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d+))?$/;
+
+/** Parses `[user@]host[:port]`. `defaultUser` applies when the spec names no user. */
+export function parseHostSpec(text: string, where: Where, defaultUser?: string): HostTarget {
+  const spec = text.trim();
+  const m = HOST_RE.exec(spec);
+  if (!m) fail(where, `invalid host ${JSON.stringify(spec)}: expected [user@]host[:port]`, 'e.g. deploy@web1.example.com:2222');
+  const host = m[2]!.replace(/^\[|\]$/g, '');
+  if (host.startsWith('-') || host.startsWith('.')) fail(where, `invalid host name ${JSON.stringify(host)}`);
+  let port: number | undefined;
+  if (m[3] !== undefined) {
+    port = Number(m[3]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) fail(where, `invalid port ${m[3]} in ${JSON.stringify(spec)}: expected 1-65535`);
+  }
+  const user = m[1] ?? (defaultUser?.trim() || undefined);
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const name = `${user !== undefined ? `${user}@` : ''}${hostPart}${port !== undefined ? `:${port}` : ''}`;
+  return { name, host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/** Splits a host list on spaces and commas (edeliver accepts both). */
+export function splitList(text: string): string[] {
+  return text.split(/[\s,]+/).filter((w) => w !== '');
+}
+
+export function parseHostList(text: string, where: Where, defaultUser?: string): HostTarget[] {
+  const targets = splitList(text).map((w) => parseHostSpec(w, where, defaultUser));
+  const seen = new Set<string>();
+  for (const t of targets) {
+    const key = `${t.user ?? ''}@${t.host}:${t.port ?? 22}`;
+    if (seen.has(key)) fail(where, `host ${t.name} is listed twice`);
+    seen.add(key);
+  }
+  return targets;
+}
+
+/** `[user@]host[:port]:/path[|configfile]` (the path may start with `~`). Spaces separate entries. */
+export function parseNodeSpec(text: string, where: Where, defaultUser?: string): NodeTarget {
+  const spec = text.trim();
+  const [hostAndPath = '', configFile, ...extra] = spec.split('|');
+  if (extra.length > 0) fail(where, `invalid node ${JSON.stringify(spec)}: more than one | (expected user@host:/path[|configfile])`);
+  const m = /^(.*?):([/~].*)$/.exec(hostAndPath);
+  if (!m) fail(where, `invalid node ${JSON.stringify(spec)}: expected user@host:/path[|configfile]`, 'e.g. PRODUCTION_NODES="deploy@web1:/opt/myapp deploy@web2:/opt/myapp"');
+  const host = parseHostSpec(m[1]!, where, defaultUser);
+  if (configFile !== undefined && configFile.trim() === '') fail(where, `invalid node ${JSON.stringify(spec)}: empty config file after |`);
+  return { ...host, path: m[2]!, ...(configFile !== undefined ? { configFile } : {}) };
+}
+
+export function parseNodeList(text: string, where: Where, defaultUser?: string): NodeTarget[] {
+  // Node entries are space-separated only: a comma may be part of a path.
+  return text
+    .split(/\s+/)
+    .filter((w) => w !== '')
+    .map((w) => parseNodeSpec(w, where, defaultUser));
+}

@@ -1,0 +1,123 @@
+// Turns settings into what the SSH layer needs: the build host, an environment's targets (narrowed by --host), and
+// the host key policy. Errors name the variable's file:line, or the --host value.
+import { ConfigError, UsageError } from '../output/errors.js';
+import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
+import { parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
+import { formatLocation } from './settings.js';
+import type { Settings } from './types.js';
+import { deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
+
+export interface ResolvedEnvironment {
+  name: string;
+  targets: HostTarget[];
+  /** The deploy directory: TEST_AT (staging and custom environments, default DELIVER_TO) or DELIVER_TO. */
+  deliverTo: string;
+  /** The environment's user (`<ENV>_USER`), when set. */
+  user?: string;
+}
+
+function firstSet(settings: Settings, names: string[]): string | undefined {
+  for (const n of names) {
+    const v = settings.get(n)?.trim();
+    if (v) return v;
+  }
+  return undefined;
+}
+
+function sameHost(spec: HostTarget, t: HostTarget): boolean {
+  if (spec.name === t.name) return true;
+  return spec.host === t.host && (spec.user === undefined || spec.user === t.user) && (spec.port === undefined || spec.port === t.port);
+}
+
+/**
+ * The targets of an environment: `<ENV>_NODES` entries, else `<ENV>_HOSTS` with `<ENV>_USER` (custom environments fall
+ * back to STAGING_USER, as edeliver does). `hosts` (--host, repeatable) narrows to a subset, or is used as given when
+ * the environment has no hosts. HOST in the config/environment acts like one --host (edeliver).
+ */
+export function resolveEnvironment(settings: Settings, env: string, opts: { hosts?: string[] } = {}): ResolvedEnvironment {
+  const name = env.toLowerCase();
+  const E = name.toUpperCase();
+  const user = firstSet(settings, userVars(name));
+  const deliverTo = firstSet(settings, deployDirVars(name));
+  let hostArgs = opts.hosts;
+  let hostLabel = '--host';
+  if ((hostArgs === undefined || hostArgs.length === 0) && settings.get('HOST')?.trim()) {
+    hostArgs = splitList(settings.get('HOST')!);
+    hostLabel = `HOST (${settings.where('HOST')})`;
+  }
+  const hostWords = (hostArgs ?? []).flatMap((h) => splitList(h));
+  // Parsed without a default user so `--host web1` matches `deploy@web1` in the list.
+  const wanted = hostWords.map((h) => parseHostSpec(h, hostLabel));
+
+  let targets: HostTarget[];
+  const nodes = settings.get(`${E}_NODES`)?.trim();
+  const hosts = settings.get(`${E}_HOSTS`)?.trim();
+  if (nodes) targets = parseNodeList(nodes, whereOf(settings, `${E}_NODES`), user);
+  else if (hosts) targets = parseHostList(hosts, whereOf(settings, `${E}_HOSTS`), user);
+  else if (wanted.length > 0) targets = [];
+  else {
+    const known = knownEnvironments(settings);
+    throw new ConfigError(formatLocation({ file: settings.file, line: 0 }, settings.projectDir), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {
+      hint: known.length > 0 ? `known environments: ${known.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)',
+    });
+  }
+
+  if (wanted.length > 0) {
+    if (targets.length === 0) {
+      targets = hostWords.map((h) => parseHostSpec(h, hostLabel, user));
+    } else {
+      const picked: HostTarget[] = [];
+      for (const w of wanted) {
+        const match = targets.find((t) => sameHost(w, t));
+        if (!match) {
+          throw new UsageError(`${hostLabel} ${w.name}: not a host of the ${name} environment`, { hint: `${name} hosts: ${targets.map((t) => t.name).join(', ')}` });
+        }
+        if (!picked.includes(match)) picked.push(match);
+      }
+      targets = picked;
+    }
+  }
+
+  const usesNodePaths = targets.length > 0 && targets.every((t) => t.path !== undefined);
+  if (!usesNodePaths) {
+    const missingUser = targets.filter((t) => t.user === undefined);
+    if (missingUser.length > 0) {
+      throw new ConfigError(formatLocation({ file: settings.file, line: 0 }, settings.projectDir), undefined, `no ssh user for ${missingUser.map((t) => t.name).join(', ')} in the ${name} environment`, {
+        hint: `set ${userVars(name)[0]} or write the hosts as user@host`,
+      });
+    }
+    if (deliverTo === undefined) requireVars(settings, 'deploy', name);
+  }
+  const dir = deliverTo ?? targets.find((t) => t.path !== undefined)?.path ?? '';
+  return { name, targets, deliverTo: dir, ...(user !== undefined ? { user } : {}) };
+}
+
+/** BUILD_HOST (exactly one `[user@]host[:port]`) with BUILD_USER, and BUILD_AT. */
+export function resolveBuildHost(settings: Settings): { target: HostTarget; buildAt: string } {
+  requireVars(settings, 'build');
+  const raw = settings.get('BUILD_HOST')!.trim();
+  const where = whereOf(settings, 'BUILD_HOST');
+  const words = splitList(raw);
+  const fail = (reason: string): never => {
+    if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`);
+    throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
+  };
+  if (words.length > 1) fail(`BUILD_HOST names ${words.length} hosts (${words.join(' ')}); builds run on exactly one host`);
+  if (raw === 'docker') fail('BUILD_HOST=docker (edeliver docker builds) is not supported by deliver: name an SSH build host');
+  const target = parseHostSpec(raw, where, settings.get('BUILD_USER')?.trim() || undefined);
+  return { target, buildAt: settings.get('BUILD_AT')!.trim() };
+}
+
+/** `--host-key-checking` > HOST_KEY_CHECKING (config/env) > strict. */
+export function hostKeyPolicy(settings: Settings, flag?: string): HostKeyPolicy {
+  if (flag !== undefined) {
+    if (flag === 'strict' || flag === 'accept-new') return flag;
+    throw new UsageError(`--host-key-checking ${JSON.stringify(flag)}: expected strict or accept-new`);
+  }
+  const v = settings.get('HOST_KEY_CHECKING')?.trim() || 'strict';
+  if (v === 'strict' || v === 'accept-new') return v;
+  const where = whereOf(settings, 'HOST_KEY_CHECKING');
+  const reason = `HOST_KEY_CHECKING=${JSON.stringify(v)}: expected strict or accept-new`;
+  if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`);
+  throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
+}

@@ -1,0 +1,208 @@
+// Validation in one place: what each command needs, whether values are well-formed (host lists, nodes, numbers,
+// policies), and typos in variable names. Every problem names the file and line the value came from.
+import { ConfigError } from '../output/errors.js';
+import { parseHostList, parseHostSpec, parseNodeList, splitList, type Where } from './hosts.js';
+import { formatLocation } from './settings.js';
+import type { ConfigVar, ConfigWarning, Settings } from './types.js';
+import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
+
+export interface Requirement {
+  /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
+  name: string;
+  ok: boolean;
+}
+
+export interface CommandRequirements {
+  /** `build`, `deploy to production`, ... */
+  label: string;
+  satisfied: boolean;
+  items: Requirement[];
+}
+
+const BUILD_COMMANDS = new Set(['build']);
+const TARGET_COMMANDS = new Set(['deploy', 'start', 'stop', 'restart', 'ping', 'version', 'migrate', 'migrations', 'rollback', 'unlock', 'status', 'releases', 'run', 'remote']);
+const BOTH_COMMANDS = new Set(['update', 'upgrade']);
+const BOOLEAN_VARS = ['SKIP_GIT_CLEAN', 'SKIP_MIX_CLEAN', 'CLEAN_DEPLOY', 'START_DEPLOY', 'FORCE', 'SKIP_RELUP_MODIFICATIONS', 'S3_FORCE_PATH_STYLE', 'USING_DISTILLERY'];
+
+const isSet = (settings: Settings, name: string) => (settings.get(name)?.trim() ?? '') !== '';
+
+/** Where a value came from, as an error location (the config file without a line for environment values). */
+export function whereOf(settings: Settings, name: string): Where {
+  const v = settings.lookup(name);
+  if (v?.location) return { file: formatLocation({ file: v.location.file, line: 0 }, settings.projectDir), line: v.location.line };
+  if (v?.source === 'env') return `${name} (environment)`;
+  if (v?.source === 'flag') return `${name} (${settings.where(name)})`;
+  return { file: settings.file, line: 0 };
+}
+
+function displayFile(settings: Settings): string {
+  return formatLocation({ file: settings.file, line: 0 }, settings.projectDir);
+}
+
+/** The deploy directory variable(s) of an environment: staging and custom ones use TEST_AT, defaulting to DELIVER_TO. */
+export function deployDirVars(env: string): string[] {
+  return env === 'production' ? ['DELIVER_TO'] : ['TEST_AT', 'DELIVER_TO'];
+}
+
+/** The user variable of an environment: `<ENV>_USER`, custom environments fall back to STAGING_USER (edeliver). */
+export function userVars(env: string): string[] {
+  const own = `${env.toUpperCase()}_USER`;
+  return env === 'staging' || env === 'production' ? [own] : [own, 'STAGING_USER'];
+}
+
+function targetRequirements(settings: Settings, env: string): Requirement[] {
+  const E = env.toUpperCase();
+  if (isSet(settings, `${E}_NODES`)) return [{ name: `${E}_NODES`, ok: true }];
+  const items: Requirement[] = [{ name: `${E}_HOSTS (or ${E}_NODES)`, ok: isSet(settings, `${E}_HOSTS`) }];
+  // A user is needed unless every host names its own (`user@host`).
+  const hosts = splitList(settings.get(`${E}_HOSTS`) ?? '');
+  const allHaveUsers = hosts.length > 0 && hosts.every((h) => h.includes('@'));
+  const users = userVars(env);
+  if (!allHaveUsers) items.push({ name: users.join(' or '), ok: users.some((u) => isSet(settings, u)) });
+  const dirs = deployDirVars(env);
+  items.push({ name: dirs.join(' or '), ok: dirs.some((d) => isSet(settings, d)) });
+  return items;
+}
+
+function buildRequirements(settings: Settings): Requirement[] {
+  const host = settings.get('BUILD_HOST') ?? '';
+  const items: Requirement[] = [{ name: 'BUILD_HOST', ok: isSet(settings, 'BUILD_HOST') }];
+  if (!host.includes('@')) items.push({ name: 'BUILD_USER', ok: isSet(settings, 'BUILD_USER') });
+  items.push({ name: 'BUILD_AT', ok: isSet(settings, 'BUILD_AT') });
+  return items;
+}
+
+/** What `command` (first word: build, deploy, start, update, ...) needs, and whether each is set. */
+export function requirementsFor(settings: Settings, command: string, env = 'staging'): CommandRequirements {
+  const word = command.trim().split(/\s+/)[0] ?? '';
+  const items: Requirement[] = [{ name: 'APP', ok: isSet(settings, 'APP') }];
+  let label = word;
+  if (BUILD_COMMANDS.has(word) || BOTH_COMMANDS.has(word)) items.push(...buildRequirements(settings));
+  if (TARGET_COMMANDS.has(word) || BOTH_COMMANDS.has(word)) {
+    items.push(...targetRequirements(settings, env));
+    label = `${word} ${word === 'deploy' || BOTH_COMMANDS.has(word) ? 'to' : 'on'} ${env}`;
+  }
+  return { label, satisfied: items.every((i) => i.ok), items };
+}
+
+/** Throws one ConfigError listing every variable `command` needs that is not set. */
+export function requireVars(settings: Settings, command: string, env?: string): void {
+  const req = requirementsFor(settings, command, env);
+  if (req.satisfied) return;
+  const missing = req.items.filter((i) => !i.ok).map((i) => i.name);
+  throw new ConfigError(displayFile(settings), undefined, `${req.label} needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not set`, {
+    hint: `set ${missing.length === 1 ? 'it' : 'them'} in ${displayFile(settings)}, .deliver/.env or the environment (see \`deliver check\`)`,
+  });
+}
+
+/** Environments the settings define through `<ENV>_HOSTS` or `<ENV>_NODES` (lower case, sorted). */
+export function knownEnvironments(settings: Settings): string[] {
+  const envs = new Set<string>();
+  for (const v of settings.all()) {
+    const m = ENV_PATTERN.exec(v.name);
+    if (m && (m[2] === 'HOSTS' || m[2] === 'NODES') && v.value.trim() !== '') envs.add(m[1]!.toLowerCase());
+  }
+  return [...envs].sort();
+}
+
+export interface ValidationResult {
+  errors: ConfigError[];
+  warnings: ConfigWarning[];
+}
+
+function asConfigError(err: unknown, settings: Settings, name: string): ConfigError {
+  if (err instanceof ConfigError) return err;
+  const e = err as Error;
+  // Values from the environment or flags have no line: name the variable and its source instead.
+  const v = settings.lookup(name);
+  return new ConfigError(displayFile(settings), undefined, `${name} (${v ? settings.where(name) : 'unset'}): ${e.message.replace(/^[^:]*: /, '')}`);
+}
+
+/** Checks every value deliver reads; collects all problems instead of stopping at the first. */
+export function validateSettings(settings: Settings): ValidationResult {
+  const errors: ConfigError[] = [];
+  const warnings: ConfigWarning[] = [...(settings.warnings ?? [])];
+  const check = (name: string, fn: (value: string, where: Where) => void) => {
+    const v = settings.lookup(name);
+    if (!v || v.value.trim() === '') return;
+    try {
+      fn(v.value, whereOf(settings, name));
+    } catch (err) {
+      errors.push(asConfigError(err, settings, name));
+    }
+  };
+  const fail = (where: Where, reason: string): never => {
+    if (typeof where === 'string') throw new Error(`${where}: ${reason}`);
+    throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
+  };
+
+  for (const v of settings.all()) {
+    const m = ENV_PATTERN.exec(v.name);
+    if (!m) continue;
+    const defaultUser = userVars(m[1]!.toLowerCase())
+      .map((u) => settings.get(u))
+      .find((u) => u !== undefined && u !== '');
+    if (m[2] === 'HOSTS') check(v.name, (value, where) => void parseHostList(value, where, defaultUser));
+    else if (m[2] === 'NODES') check(v.name, (value, where) => void parseNodeList(value, where, defaultUser));
+    else check(v.name, (value, where) => validUser(value, v.name, where, fail));
+  }
+  check('BUILD_HOST', (value, where) => {
+    const words = splitList(value);
+    if (words.length > 1) fail(where, `BUILD_HOST names ${words.length} hosts (${words.join(' ')}); builds run on exactly one host`);
+    if (value.trim() === 'docker') fail(where, 'BUILD_HOST=docker (edeliver docker builds) is not supported by deliver: name an SSH build host');
+    parseHostSpec(value, where);
+  });
+  check('BUILD_USER', (value, where) => validUser(value, 'BUILD_USER', where, fail));
+  check('APP', (value, where) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(value)) fail(where, `APP=${JSON.stringify(value)} is not a valid release name (letters, digits, _ and -)`);
+  });
+  check('TARGET_MIX_ENV', (value, where) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(where, `TARGET_MIX_ENV=${JSON.stringify(value)}: expected a Mix environment name such as prod`);
+  });
+  for (const name of ['KEEP_RELEASES', 'SSH_CONCURRENCY', 'VERSION_INFO_LAST_COMMITS']) {
+    check(name, (value, where) => {
+      if (!/^\d+$/.test(value.trim()) || Number(value) < 1) fail(where, `${name}=${JSON.stringify(value)}: expected a whole number of at least 1`);
+    });
+  }
+  check('SSH_TIMEOUT', (value, where) => {
+    if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) <= 0) fail(where, `SSH_TIMEOUT=${JSON.stringify(value)}: expected seconds (a positive number)`);
+  });
+  check('HOST_KEY_CHECKING', (value, where) => {
+    if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
+  });
+  for (const name of BOOLEAN_VARS) {
+    const v = settings.lookup(name);
+    if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {
+      warnings.push({ message: `${name}=${JSON.stringify(v.value)} is neither true nor false; deliver treats it as false`, ...(v.location ? { location: v.location } : {}) });
+    }
+  }
+  warnings.push(...unknownVariableWarnings(settings));
+  return { errors, warnings };
+}
+
+function validUser(value: string, name: string, where: Where, fail: (where: Where, reason: string) => never): void {
+  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(value.trim())) fail(where, `${name}=${JSON.stringify(value)} is not a valid user name`);
+}
+
+/** Custom environments that are not themselves typos of staging/production. */
+function customEnvironments(settings: Settings): string[] {
+  return knownEnvironments(settings).filter((e) => !BUILTIN_ENVIRONMENTS.includes(e as never) && suggestVariable(`${e.toUpperCase()}_HOSTS`) === undefined);
+}
+
+/** `PRODUCTON_HOSTS: did you mean PRODUCTION_HOSTS?` for variables the config file sets. */
+export function unknownVariableWarnings(settings: Settings): ConfigWarning[] {
+  const custom = customEnvironments(settings);
+  const out: ConfigWarning[] = [];
+  const fromFile = settings.all().filter((v: ConfigVar) => v.source === 'config' || v.source === 'dotenv' || v.shadows !== undefined);
+  for (const v of fromFile) {
+    if (v.source === 'dotenv') continue; // .env holds secrets for hooks and stores: any name is fine there
+    const suggestion = suggestVariable(v.name, custom);
+    const location = v.shadows ?? v.location;
+    const loc = location ? { location } : {};
+    if (suggestion !== undefined) out.push({ message: `${v.name}: did you mean ${suggestion}?`, ...loc });
+    else if (!isKnownVariable(v.name) && /^[A-Z][A-Z0-9_]*$/.test(v.name)) {
+      out.push({ message: `${v.name} is not a deliver variable (fine if your hooks use it)`, ...loc });
+    }
+  }
+  return out;
+}
