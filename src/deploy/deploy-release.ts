@@ -52,6 +52,7 @@ export interface DeployPlan {
   command: string;
   signal?: AbortSignal;
   events: DeployEvents;
+  dryRun?: boolean;
 }
 
 export interface HostDeployResult {
@@ -96,6 +97,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       ttlMs: plan.lock.ttlMs,
       warn: plan.events.warn,
       onWait: (holder) => plan.events.warn(`${host}: waiting for the deploy lock held by ${holder}`),
+      ...(plan.dryRun ? { dryRun: true } : {}),
       ...(sig ? { signal: sig } : {}),
     });
     locked = true;
@@ -171,6 +173,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         backend,
         layout: l,
         envFile: envFile(l, plan.env),
+        ...(plan.dryRun ? { dryRun: true } : {}),
         ...(sig ? { signal: sig } : {}),
         ...(plan.events.line ? { onLine: (s: 'stdout' | 'stderr', line: string) => plan.events.line!(host, s, line) } : {}),
       };

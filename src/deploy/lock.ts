@@ -111,6 +111,8 @@ export interface AcquireOptions {
   /** Called once when we start waiting. */
   onWait?: (holder: string) => void;
   pollMs?: number;
+  /** --dry-run: the command is printed, not run; there is no answer to parse. */
+  dryRun?: boolean;
 }
 
 /** Takes the host's lock or throws a RemoteError naming the owner. */
@@ -120,6 +122,7 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
     const res = await backend.run(acquireCommand(l, owner).text, { step: 'lock', ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (opts.dryRun && res.stdout.trim() === '') return;
     const parsed = parseAcquire(res.stdout);
     if (parsed.acquired) return;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);

@@ -17,6 +17,8 @@ export interface NodeContext {
   signal?: AbortSignal;
   /** Streams remote output lines (verbose mode). */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** --dry-run: commands are printed, not run, so never wait on their answers. */
+  dryRun?: boolean;
 }
 
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
@@ -31,7 +33,7 @@ function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
 
 export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   const r = await ctx.backend.run(detectKindCommand(ctx.layout).text, { step: 'detect', ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const kind = parseKind(r.stdout);
+  const kind = parseKind(r.stdout) ?? (ctx.dryRun ? 'mix' : undefined);
   if (!kind) {
     throw new RemoteError(ctx.backend.target.name, `no release of ${ctx.layout.app} deployed at ${ctx.layout.root}`, {
       step: 'detect',
@@ -48,6 +50,7 @@ export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<bo
 
 /** Polls until the node answers (want=true) or stops answering (want=false); false on timeout. */
 export async function waitFor(ctx: NodeContext, kind: ReleaseKind, want: boolean, timeoutMs: number): Promise<boolean> {
+  if (ctx.dryRun) return true;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (ctx.signal?.aborted) throw new InterruptedError();
@@ -69,7 +72,7 @@ export async function logTail(ctx: NodeContext, lines = 20): Promise<string> {
 /** Starts the active release; refuses when already running; waits until the node answers. Returns the log tail. */
 export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<string> {
   const host = ctx.backend.target.name;
-  if (await isRunning(ctx, kind)) {
+  if (!ctx.dryRun && (await isRunning(ctx, kind))) {
     throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
   }
   await ctx.backend.run(startCommand(ctx.layout, kind, ctx.envFile).text, { step: 'start', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
@@ -87,7 +90,7 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
 /** Stops the node if it runs and waits until it no longer answers. Returns whether it was running. */
 export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
   const host = ctx.backend.target.name;
-  if (!(await isRunning(ctx, kind))) return false;
+  if (!ctx.dryRun && !(await isRunning(ctx, kind))) return false;
   await ctx.backend.run(stopCommand(ctx.layout, kind, ctx.envFile).text, { step: 'stop', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
   if (!(await waitFor(ctx, kind, false, timeoutMs))) {
     throw new RemoteError(host, `${ctx.layout.app} still answers ${Math.round(timeoutMs / 1000)}s after stop`, { step: 'stop' });

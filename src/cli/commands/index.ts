@@ -2,9 +2,21 @@
 import type { Command } from 'commander';
 import { registerBuild } from './build.js';
 import { registerShow } from './show.js';
+import { registerDeploy } from './deploy.js';
+import { registerNode } from './node.js';
+import { registerRollback } from './rollback.js';
+import { registerUnlock } from './unlock.js';
+import { registerShowDeploys } from './show-deploys.js';
+import { registerUpdate } from './update.js';
 
 export function registerCommands(program: Command): void {
   void program;
   registerBuild(program);
   registerShow(program);
+  registerDeploy(program);
+  registerNode(program);
+  registerRollback(program);
+  registerUnlock(program);
+  registerShowDeploys(program);
+  registerUpdate(program);
 }

@@ -1,0 +1,110 @@
+// Turns a command's flags and environment word into a DeployEnv: settings, hosts (filtered by --host), the
+// transport (dry-run printer with --dry-run) and the store. Shared by every deploy/node command.
+import type { Command } from 'commander';
+import { loadSettings } from '../config/load.js';
+import type { Settings } from '../config/types.js';
+import { ConfigError, UsageError } from '../output/errors.js';
+import { addSecret, isSecretName } from '../output/redact.js';
+import { createTransport } from '../ssh/index.js';
+import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
+import { openStore } from '../store/index.js';
+import type { ReleaseStore } from '../store/types.js';
+import type { CommonOptions, Context } from '../cli/common.js';
+import { resolveDeployTargets } from './targets.js';
+import type { DeployEnv, DeployFlags } from './run.js';
+import { parseStrategy } from './strategy.js';
+
+export interface DeployCliFlags extends TargetFlags {
+  version?: string;
+  startDeploy?: boolean;
+  cleanDeploy?: boolean;
+  strategy?: string;
+  batchSize?: string;
+  maxFail?: string;
+  lockWait?: string;
+  retryFailed?: boolean;
+  healthCheck?: string;
+  concurrency?: string;
+}
+
+/** The options of `deploy release` (and `update`). */
+export function withDeployOptions(cmd: Command): Command {
+  return cmd
+    .option('--start-deploy', '(re)start the nodes on the new release and wait until they answer (START_DEPLOY=true)')
+    .option('--clean-deploy', 'remove the other stored releases on each host first (CLEAN_DEPLOY=true)')
+    .option('--strategy <name>', 'parallel (default), rolling or canary')
+    .option('--batch-size <n>', 'rolling: hosts per batch, N or P% (default 1)')
+    .option('--max-fail <n>', 'failed hosts tolerated before no further host starts, N or P% (default: parallel all, rolling/canary 0)')
+    .option('--lock-wait <seconds>', 'wait this long for a host held by another deploy instead of failing')
+    .option('--retry-failed', 'deploy only to the hosts that failed in the last deploy to this environment')
+    .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)');
+}
+
+export function deployFlags(flags: DeployCliFlags): DeployFlags {
+  const f: DeployFlags = { strategy: parseStrategy(flags.strategy) };
+  if (flags.version !== undefined) f.version = flags.version;
+  if (flags.startDeploy) f.startDeploy = true;
+  if (flags.cleanDeploy) f.cleanDeploy = true;
+  if (flags.batchSize !== undefined) f.batchSize = flags.batchSize;
+  if (flags.maxFail !== undefined) f.maxFail = flags.maxFail;
+  if (flags.lockWait !== undefined) f.lockWait = flags.lockWait;
+  if (flags.retryFailed) f.retryFailed = true;
+  if (flags.healthCheck !== undefined) f.healthCheck = flags.healthCheck;
+  if (flags.concurrency !== undefined) f.concurrency = flags.concurrency;
+  return f;
+}
+
+export interface TargetFlags extends CommonOptions {
+  host?: string[];
+}
+
+/** `--host` (repeatable) and the fan-out options shared by multi-host commands. */
+export function withTargetOptions(cmd: Command): Command {
+  return cmd
+    .option('--host <host>', 'only this host of the environment (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+    .option('--concurrency <n>', 'hosts worked on at once (default 10)');
+}
+
+function hostKeyPolicy(flags: CommonOptions, settings: Settings): HostKeyPolicy {
+  const v = flags.hostKeyChecking ?? settings.get('HOST_KEY_CHECKING') ?? 'strict';
+  if (v !== 'strict' && v !== 'accept-new') throw new ConfigError(settings.where('HOST_KEY_CHECKING'), undefined, `HOST_KEY_CHECKING must be strict or accept-new, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function connectTimeoutMs(settings: Settings): number {
+  const s = Number(settings.get('SSH_TIMEOUT') ?? '10');
+  return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
+}
+
+/** Keeps only the hosts named by --host (by label, host name or user@host), refusing names not in the env. */
+export function filterHosts(targets: HostTarget[], wanted: string[] | undefined, env: string): HostTarget[] {
+  if (!wanted || wanted.length === 0) return targets;
+  const out: HostTarget[] = [];
+  for (const w of wanted) {
+    const hit = targets.filter((t) => t.name === w || t.host === w || (t.user !== undefined && `${t.user}@${t.host}` === w));
+    if (hit.length === 0) throw new UsageError(`--host ${w} is not a host of ${env}`, { detail: `hosts of ${env}: ${targets.map((t) => t.name).join(', ')}` });
+    for (const h of hit) if (!out.includes(h)) out.push(h);
+  }
+  return out;
+}
+
+export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {
+  const settings = await loadSettings({ cwd: ctx.cwd, deployEnvironment: env, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+  for (const v of settings.all()) if (isSecretName(v.name)) addSecret(v.value);
+  const app = settings.get('APP');
+  if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
+  const resolved = resolveDeployTargets(settings, env);
+  const targets = filterHosts(resolved.targets, flags.host, env);
+  const dryRun = Boolean(flags.dryRun);
+  const transport = createTransport({
+    hostKeyPolicy: hostKeyPolicy(flags, settings),
+    connectTimeoutMs: connectTimeoutMs(settings),
+    out: ctx.out,
+    dryRun,
+  });
+  return { app, env, targets, deliverTo: resolved.deliverTo, settings, transport, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
+}
+
+export function openReleaseStore(de: DeployEnv, cwd: string): ReleaseStore {
+  return openStore(de.settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd, transport: de.transport, settings: de.settings });
+}

@@ -1,0 +1,108 @@
+// What a multi-host command shows: a live line per host (TTY only), host-prefixed remote output with --verbose,
+// then one summary table (or one JSON document with --json). Failed hosts are listed with step and error.
+import type { Output } from '../output/output.js';
+import { formatBytes, formatMs } from '../output/output.js';
+import { redact } from '../output/redact.js';
+import type { HostOutcome } from './strategy.js';
+
+export class LiveReporter {
+  private readonly lines = new Map<string, string>();
+  private drawn = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly live: boolean;
+
+  constructor(private readonly out: Output, hosts: string[], private readonly stream: NodeJS.WriteStream = process.stderr) {
+    // Redrawing needs a terminal; with --verbose the streamed output is the progress.
+    this.live = out.isTTY && Boolean(stream.isTTY) && !out.verbose && !out.json;
+    for (const h of hosts) this.lines.set(h, out.c.dim('waiting'));
+  }
+
+  step(host: string, step: string): void {
+    this.set(host, step);
+    this.out.debug(`[${host}] ${step}`);
+  }
+
+  progress(host: string, bytes: number, total: number): void {
+    const pct = total > 0 ? Math.floor((bytes / total) * 100) : 0;
+    this.set(host, `upload ${pct}% (${formatBytes(bytes)} of ${formatBytes(total)})`);
+  }
+
+  line(host: string, stream: 'stdout' | 'stderr', line: string): void {
+    this.out.debug(`${host} ${stream === 'stderr' ? '!' : '|'} ${line}`);
+  }
+
+  done(host: string, ok: boolean, text: string): void {
+    this.set(host, ok ? this.out.c.green(text) : this.out.c.red(text));
+  }
+
+  warn(message: string): void {
+    this.clear();
+    this.out.warn(message);
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.live) this.draw();
+  }
+
+  private set(host: string, text: string): void {
+    this.lines.set(host, text);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.live || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.draw();
+    }, 80);
+  }
+
+  private clear(): void {
+    if (!this.live || this.drawn === 0) return;
+    this.stream.write(`\x1b[${this.drawn}A\x1b[0J`);
+    this.drawn = 0;
+  }
+
+  private draw(): void {
+    this.clear();
+    const width = Math.max(...[...this.lines.keys()].map((h) => h.length));
+    const cols = this.stream.columns ?? 120;
+    let text = '';
+    for (const [h, s] of this.lines) text += redact(`${h.padEnd(width)}  ${s}`).slice(0, cols + 20) + '\n';
+    this.stream.write(text);
+    this.drawn = this.lines.size;
+  }
+}
+
+export interface SummaryOptions {
+  title: string;
+  /** Extra column from each host's value (e.g. the version now active). */
+  valueColumn?: { header: string; cell: (value: unknown) => string };
+}
+
+/** Prints the table (human) and returns the number of hosts that did not succeed. */
+export function printSummary<R>(out: Output, outcomes: HostOutcome<R>[], opts: SummaryOptions): number {
+  const bad = outcomes.filter((o) => o.status !== 'ok');
+  if (out.json) return bad.length;
+  const headers = ['HOST', 'STATUS', ...(opts.valueColumn ? [opts.valueColumn.header] : []), 'STEP', 'TIME'];
+  const rows = outcomes.map((o) => [
+    o.host,
+    o.status,
+    ...(opts.valueColumn ? [o.status === 'ok' ? opts.valueColumn.cell(o.value) : ''] : []),
+    o.step ?? '',
+    o.durationMs ? formatMs(o.durationMs) : '',
+  ]);
+  out.info('');
+  out.table(headers, rows);
+  const ok = outcomes.length - bad.length;
+  out.info(`${opts.title}: ${ok} of ${outcomes.length} host(s) ok${bad.length ? `, ${bad.length} not` : ''}`);
+  for (const o of bad.filter((b) => b.status === 'failed')) {
+    out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+  }
+  const skipped = bad.filter((b) => b.status !== 'failed');
+  if (skipped.length) out.warn(`${skipped.length} host(s) ${skipped.some((s) => s.status === 'interrupted') ? 'interrupted or ' : ''}not started: ${skipped.map((s) => s.host).join(', ')}`);
+  return bad.length;
+}

@@ -1,0 +1,334 @@
+// The multi-host commands, given a resolved environment: deploy, rollback, node control, unlock, show deploys.
+// They connect through the shared Transport (one pooled connection per host), fan out by strategy, report live,
+// and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
+import { join } from 'node:path';
+import type { Settings } from '../config/types.js';
+import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
+import type { Output } from '../output/output.js';
+import type { Backend, HostTarget, Transport } from '../ssh/types.js';
+import type { ReleaseStore } from '../store/types.js';
+import { parseAuditLog, type AuditEntry } from './audit.js';
+import { auditTailCommand } from './commands.js';
+import { deployHost, hostLayout, type HostDeployResult } from './deploy-release.js';
+import { envFile, layoutFor, type Layout } from './layout.js';
+import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
+import { detectKind, restartNode, runQuery, startNode, stopNode, DEFAULT_START_TIMEOUT_MS, type NodeContext, type NodeQuery } from './node.js';
+import { LiveReporter, printSummary } from './report.js';
+import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
+import { planRollback, readState, rollbackHost, type HostRollbackResult } from './rollback.js';
+import { selectRelease, terminalChooser } from './select.js';
+import { prepareSource } from './source.js';
+import { parseKeepReleases } from './state.js';
+import { parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
+
+/** An environment ready to act on (from the config loader and the SSH layer). */
+export interface DeployEnv {
+  app: string;
+  env: string;
+  targets: HostTarget[];
+  deliverTo: string;
+  settings: Settings;
+  transport: Transport;
+  out: Output;
+  signal: AbortSignal;
+  projectDir: string;
+  dryRun: boolean;
+}
+
+export interface FanFlags {
+  strategy?: StrategyOptions['strategy'];
+  concurrency?: string;
+  batchSize?: string;
+  maxFail?: string;
+}
+
+function strategyOf(flags: FanFlags): StrategyOptions {
+  return {
+    strategy: flags.strategy ?? 'parallel',
+    concurrency: parseConcurrency(flags.concurrency, 10),
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+    ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
+  };
+}
+
+function seconds(value: string | undefined, name: string, fallbackMs: number): number {
+  if (value === undefined || value === '') return fallbackMs;
+  if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`${name}: expected seconds, got ${JSON.stringify(value)}`);
+  return Math.round(Number(value) * 1000);
+}
+
+function lockSettings(de: DeployEnv, lockWait?: string) {
+  return {
+    waitMs: seconds(lockWait, '--lock-wait', 0),
+    ttlMs: seconds(de.settings.get('LOCK_TTL'), 'LOCK_TTL', DEFAULT_LOCK_TTL_MS),
+  };
+}
+
+async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
+  try {
+    return await de.transport.connect(t);
+  } catch (err) {
+    if (err instanceof RemoteError) throw new RemoteError(t.name, err.message.replace(`${t.name}: `, ''), { step: 'connect', ...(err.hint ? { hint: err.hint } : {}) });
+    throw new RemoteError(t.name, (err as Error).message, { step: 'connect' });
+  }
+}
+
+/** Exit status for a finished fan-out: interrupted beats failed. */
+function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
+  if (de.signal.aborted || outcomes.some((o) => o.status === 'interrupted')) throw new InterruptedError(`${what} interrupted`);
+  const bad = outcomes.filter((o) => o.status !== 'ok');
+  if (bad.length) throw new DeliverError(`${what} failed on ${bad.length} of ${outcomes.length} host(s): ${bad.map((b) => b.host).join(', ')}`);
+}
+
+export interface DeployFlags extends FanFlags {
+  version?: string;
+  startDeploy?: boolean;
+  cleanDeploy?: boolean;
+  lockWait?: string;
+  retryFailed?: boolean;
+  healthCheck?: string;
+  /** `deliver update`: the version just built (no prompt). */
+  command?: string;
+}
+
+export interface DeployResult {
+  env: string;
+  app: string;
+  version: string;
+  hosts: HostOutcome<HostDeployResult>[];
+}
+
+export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: DeployFlags): Promise<DeployResult> {
+  const s = de.settings;
+  const bool = (v: boolean | undefined, name: string) => v ?? /^(true|yes|1)$/i.test(s.get(name) ?? '');
+  let targets = de.targets;
+  if (flags.retryFailed) targets = retryHosts(await loadLastDeploy(de.projectDir, de.env), targets, de.env);
+  const strategy = strategyOf(flags);
+  const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
+  const keep = parseKeepReleases(s.get('KEEP_RELEASES'));
+  const lock = lockSettings(de, flags.lockWait);
+  const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
+  const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
+  de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
+  const source = await prepareSource(store, release, de.signal);
+  const live = new LiveReporter(de.out, targets.map((t) => t.name));
+  let outcomes: HostOutcome<HostDeployResult>[] = [];
+  try {
+    outcomes = await runStrategy(
+      targets,
+      async (t) => {
+        const backend = await connect(de, t);
+        try {
+          const r = await deployHost(backend, {
+            app: de.app,
+            env: de.env,
+            version: release.version,
+            source,
+            deliverTo: de.deliverTo,
+            keepReleases: keep,
+            startDeploy,
+            cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
+            links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
+            envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
+            hooks: s.hooks,
+            ...(healthCheck ? { healthCheck } : {}),
+            healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
+            startTimeoutMs: seconds(s.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
+            lock,
+            command: flags.command ?? 'deploy release',
+            signal: de.signal,
+            dryRun: de.dryRun,
+            events: {
+              step: (h, st) => live.step(h, st),
+              progress: (h, b, tot) => live.progress(h, b, tot),
+              ...(de.out.verbose ? { line: (h: string, st: 'stdout' | 'stderr', line: string) => live.line(h, st, line) } : {}),
+              warn: (m) => live.warn(m),
+            },
+          });
+          live.done(t.name, true, `${r.version} active${r.started ? ', running' : ''}${r.uploaded ? '' : ' (already there)'}`);
+          return r;
+        } catch (err) {
+          live.done(t.name, false, `failed${err instanceof RemoteError && err.step ? ` at ${err.step}` : ''}`);
+          throw err;
+        }
+      },
+      {
+        ...strategy,
+        signal: de.signal,
+        afterBatch: (n, batch) => {
+          const ok = batch.every((b) => b.status === 'ok');
+          if (!ok && strategy.maxFail === undefined) live.warn(`batch ${n} had failures: stopping the rollout (allow some with --max-fail)`);
+          return true;
+        },
+      },
+    );
+  } finally {
+    live.stop();
+    await source.dispose();
+  }
+  if (!de.dryRun) {
+    await saveLastDeploy(de.projectDir, {
+      env: de.env,
+      version: release.version,
+      at: new Date().toISOString(),
+      failed: outcomes.filter((o) => o.status !== 'ok').map((o) => o.host),
+    }).catch((err) => de.out.warn(`could not record the deploy in .deliver/state: ${(err as Error).message}`));
+  }
+  const result: DeployResult = { env: de.env, app: de.app, version: release.version, hosts: outcomes };
+  de.out.result(result);
+  printSummary(de.out, outcomes, { title: `deploy ${release.version}`, valueColumn: { header: 'PREVIOUS', cell: (v) => (v as HostDeployResult).previous ?? '-' } });
+  finish(de, 'deploy', outcomes as HostOutcome<unknown>[]);
+  return result;
+}
+
+export async function rollback(de: DeployEnv, flags: FanFlags & { version?: string; lockWait?: string }): Promise<HostOutcome<HostRollbackResult>[]> {
+  const strategy = strategyOf(flags);
+  // Phase 1 (read-only): every host's state, so a missing target anywhere refuses before anything changes.
+  const states = await runStrategy(
+    de.targets,
+    async (t) => {
+      const b = await connect(de, t);
+      const layout = hostLayout(de.deliverTo, de.app, t.path);
+      return { host: t.name, layout, stateText: await readState(b, layout, de.signal) };
+    },
+    { strategy: 'parallel', concurrency: strategy.concurrency, signal: de.signal },
+  );
+  const unreachable = states.filter((s) => s.status !== 'ok');
+  if (unreachable.length) {
+    if (de.signal.aborted) throw new InterruptedError('rollback interrupted');
+    throw new DeliverError(`rollback refused: cannot read ${unreachable.length} host(s); nothing was changed`, {
+      detail: unreachable.map((u) => `  ${u.host}: ${u.error}`).join('\n'),
+    });
+  }
+  const plan = de.dryRun
+    ? states.map((s) => ({ host: s.host, layout: s.value!.layout, state: { legacyDir: false, releases: [], history: [] }, to: flags.version ?? 'PREVIOUS' }))
+    : planRollback(states.map((s) => s.value!), flags.version);
+  const byHost = new Map(plan.map((p) => [p.host, p]));
+  const live = new LiveReporter(de.out, de.targets.map((t) => t.name));
+  const lock = lockSettings(de, flags.lockWait);
+  let outcomes: HostOutcome<HostRollbackResult>[] = [];
+  try {
+    outcomes = await runStrategy(
+      de.targets,
+      async (t) => {
+        const b = await connect(de, t);
+        const r = await rollbackHost(b, byHost.get(t.name)!, {
+          env: de.env,
+          lock,
+          startTimeoutMs: seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
+          signal: de.signal,
+          warn: (m) => live.warn(m),
+          step: (h, st) => live.step(h, st),
+        });
+        live.done(t.name, true, `${r.to} active${r.restarted ? ', restarted' : ''}`);
+        return r;
+      },
+      { ...strategy, signal: de.signal },
+    );
+  } finally {
+    live.stop();
+  }
+  de.out.result({ env: de.env, app: de.app, hosts: outcomes });
+  printSummary(de.out, outcomes, { title: 'rollback', valueColumn: { header: 'NOW', cell: (v) => `${(v as HostRollbackResult).to}${(v as HostRollbackResult).from ? ` (was ${(v as HostRollbackResult).from})` : ''}` } });
+  finish(de, 'rollback', outcomes as HostOutcome<unknown>[]);
+  return outcomes;
+}
+
+export type NodeAction = 'start' | 'stop' | 'restart' | NodeQuery['action'];
+
+export interface NodeResult {
+  code: number;
+  output: string;
+}
+
+/**
+ * A node command on every host of the environment. One host: its output as is. Several: a block per host.
+ * Exit status: 1 when any host's command failed (non-zero remote exit).
+ */
+export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start' | 'stop' | 'restart' }, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
+  const strategy = strategyOf(flags);
+  const timeout = seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
+  const outcomes = await runStrategy(
+    de.targets,
+    async (t) => {
+      const backend = await connect(de, t);
+      const layout = hostLayout(de.deliverTo, de.app, t.path);
+      const ctx: NodeContext = { backend, layout, envFile: envFile(layout, de.env), signal: de.signal, dryRun: de.dryRun };
+      const kind = await detectKind(ctx);
+      if (q.action === 'start') return { code: 0, output: await startNode(ctx, kind, timeout) };
+      if (q.action === 'restart') return { code: 0, output: await restartNode(ctx, kind, timeout) };
+      if (q.action === 'stop') return { code: 0, output: (await stopNode(ctx, kind, timeout)) ? 'stopped' : 'not running' };
+      const r = await runQuery(ctx, kind, q as NodeQuery);
+      const output = `${r.stdout}${r.stderr ? (r.stdout ? '\n' : '') + r.stderr : ''}`.trimEnd();
+      if (r.code !== 0) {
+        const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${r.code})`;
+        throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });
+      }
+      return { code: r.code, output };
+    },
+    { ...strategy, signal: de.signal },
+  );
+  if (de.out.json) {
+    de.out.result({ env: de.env, action: q.action, hosts: outcomes });
+  } else {
+    const single = outcomes.length === 1;
+    for (const o of outcomes) {
+      const head = single ? '' : `${de.out.c.bold(o.host)}: `;
+      if (o.status === 'ok') {
+        const text = o.value?.output ?? '';
+        const okText = q.action === 'ping' ? 'pong' : q.action === 'start' ? 'started' : q.action === 'restart' ? 'restarted' : text;
+        if (single) {
+          if (q.action === 'start' || q.action === 'restart') de.out.info(`${de.out.c.green('✔')} ${o.host}: ${okText}`);
+          else de.out.info(okText);
+        } else de.out.info(`${head}${okText.includes('\n') ? '\n' + okText : okText}`);
+        if ((q.action === 'start' || q.action === 'restart') && de.out.verbose && text) de.out.debug(text);
+      } else if (o.status === 'failed') {
+        de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+      }
+    }
+  }
+  finish(de, q.action, outcomes as HostOutcome<unknown>[]);
+  return outcomes;
+}
+
+export async function unlock(de: DeployEnv): Promise<void> {
+  const outcomes = await runStrategy(
+    de.targets,
+    async (t) => {
+      const b = await connect(de, t);
+      const l = layoutFor(t.path ?? de.deliverTo, de.app);
+      const r = await b.run(forceUnlockCommand(l).text, { step: 'unlock', signal: de.signal });
+      const lines = r.stdout.trim().split('\n');
+      const state = lines.pop();
+      return state === 'UNLOCKED' ? `removed lock ${lines.join(' ').trim() || '(no owner record)'}` : 'no lock';
+    },
+    { strategy: 'parallel', concurrency: 10, signal: de.signal },
+  );
+  de.out.result({ env: de.env, hosts: outcomes });
+  for (const o of outcomes) {
+    if (o.status === 'ok') de.out.info(`${o.host}: ${o.value}`);
+    else de.out.error(`${o.host}: ${(o.error ?? '').replace(`${o.host}: `, '')}`);
+  }
+  finish(de, 'unlock', outcomes as HostOutcome<unknown>[]);
+}
+
+export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntry & { host: string })[]> {
+  const outcomes = await runStrategy(
+    de.targets,
+    async (t) => {
+      const b = await connect(de, t);
+      const l: Layout = layoutFor(t.path ?? de.deliverTo, de.app);
+      return parseAuditLog((await b.run(auditTailCommand(l, lines).text, { step: 'read', signal: de.signal })).stdout);
+    },
+    { strategy: 'parallel', concurrency: 10, signal: de.signal },
+  );
+  const all = outcomes.flatMap((o) => (o.value ?? []).map((e) => ({ ...e, host: o.host }))).sort((a, b) => a.at.localeCompare(b.at));
+  de.out.result({ env: de.env, deploys: all, errors: outcomes.filter((o) => o.status !== 'ok') });
+  de.out.table(
+    ['WHEN', 'HOST', 'ACTION', 'VERSION', 'PREVIOUS', 'RESULT', 'BY'],
+    all.map((e) => [e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.host, e.action, e.version, e.previous ?? '', e.result === 'ok' ? 'ok' : `failed${e.step ? ` (${e.step})` : ''}`, `${e.user}@${e.machine}`]),
+  );
+  for (const o of outcomes.filter((x) => x.status !== 'ok')) de.out.error(`${o.host}: ${(o.error ?? '').replace(`${o.host}: `, '')}`);
+  finish(de, 'show deploys', outcomes as HostOutcome<unknown>[]);
+  return all;
+}
