@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
-import { buildHostTarget } from '../../build/build-host.js';
+import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
 import { buildRelease, type BuildReleaseOptions } from '../../build/build-release.js';
 import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { UsageError } from '../../output/errors.js';
 import { createTransport, gitSshCommand } from '../../ssh/index.js';
-import type { HostKeyPolicy } from '../../ssh/types.js';
 import { openStore } from '../../store/index.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
@@ -45,14 +44,6 @@ export function versionRequest(flags: BuildFlags, settings: Settings): VersionRe
     if (cfg !== undefined && cfg.trim() !== '') req.metadata = parseAutoVersion(cfg, `AUTO_VERSION (${settings.where('AUTO_VERSION')})`);
   }
   return req;
-}
-
-function hostKeyPolicy(flags: CommonOptions, settings: Settings): HostKeyPolicy {
-  const v = flags.hostKeyChecking ?? settings.get('HOST_KEY_CHECKING') ?? 'strict';
-  if (v !== 'strict' && v !== 'accept-new') {
-    throw new UsageError(`HOST_KEY_CHECKING=${JSON.stringify(v)} (${settings.where('HOST_KEY_CHECKING')}): expected strict or accept-new`);
-  }
-  return v;
 }
 
 function connectTimeoutMs(settings: Settings): number {
@@ -98,8 +89,8 @@ export function registerBuild(program: Command): void {
       if (flags.tag !== undefined) opts.tag = flags.tag;
       if (flags.release !== undefined) opts.release = flags.release;
 
-      const target = buildHostTarget(settings);
-      const policy = hostKeyPolicy(flags, settings);
+      const { target } = resolveBuildHost(settings);
+      const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
       const timeout = connectTimeoutMs(settings);
       const dryRun = Boolean(flags.dryRun);
       const transport = createTransport({ hostKeyPolicy: policy, connectTimeoutMs: timeout, out: ctx.out, dryRun });
