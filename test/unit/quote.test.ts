@@ -1,0 +1,96 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { and, envPrefix, quote, raw, sh, shC } from '../../src/ssh/quote.js';
+
+// Hostile values go through `sh`/`quote` and the result runs under the real /bin/sh: nothing may execute and
+// every value must arrive byte-exact.
+const canary = join(mkdtempSync(join(tmpdir(), 'quote-')), 'pwned');
+export const HOSTILE = [
+  `$(touch ${canary})`,
+  `\`touch ${canary}\``,
+  `; touch ${canary}`,
+  `&& touch ${canary}`,
+  `| touch ${canary}`,
+  `'; touch ${canary}; '`,
+  `"; touch ${canary}; "`,
+  `it's`,
+  `''`,
+  `\\'`,
+  `line1\nline2; touch ${canary}`,
+  `tab\there`,
+  '*',
+  '/etc/*',
+  '?',
+  '[a-z]*',
+  '~',
+  '~root',
+  '-rf',
+  '--help',
+  '$HOME',
+  '${HOME}',
+  '$((1+1))',
+  '!!',
+  '#not a comment',
+  ' leading and trailing ',
+  '',
+  'ümlaut ☃ 日本',
+  `> ${canary}`,
+  `< /etc/passwd`,
+  '\\',
+  'a\\nb',
+  '%s%n',
+  '\x01\x7f',
+];
+
+function runSh(script: string, cwd?: string): string {
+  return execFileSync('/bin/sh', ['-c', script], { encoding: 'utf8', ...(cwd ? { cwd } : {}) });
+}
+
+describe('quote / sh with hostile values under real /bin/sh', () => {
+  it.each(HOSTILE.map((v) => [JSON.stringify(v), v]))('%s arrives byte-exact and executes nothing', (_n, value) => {
+    // run in a directory with files so any glob expansion would show
+    const cwd = mkdtempSync(join(tmpdir(), 'quote-cwd-'));
+    execFileSync('/bin/sh', ['-c', 'touch a b ./-rf'], { cwd });
+    const out = runSh(sh`printf '%s' ${value}`.text, cwd);
+    expect(out).toBe(value);
+    expect(runSh(`printf '%s' ${quote(value)}`, cwd)).toBe(value);
+    expect(existsSync(canary)).toBe(false);
+    expect(readdirSync(cwd).sort()).toEqual(['-rf', 'a', 'b']);
+  });
+
+  it('arrays become separate quoted words', () => {
+    const out = runSh(sh`for w in ${HOSTILE}; do printf '<%s>' "$w"; done`.text);
+    expect(out).toBe(HOSTILE.map((v) => `<${v}>`).join(''));
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it('envPrefix quotes values and rejects bad names', () => {
+    for (const value of HOSTILE) {
+      const out = runSh(`${envPrefix({ V: value }).text} sh -c 'printf "%s" "$V"'`);
+      expect(out).toBe(value);
+    }
+    expect(() => envPrefix({ 'A;touch x': 'v' })).toThrow(/invalid environment variable name/);
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it('shC survives a second level of shell parsing', () => {
+    for (const value of HOSTILE) {
+      expect(runSh(shC(sh`printf '%s' ${value}`).text)).toBe(value);
+    }
+    expect(existsSync(canary)).toBe(false);
+  });
+
+  it('raw and and() keep trusted text as is', () => {
+    expect(and(raw('true'), sh`printf %s ${'a b'}`).text).toBe(`true && printf %s 'a b'`);
+    expect(runSh(and(raw('true'), sh`printf %s ${'a b'}`).text)).toBe('a b');
+  });
+
+  it('leaves safe words bare for readable commands', () => {
+    expect(quote('/srv/app/releases/1.2.3')).toBe('/srv/app/releases/1.2.3');
+    expect(quote('')).toBe("''");
+    expect(quote("it's")).toBe(`'it'\\''s'`);
+  });
+});

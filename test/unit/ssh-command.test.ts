@@ -1,0 +1,42 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gitSshCommand, sshCommandFor } from '../../src/ssh/ssh-command.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sshcmd-'));
+const cfg = join(dir, 'config');
+writeFileSync(cfg, 'Host build\n  UserKnownHostsFile /etc/kh-a\nHost lax\n  StrictHostKeyChecking no\n');
+
+describe('sshCommandFor', () => {
+  it('passes config file, port, identities, known_hosts and the policy', () => {
+    const argv = sshCommandFor(
+      { name: 'deploy@build:2222', host: 'build', user: 'deploy', port: 2222 },
+      { sshConfigFile: cfg, identityFiles: ['/k/id_a', '/k/id b'], knownHostsFiles: ['/kh/extra'], connectTimeoutMs: 3000 },
+    );
+    expect(argv).toEqual([
+      'ssh', '-F', cfg, '-p', '2222', '-i', '/k/id_a', '-i', '/k/id b',
+      '-o', 'UserKnownHostsFile=/etc/kh-a /kh/extra',
+      '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3',
+      'deploy@build',
+    ]);
+  });
+
+  it('maps accept-new (explicit or from ssh config) and never disables checking', () => {
+    expect(sshCommandFor({ name: 'h', host: 'h' }, { sshConfigFile: null, hostKeyPolicy: 'accept-new' })).toEqual([
+      'ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', 'h',
+    ]);
+    expect(sshCommandFor({ name: 'lax', host: 'lax' }, { sshConfigFile: cfg })).toContain('StrictHostKeyChecking=accept-new');
+  });
+
+  it('quotes paths with spaces inside -o values', () => {
+    const argv = sshCommandFor({ name: 'h', host: 'h' }, { sshConfigFile: null, knownHostsFiles: ['/my dir/kh'] });
+    expect(argv).toContain('UserKnownHostsFile=' + join(process.env.HOME ?? '', '.ssh', 'known_hosts') + ' ' + join(process.env.HOME ?? '', '.ssh', 'known_hosts2') + ' "/my dir/kh"');
+  });
+
+  it('gitSshCommand is a shell-quoted command without destination', () => {
+    expect(gitSshCommand({ name: 'b', host: 'b', port: 2200 }, { sshConfigFile: null, identityFiles: ["/k/it's"] })).toBe(
+      `ssh -F /dev/null -p 2200 -i '/k/it'\\''s' -o StrictHostKeyChecking=yes -o BatchMode=yes`,
+    );
+  });
+});
