@@ -4,9 +4,9 @@
 import { Readable, Writable } from 'node:stream';
 import type { SFTPWrapper } from 'ssh2';
 
-const WRITE_WINDOW_BYTES = 4 * 1024 * 1024;
+const WRITE_WINDOW_BYTES = 1 * 1024 * 1024;
 const READ_CHUNK = 64 * 1024;
-const READ_REQUESTS = 32;
+const READ_REQUESTS = 16;
 
 /** Writes sequential chunks at increasing offsets; `_write` returns early while the window has room. */
 export class SftpWriteStream extends Writable {
