@@ -1,0 +1,143 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { DeliverError, UsageError } from '../../src/output/errors.js';
+import { clearSecretsForTests, redact } from '../../src/output/redact.js';
+import { openStore } from '../../src/store/index.js';
+import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
+import { parseStoreSpec, type StoreSpec } from '../../src/store/spec.js';
+import type { Settings } from '../../src/config/types.js';
+
+type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
+const s3 = (spec: string) => parseStoreSpec(spec) as S3Spec;
+
+function fakeSettings(values: Record<string, string>): Settings {
+  return {
+    file: '/p/.deliver/config',
+    projectDir: '/p',
+    get: (n) => values[n],
+    lookup: (n) => (values[n] === undefined ? undefined : { name: n, value: values[n] as string, source: 'config', location: { file: '/p/.deliver/config', line: 7 } }),
+    all: () => [],
+    hooks: new Map(),
+    where: () => '/p/.deliver/config:7',
+  };
+}
+
+describe('parseStoreSpec: local and remote', () => {
+  it('treats plain paths as local directories', () => {
+    expect(parseStoreSpec('.deliver/releases')).toEqual({ kind: 'local', path: '.deliver/releases' });
+    expect(parseStoreSpec('/var/releases')).toEqual({ kind: 'local', path: '/var/releases' });
+    expect(parseStoreSpec('./odd:name')).toEqual({ kind: 'local', path: './odd:name' });
+  });
+
+  it('parses user@host:path and alias:path (scp syntax)', () => {
+    expect(parseStoreSpec('deploy@store.example.com:/srv/releases')).toEqual({
+      kind: 'remote',
+      user: 'deploy',
+      host: 'store.example.com',
+      path: '/srv/releases',
+      name: 'deploy@store.example.com',
+    });
+    expect(parseStoreSpec('storehost:releases')).toEqual({ kind: 'remote', host: 'storehost', path: 'releases', name: 'storehost' });
+    expect(parseStoreSpec('me@[::1]:/r')).toMatchObject({ kind: 'remote', host: '::1', user: 'me', path: '/r' });
+  });
+
+  it('rejects docker:// and unknown schemes with a usage error', () => {
+    expect(() => parseStoreSpec('docker://registry/app')).toThrow(UsageError);
+    expect(() => parseStoreSpec('ftp://x/y')).toThrow(/unknown store URL scheme/);
+    expect(() => parseStoreSpec('  ')).toThrow(/empty/);
+  });
+});
+
+describe('parseStoreSpec: s3', () => {
+  it('parses s3://bucket[/prefix]', () => {
+    expect(s3('s3://releases')).toEqual({ kind: 's3', bucket: 'releases', prefix: '' });
+    expect(s3('S3://releases/my/app/')).toEqual({ kind: 's3', bucket: 'releases', prefix: 'my/app' });
+    expect(s3('s3://releases//a//b')).toEqual({ kind: 's3', bucket: 'releases', prefix: 'a/b' });
+    expect(s3('s3://releases/a@b:c')).toEqual({ kind: 's3', bucket: 'releases', prefix: 'a@b:c' });
+  });
+
+  it('parses the legacy s3://KEY@SECRET:bucket form', () => {
+    expect(s3('s3://AKIAXYZ@secret:bucket')).toEqual({ kind: 's3', bucket: 'bucket', prefix: '', accessKeyId: 'AKIAXYZ', secretAccessKey: 'secret' });
+    expect(s3('s3://AK@sec:bucket/prefix/dir')).toMatchObject({ bucket: 'bucket', prefix: 'prefix/dir', secretAccessKey: 'sec' });
+  });
+
+  it('keeps hostile secrets whole where edeliver cut them', () => {
+    // edeliver: secret "c" (split at the last @); here the secret runs from the first @ to the next ':'.
+    expect(s3('s3://AK@se@c:bk')).toMatchObject({ accessKeyId: 'AK', secretAccessKey: 'se@c', bucket: 'bk' });
+    expect(s3('s3://AK@wJal/rXUtn+FEMI=K7MDENG/bPxRfiCY:my-bucket/rel')).toMatchObject({
+      secretAccessKey: 'wJal/rXUtn+FEMI=K7MDENG/bPxRfiCY',
+      bucket: 'my-bucket',
+      prefix: 'rel',
+    });
+    expect(s3("s3://AK@a'b\";$(x)`:bkt")).toMatchObject({ secretAccessKey: "a'b\";$(x)`", bucket: 'bkt' });
+  });
+
+  it('refuses a legacy URL it cannot split, without echoing the secret', () => {
+    const attempt = () => parseStoreSpec('s3://AK@sup3r/secret:x:y');
+    expect(attempt).toThrow(UsageError);
+    try {
+      attempt();
+    } catch (err) {
+      expect((err as Error).message).not.toContain('sup3r');
+      expect((err as UsageError).hint).toMatch(/must not contain ":"/);
+    }
+    expect(() => parseStoreSpec('s3://AK@nocolon')).toThrow(/expected s3:\/\/KEY@SECRET:bucket/);
+  });
+});
+
+describe('S3 settings', () => {
+  afterEach(() => clearSecretsForTests());
+
+  it('defaults to AWS behaviour without an endpoint', () => {
+    const saved = { ...process.env };
+    delete process.env.S3_REGION;
+    delete process.env.AWS_REGION;
+    delete process.env.AWS_DEFAULT_REGION;
+    delete process.env.S3_ENDPOINT;
+    delete process.env.S3_FORCE_PATH_STYLE;
+    delete process.env.S3_CHECKSUM_MODE;
+    try {
+      const o = s3OptionsFrom(s3('s3://bkt/p'), fakeSettings({}));
+      expect(o).toEqual({ bucket: 'bkt', prefix: 'p', region: 'us-east-1', forcePathStyle: false, checksumMode: 'when_supported' });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('uses path style and when_required with a custom endpoint, and reads every setting', () => {
+    const o = s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_ENDPOINT: 'http://127.0.0.1:7480', S3_REGION: 'eu-central-1' }));
+    expect(o).toMatchObject({ endpoint: 'http://127.0.0.1:7480', region: 'eu-central-1', forcePathStyle: true, checksumMode: 'when_required' });
+    const p = s3OptionsFrom(
+      s3('s3://bkt'),
+      fakeSettings({ S3_ENDPOINT: 'https://s3.x', S3_FORCE_PATH_STYLE: 'false', S3_CHECKSUM_MODE: 'WHEN_SUPPORTED' }),
+    );
+    expect(p).toMatchObject({ forcePathStyle: false, checksumMode: 'when_supported' });
+  });
+
+  it('reports a bad setting at its config line', () => {
+    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_CHECKSUM_MODE: 'sometimes' }))).toThrow(
+      '/p/.deliver/config:7: S3_CHECKSUM_MODE: expected when_required or when_supported, got "sometimes"',
+    );
+    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_FORCE_PATH_STYLE: 'maybe' }))).toThrow(/S3_FORCE_PATH_STYLE/);
+    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_ENDPOINT: 'localhost:7480' }))).toThrow(/S3_ENDPOINT/);
+  });
+
+  it('registers the legacy secret and never shows it in the description', () => {
+    const secret = 'wJal/rXUtn+FEMI=K7MDENG';
+    const store = openStore(`s3://AKID@${secret}:bkt/pre`, { cwd: '/tmp', settings: fakeSettings({}) });
+    expect(store).toBeInstanceOf(S3Store);
+    expect(store.description).toBe('s3://bkt/pre');
+    expect(redact(`oops ${secret} leaked`)).toBe('oops *** leaked');
+  });
+});
+
+describe('openStore', () => {
+  it('resolves a relative local store against the project directory', () => {
+    const store = openStore('.deliver/releases', { cwd: '/elsewhere', settings: fakeSettings({}) });
+    expect(store.description).toBe('local /p/.deliver/releases');
+    expect(openStore('rel', { cwd: '/work' }).description).toBe('local rel');
+  });
+
+  it('needs a transport for a remote store', () => {
+    expect(() => openStore('u@h:/x', { cwd: '/tmp' })).toThrow(DeliverError);
+  });
+});
