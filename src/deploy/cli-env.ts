@@ -3,14 +3,13 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
 import type { Settings } from '../config/types.js';
-import { ConfigError, UsageError } from '../output/errors.js';
+import { ConfigError } from '../output/errors.js';
 import { addSecret, isSecretName } from '../output/redact.js';
 import { createTransport } from '../ssh/index.js';
-import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
 import { openStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from '../cli/common.js';
-import { resolveDeployTargets } from './targets.js';
+import { hostKeyPolicy, resolveEnvironment } from '../config/resolve.js';
 import type { DeployEnv, DeployFlags } from './run.js';
 import { parseStrategy } from './strategy.js';
 
@@ -65,27 +64,9 @@ export function withTargetOptions(cmd: Command): Command {
     .option('--concurrency <n>', 'hosts worked on at once (default 10)');
 }
 
-function hostKeyPolicy(flags: CommonOptions, settings: Settings): HostKeyPolicy {
-  const v = flags.hostKeyChecking ?? settings.get('HOST_KEY_CHECKING') ?? 'strict';
-  if (v !== 'strict' && v !== 'accept-new') throw new ConfigError(settings.where('HOST_KEY_CHECKING'), undefined, `HOST_KEY_CHECKING must be strict or accept-new, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 function connectTimeoutMs(settings: Settings): number {
   const s = Number(settings.get('SSH_TIMEOUT') ?? '10');
   return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
-}
-
-/** Keeps only the hosts named by --host (by label, host name or user@host), refusing names not in the env. */
-export function filterHosts(targets: HostTarget[], wanted: string[] | undefined, env: string): HostTarget[] {
-  if (!wanted || wanted.length === 0) return targets;
-  const out: HostTarget[] = [];
-  for (const w of wanted) {
-    const hit = targets.filter((t) => t.name === w || t.host === w || (t.user !== undefined && `${t.user}@${t.host}` === w));
-    if (hit.length === 0) throw new UsageError(`--host ${w} is not a host of ${env}`, { detail: `hosts of ${env}: ${targets.map((t) => t.name).join(', ')}` });
-    for (const h of hit) if (!out.includes(h)) out.push(h);
-  }
-  return out;
 }
 
 export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {
@@ -93,11 +74,11 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
   for (const v of settings.all()) if (isSecretName(v.name)) addSecret(v.value);
   const app = settings.get('APP');
   if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
-  const resolved = resolveDeployTargets(settings, env);
-  const targets = filterHosts(resolved.targets, flags.host, env);
+  const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
+  const targets = resolved.targets;
   const dryRun = Boolean(flags.dryRun);
   const transport = createTransport({
-    hostKeyPolicy: hostKeyPolicy(flags, settings),
+    hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking),
     connectTimeoutMs: connectTimeoutMs(settings),
     out: ctx.out,
     dryRun,
