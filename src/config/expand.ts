@@ -55,9 +55,15 @@ export function evaluateNative(statements: AssignStatement[], env: Record<string
   };
 
   for (const stmt of statements) {
+    if (stmt.exported) {
+      // `export A=1 B=$A`: the builtin's arguments are all expanded before any is assigned (B gets the old A).
+      const values = stmt.assignments.map((a) => expandAssignmentWord(a.value, { scope, line: a.line, assign, result }));
+      stmt.assignments.forEach((a, i) => assign(a.name, a.append ? (scope.get(a.name) ?? '') + values[i]! : values[i]!, a.line));
+      continue;
+    }
+    // `A=1 B=$A`: plain assignments happen left to right (B gets 1).
     for (const a of stmt.assignments) {
-      const ctx: ExpandContext = { scope, line: a.line, assign, result };
-      const value = expandAssignmentWord(a.value, ctx);
+      const value = expandAssignmentWord(a.value, { scope, line: a.line, assign, result });
       assign(a.name, a.append ? (scope.get(a.name) ?? '') + value : value, a.line);
     }
   }

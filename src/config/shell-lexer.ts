@@ -104,7 +104,7 @@ class Lexer {
     if (s.startsWith('#!')) this.skipComment();
     while (this.i < s.length) {
       const c = s[this.i]!;
-      if (c === ' ' || c === '\t' || c === '\r') {
+      if (c === ' ' || c === '\t') {
         this.i++;
       } else if (c === '\\' && s[this.i + 1] === '\n') {
         this.i += 2;
@@ -178,7 +178,8 @@ class Lexer {
     };
     while (this.i < s.length) {
       const c = s[this.i]!;
-      if (c === ' ' || c === '\t' || c === '\n' || c === '\r') break;
+      // Like bash, a carriage return is an ordinary character (CRLF files keep it in values).
+      if (c === ' ' || c === '\t' || c === '\n') break;
       if (';&|()<>'.includes(c)) {
         // `<(` / `>(` process substitution and extglob `@(..)` stay inside the word.
         if ((c === '<' || c === '>') && s[this.i + 1] === '(' && this.i === start) {

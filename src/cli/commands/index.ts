@@ -8,6 +8,8 @@ import { registerRollback } from './rollback.js';
 import { registerUnlock } from './unlock.js';
 import { registerShowDeploys } from './show-deploys.js';
 import { registerUpdate } from './update.js';
+import { registerCheck } from './check.js';
+import { registerInit } from './init.js';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -19,4 +21,6 @@ export function registerCommands(program: Command): void {
   registerUnlock(program);
   registerShowDeploys(program);
   registerUpdate(program);
+  registerCheck(program);
+  registerInit(program);
 }
