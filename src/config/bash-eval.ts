@@ -114,6 +114,31 @@ export function assignedNames(command: string): string[] {
   return i === toks.length || toks[i]!.t !== 'word' ? names : [];
 }
 
+/** Line spans of every assignment word in the file (when it tokenizes), by variable name. */
+function assignmentSpans(text: string): Map<string, [number, number][]> {
+  const spans = new Map<string, [number, number][]>();
+  let toks;
+  try {
+    toks = tokenize(text);
+  } catch {
+    return spans;
+  }
+  for (const t of toks) {
+    if (t.t !== 'word') continue;
+    const a = assignmentOf(t);
+    if (!a) continue;
+    const end = t.line + (t.raw.match(/\n/g)?.length ?? 0);
+    spans.set(a.name, [...(spans.get(a.name) ?? []), [t.line, end]]);
+  }
+  return spans;
+}
+
+/** bash's LINENO is the last line of a multi-line command; users want the line the assignment starts on. */
+function startLine(spans: Map<string, [number, number][]>, name: string, line: number): number {
+  const span = spans.get(name)?.find(([start, end]) => start <= line && line <= end);
+  return span ? span[0] : line;
+}
+
 function parseRecords(buf: string): string[][] {
   const fields = buf.split('\0');
   const records: string[][] = [];
@@ -192,8 +217,9 @@ export async function evaluateWithBash(opts: BashEvalOptions): Promise<BashEvalR
 
     const baseline = new Map(records.filter((r) => r[0] === 'B').map((r) => [r[1]!, r[2]!]));
     const final = new Map(records.filter((r) => r[0] === 'V').map((r) => [r[1]!, r[2]!]));
+    const spans = assignmentSpans(await readFile(opts.file, 'utf8'));
     const assignedAt = new Map<string, number>();
-    for (const t of trace) for (const n of assignedNames(t.command)) assignedAt.set(n, t.line);
+    for (const t of trace) for (const n of assignedNames(t.command)) assignedAt.set(n, startLine(spans, n, t.line));
 
     const result: BashEvalResult = { vars: new Map(), shadowed: new Map(), functions: new Map(), stdout };
     for (const [name, value] of final) {

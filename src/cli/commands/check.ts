@@ -75,6 +75,9 @@ export function registerCheck(program: Command): void {
       for (const r of requirements) {
         if (!r.satisfied) problems.push({ message: `${r.label} needs ${r.items.filter((i) => !i.ok).map((i) => i.name).join(', ')}`, where: formatLocation({ file: settings.file, line: 0 }, settings.projectDir) });
       }
+      // resolveEnvironment may report a value validateSettings already reported.
+      const unique = problems.filter((p, i) => problems.findIndex((q) => q.message === p.message && q.where === p.where) === i);
+      problems.splice(0, problems.length, ...unique);
       const valid = problems.length === 0;
       const warned = warnings.map((w) => warningOf(w, settings));
 
@@ -102,11 +105,10 @@ export function registerCheck(program: Command): void {
         printReport(ctx.out, settings, requirements, build, target, warned, problems);
       }
       if (!valid) {
+        // The report lists every problem; the final line names the first (the only one stderr shows with --json).
         const first = problems[0]!;
-        throw new DeliverError(`${first.where ? `${first.where}: ` : ''}${first.message}`, {
-          exitCode: EXIT_USAGE,
-          ...(problems.length > 1 ? { hint: `${problems.length - 1} more problem${problems.length > 2 ? 's' : ''} listed above` } : {}),
-        });
+        const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem${problems.length > 2 ? 's' : ''}${ctx.out.json ? ' in the JSON result' : ' above'})` : '';
+        throw new DeliverError(`${first.where ? `${first.where}: ` : ''}${first.message}${more}`, { exitCode: EXIT_USAGE });
       }
     }),
   );
@@ -153,10 +155,10 @@ function printReport(
     out.info('');
     for (const w of warnings) out.warn(`${w.where ? `${w.where}: ` : ''}${w.message}`);
   }
-  if (problems.length > 0) {
+  if (problems.length > 1) {
     out.info('');
-    for (const p of problems) out.error(`${p.where ? `${p.where}: ` : ''}${p.message}`);
-  } else {
+    for (const p of problems.slice(1)) out.error(`${p.where ? `${p.where}: ` : ''}${p.message}`);
+  } else if (problems.length === 0) {
     out.info('');
     out.info(c.green('configuration is valid'));
   }
