@@ -164,14 +164,24 @@ export async function evaluateWithBash(opts: BashEvalOptions): Promise<BashEvalR
     const timeoutMs = opts.timeoutMs ?? 15_000;
 
     const { code, stdout, stderr, timedOut } = await new Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>((resolve, reject) => {
-      const child = spawn(BASH, ['--noprofile', '--norc', opts.file], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Its own process group, so a timeout also ends what the config started (`sleep`, background jobs).
+      const child = spawn(BASH, ['--noprofile', '--norc', opts.file], { cwd: opts.cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+      const killGroup = () => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      };
       let out = '';
       let err = '';
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        killGroup();
       }, timeoutMs);
+      // Leftover background jobs would keep the pipes open: end them once bash itself has exited.
+      child.on('exit', killGroup);
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
         if (out.length < 64 * 1024) out += d;
       });
