@@ -1,0 +1,206 @@
+// `deliver check`, `deliver init` and `deliver help` as a user runs them: the real bin/deliver (compiled first with
+// tsc), exit codes, messages with file:line, no stack traces. No SSH is involved.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const BIN = join(REPO, 'bin', 'deliver');
+const root = mkdtempSync(join(tmpdir(), 'deliver-cli-'));
+
+beforeAll(() => {
+  // Build dist/ from the current sources (type errors elsewhere must not stop the emit).
+  try {
+    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.json')], { stdio: 'pipe' });
+  } catch {
+    // reported by the typecheck step; the emitted JS is what we test
+  }
+  if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('tsc did not produce dist/cli/main.js');
+}, 120_000);
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+let n = 0;
+function project(files: Record<string, string>): string {
+  const dir = join(root, `p${++n}`);
+  for (const [name, text] of Object.entries(files)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+function deliver(cwd: string, args: string[], env: Record<string, string> = {}) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/tester', NO_COLOR: '1', ...env },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const VALID = [
+  '#!/usr/bin/env bash',
+  'APP="shop"',
+  'BUILD_HOST="build.example.com"',
+  'BUILD_USER="builder"',
+  'BUILD_AT="/home/builder/shop"',
+  'PRODUCTION_HOSTS="web1.example.com web2.example.com"',
+  'PRODUCTION_USER="deploy"',
+  'DELIVER_TO="/opt"',
+  'RELEASE_STORE="s3://AKIAEXAMPLE@$S3_SECRET:releases/shop"',
+  'pre_erlang_get_and_update_deps() {',
+  '  __sync_remote "ln -sfn ~/prod.secret.exs \'$BUILD_AT/config/prod.secret.exs\'"',
+  '}',
+  '',
+].join('\n');
+
+function expectNoStack(text: string) {
+  expect(text).not.toMatch(/^\s+at /m);
+  expect(text).not.toMatch(/internal error/);
+}
+
+describe('deliver check', () => {
+  it('a broken config: exit 2, file:line, no stack trace', () => {
+    const dir = project({ '.deliver/config': 'APP=shop\nBUILD_HOST=b\nPRODUCTION_HOSTS="web1\nPRODUCTION_USER=deploy\n' });
+    const r = deliver(dir, ['check', 'production']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('deliver: .deliver/config:3: unexpected EOF while looking for matching `"\'');
+    expectNoStack(r.stderr);
+    expect(r.stdout).toBe('');
+  });
+
+  it('a config that exits: exit 2 naming the line of the exit', () => {
+    const dir = project({ '.deliver/config': 'APP=shop\nif [ -z "$CI_TOKEN" ]; then\n  echo "CI_TOKEN missing" >&2\n  exit 1\nfi\n' });
+    const r = deliver(dir, ['check', 'production']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('deliver: .deliver/config:4: the config runs `exit 1`');
+    expectNoStack(r.stderr);
+  });
+
+  it('a valid config: every value with its source, the hooks, what build and deploy use; exit 0', () => {
+    const dir = project({ '.deliver/config': VALID, '.deliver/.env': 'S3_SECRET=very-secret-key\n' });
+    const r = deliver(dir, ['check', 'to', 'production'], { PRODUCTION_USER: 'ops' });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^config \.deliver\/config: read natively$/m);
+    expect(r.stdout).toMatch(/^APP\s+shop\s+\.deliver\/config:2$/m);
+    expect(r.stdout).toMatch(/^PRODUCTION_USER\s+ops\s+environment \(overrides \.deliver\/config:7\)$/m);
+    expect(r.stdout).toMatch(/^S3_SECRET\s+\*\*\*\s+\.deliver\/\.env:1$/m);
+    expect(r.stdout).not.toContain('very-secret-key');
+    expect(r.stdout).toMatch(/^RELEASE_STORE\s+s3:\/\/AKIAEXAMPLE@\*\*\*:releases\/shop\s+\.deliver\/config:9$/m);
+    expect(r.stdout).toMatch(/^KEEP_RELEASES\s+5\s+default$/m);
+    expect(r.stdout).toMatch(/^ {2}pre_erlang_get_and_update_deps\s+\.deliver\/config:10$/m);
+    expect(r.stdout).toContain('✔ build: on builder@build.example.com in /home/builder/shop');
+    expect(r.stdout).toContain('✔ deploy to production: 2 hosts: ops@web1.example.com, ops@web2.example.com → /opt');
+    expect(r.stdout).toContain('configuration is valid');
+  });
+
+  it('--json: one document with sources, requirements and redacted secrets', () => {
+    const dir = project({ '.deliver/config': VALID, '.deliver/.env': 'S3_SECRET=very-secret-key\n' });
+    const r = deliver(dir, ['check', 'production', '--json']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toContain('very-secret-key');
+    const doc = JSON.parse(r.stdout) as {
+      valid: boolean;
+      variables: { name: string; value: string; source: string; from: string }[];
+      hooks: { name: string; at: string }[];
+      requirements: { command: string; satisfied: boolean; missing: string[] }[];
+      targets: { hosts: string[]; deliverTo: string };
+    };
+    expect(doc.valid).toBe(true);
+    expect(doc.variables.find((v) => v.name === 'BUILD_AT')).toEqual({ name: 'BUILD_AT', value: '/home/builder/shop', source: 'config', from: '.deliver/config:5' });
+    expect(doc.variables.find((v) => v.name === 'S3_SECRET')).toMatchObject({ value: '***', source: 'dotenv', from: '.deliver/.env:1' });
+    expect(doc.hooks).toEqual([{ name: 'pre_erlang_get_and_update_deps', at: '.deliver/config:10' }]);
+    expect(doc.requirements).toEqual([
+      { command: 'build', satisfied: true, missing: [] },
+      { command: 'deploy to production', satisfied: true, missing: [] },
+    ]);
+    expect(doc.targets).toEqual({ environment: 'production', hosts: ['deploy@web1.example.com', 'deploy@web2.example.com'], deliverTo: '/opt' });
+  });
+
+  it('missing variables and typos: exit 2, what is missing, did-you-mean', () => {
+    const dir = project({ '.deliver/config': 'APP=shop\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\nPRODUCTON_HOSTS="web1"\n' });
+    const r = deliver(dir, ['check', 'production']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toContain('✔ build: on u@b in /b');
+    expect(r.stdout).toContain('✘ deploy to production: missing PRODUCTION_HOSTS (or PRODUCTION_NODES), PRODUCTION_USER, DELIVER_TO');
+    expect(r.stderr).toContain('warning: .deliver/config:5: PRODUCTON_HOSTS: did you mean PRODUCTION_HOSTS?');
+    expect(r.stderr).toContain('deliver: .deliver/config: deploy to production needs PRODUCTION_HOSTS (or PRODUCTION_NODES), PRODUCTION_USER, DELIVER_TO');
+    expectNoStack(r.stderr);
+  });
+
+  it('an invalid value: exit 2 with its file:line', () => {
+    const dir = project({ '.deliver/config': 'APP=shop\nSTAGING_HOSTS="s1 s@@2"\nSTAGING_USER=u\nDELIVER_TO=/d\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\n' });
+    const r = deliver(dir, ['check']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('deliver: .deliver/config:2: invalid host "s@@2": expected [user@]host[:port]');
+  });
+
+  it('bash-evaluated configs say why', () => {
+    const dir = project({ '.deliver/config': VALID.replace('DELIVER_TO="/opt"', 'if [ "$DEPLOY_ENVIRONMENT" = production ]; then DELIVER_TO="/opt/prod"; fi'), '.deliver/.env': 'S3_SECRET=x1234\n' });
+    const r = deliver(dir, ['check', 'production']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('config .deliver/config: evaluated with bash (`if` statement at .deliver/config:8)');
+    expect(r.stdout).toContain('→ /opt/prod');
+  });
+
+  it('usage errors exit 2', () => {
+    const dir = project({});
+    const r = deliver(dir, ['check', 'staging', 'production']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('deliver: expected one environment, got: staging production');
+  });
+});
+
+describe('deliver init', () => {
+  it('writes a commented config for a mix project, refuses to overwrite without --force', () => {
+    const dir = project({ 'mix.exs': 'defmodule Shop.MixProject do\n  def project, do: [app: :shop_web, version: "0.1.0"]\nend\n' });
+    const r = deliver(dir, ['init']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('wrote .deliver/config for shop_web (mix, app name from mix.exs)');
+    const text = readFileSync(join(dir, '.deliver', 'config'), 'utf8');
+    expect(text).toMatch(/^APP="shop_web"$/m);
+    expect(text).toContain('# BUILD_HOST=');
+
+    const again = deliver(dir, ['init']);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('deliver: .deliver/config already exists; not overwriting it');
+    expect(again.stderr).toContain('hint: use --force to replace it');
+
+    const forced = deliver(dir, ['init', '--force', '--app', 'other']);
+    expect(forced.code).toBe(0);
+    expect(readFileSync(join(dir, '.deliver', 'config'), 'utf8')).toMatch(/^APP="other"$/m);
+
+    // The generated file loads, and check says what is left to set.
+    const check = deliver(dir, ['check']);
+    expect(check.code).toBe(2);
+    expect(check.stdout).toContain('✘ build: missing BUILD_HOST, BUILD_USER, BUILD_AT');
+    expect(check.stdout).toMatch(/^APP\s+other\s+\.deliver\/config:8$/m);
+  });
+
+  it('detects the relx release of a rebar3 project', () => {
+    const dir = project({ 'rebar.config': "{relx, [{release, {my_rel, \"0.1.0\"}, [my_app]}]}.\n" });
+    const r = deliver(dir, ['init', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ app: 'my_rel', tool: 'rebar3', appFrom: 'rebar.config' });
+  });
+
+  it('refuses outside an Elixir/Erlang project', () => {
+    const r = deliver(project({ 'README.md': 'x' }), ['init']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^deliver: no mix\.exs or rebar\.config in /m);
+  });
+});
+
+describe('deliver help', () => {
+  it('help <command> prints that command\'s help and exits 0', () => {
+    const r = deliver(project({}), ['help', 'check']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Usage: deliver check [options] [environment...]');
+    expect(r.stdout).toContain('--json');
+  });
+});
