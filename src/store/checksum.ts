@@ -18,7 +18,14 @@ export class HashingStream extends Transform {
   /** Bytes seen so far. */
   bytes = 0;
 
-  constructor(private readonly onProgress?: (bytes: number) => void) {
+  /**
+   * With `sizeCheck`, a stream of any other length fails at its end (before the reader sees 'end'), so a
+   * consumer that publishes on completion never publishes a short or long copy.
+   */
+  constructor(
+    private readonly onProgress?: (bytes: number) => void,
+    private readonly sizeCheck?: { store: string; file: string; size: number },
+  ) {
     super();
   }
 
@@ -31,6 +38,8 @@ export class HashingStream extends Transform {
 
   override _flush(cb: TransformCallback): void {
     this.hex = this.hash.digest('hex');
+    const c = this.sizeCheck;
+    if (c && this.bytes !== c.size) return cb(new DeliverError(`${c.store}: ${c.file}: got ${this.bytes} bytes, expected ${c.size}`));
     cb();
   }
 
@@ -39,6 +48,12 @@ export class HashingStream extends Transform {
     if (this.hex === undefined) throw new Error('HashingStream.digest() called before the stream ended');
     return this.hex;
   }
+}
+
+/** The stream a store's put() hashes its input with: verifying when a digest is expected, size-checked when known. */
+export function inboundHasher(store: string, file: string, opts: { sha256?: string; size?: number; onProgress?: (bytes: number) => void }): HashingStream {
+  if (opts.sha256) return new VerifyingStream({ store, file, expected: opts.sha256, ...(opts.size !== undefined ? { size: opts.size } : {}) }, opts.onProgress);
+  return new HashingStream(opts.onProgress, opts.size === undefined ? undefined : { store, file, size: opts.size });
 }
 
 export interface VerifyTarget {

@@ -6,7 +6,7 @@ import { basename, join, relative, isAbsolute } from 'node:path';
 import { addAbortSignal, pipeline as pipelineCb, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeliverError } from '../output/errors.js';
-import { HashingStream, VerifyingStream, formatSha256Line, parseSha256Text, sha256File } from './checksum.js';
+import { VerifyingStream, formatSha256Line, inboundHasher, parseSha256Text, sha256File } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease, tempName } from './names.js';
 import { alreadyExists, notFound, wrapStoreError } from './store-errors.js';
 import type { PutOptions, ReleaseStore, StoredRelease } from './types.js';
@@ -109,15 +109,10 @@ export class LocalStore implements ReleaseStore {
     const tmp = join(this.dir, tempName());
     const tmpSha = `${tmp}.sha256`;
     try {
-      const hasher = opts.sha256
-        ? new VerifyingStream({ store: this.description, file, expected: opts.sha256, ...(opts.size !== undefined ? { size: opts.size } : {}) }, opts.onProgress)
-        : new HashingStream(opts.onProgress);
+      const hasher = inboundHasher(this.description, file, opts);
       // flush: fsync before close, so the rename below never publishes bytes that are still only in the page cache.
       const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
       await pipeline(source, hasher, sink, ...(opts.signal ? [{ signal: opts.signal }] : []));
-      if (opts.size !== undefined && hasher.bytes !== opts.size) {
-        throw new DeliverError(`${this.description}: ${file}: got ${hasher.bytes} bytes, expected ${opts.size}`);
-      }
       const digest = hasher.digest();
       await writeFile(tmpSha, formatSha256Line(digest, file), { mode: 0o644, flag: 'wx' });
       // The digest lands first: a reader never sees the new release paired with no (or the old) digest for long.

@@ -5,7 +5,7 @@ import { type Readable } from 'node:stream';
 import { DeliverError } from '../output/errors.js';
 import { raw, sh, type Shell } from '../ssh/quote.js';
 import type { Backend, ExecResult, HostTarget, Transport } from '../ssh/types.js';
-import { HashingStream, VerifyingStream, parseSha256Text } from './checksum.js';
+import { VerifyingStream, inboundHasher, parseSha256Text } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease, tempName } from './names.js';
 import { alreadyExists, notFound, wrapStoreError } from './store-errors.js';
 import type { PutOptions, ReleaseStore, StoredRelease } from './types.js';
@@ -138,17 +138,12 @@ export class RemoteStore implements ReleaseStore {
     const tmp = tempName();
     const b = await this.connection();
     try {
-      const hasher = opts.sha256
-        ? new VerifyingStream({ store: this.description, file, expected: opts.sha256, ...(opts.size !== undefined ? { size: opts.size } : {}) }, opts.onProgress)
-        : new HashingStream(opts.onProgress);
+      const hasher = inboundHasher(this.description, file, opts);
       source.on('error', (err) => hasher.destroy(err));
       source.pipe(hasher);
       await b.upload(hasher, `${dir}/${tmp}`, { mode: 0o644, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (hasher.errored) throw hasher.errored;
       const digest = hasher.digest();
-      if (opts.size !== undefined && hasher.bytes !== opts.size) {
-        throw new DeliverError(`${this.description}: ${file}: got ${hasher.bytes} bytes, expected ${opts.size}`);
-      }
       const written = await this.remoteSha256(`${dir}/${tmp}`, `verify the upload of ${file}`);
       if (written !== digest) {
         throw new DeliverError(`${this.description}: ${file}: upload corrupted: sent sha256 ${digest}, the store host has ${written}`);
