@@ -11,6 +11,8 @@ interface OptionEntry {
   kind: 'option';
   keyword: string;
   args: string[];
+  /** The value as written (ProxyCommand is passed to the shell verbatim, not word-split). */
+  raw: string;
   file: string;
   line: number;
 }
@@ -33,6 +35,7 @@ type Entry = OptionEntry | HostEntry | MatchEntry | IncludeEntry;
 /** One option value with where it was written (for located errors). */
 export interface ConfigValue {
   args: string[];
+  raw?: string;
   file: string;
   line: number;
 }
@@ -144,7 +147,7 @@ function parseText(text: string, file: string, opts: Required<ParseOptions>, dep
       entries.push({ kind: 'include', entries: included });
     } else {
       if (args.length === 0) throw new ConfigError(file, lineNo, `${m[1]} needs a value`);
-      entries.push({ kind: 'option', keyword, args, file, line: lineNo });
+      entries.push({ kind: 'option', keyword, args, raw: (m[2] ?? '').trim(), file, line: lineNo });
     }
   });
   return entries;
@@ -226,7 +229,7 @@ export class SshConfig {
           if (active) walk(e.entries, true);
         } else if (active) {
           const list = found.get(e.keyword);
-          const value = { args: e.args, file: e.file, line: e.line };
+          const value = { args: e.args, raw: e.raw, file: e.file, line: e.line };
           if (!list) found.set(e.keyword, [value]);
           else if (MULTI.has(e.keyword)) list.push(value);
         }
@@ -376,7 +379,7 @@ export function resolveHost(config: SshConfig, host: string, opts: ResolveOption
     resolved.proxyJump = jump.args.join(',').split(',').map((s) => s.trim()).filter((s) => s !== '');
   }
   const pc = one('proxycommand');
-  if (pc && pc.args[0]!.toLowerCase() !== 'none' && !resolved.proxyJump) resolved.proxyCommand = pc.args.join(' ');
+  if (pc && pc.args[0]!.toLowerCase() !== 'none' && !resolved.proxyJump) resolved.proxyCommand = pc.raw ?? pc.args.join(' ');
   const ct = one('connecttimeout');
   if (ct) resolved.connectTimeoutMs = seconds(ct, 'ConnectTimeout') * 1000;
   const sai = one('serveraliveinterval');

@@ -13,6 +13,7 @@ import { authFailure, authHandlerFor, planAuth } from './auth.js';
 import { SshBackend, SshConnection } from './backend.js';
 import { DryRunTransport } from './dry-run.js';
 import { prepareHostKeyVerifier } from './host-key.js';
+import { expandProxyCommand, spawnProxyCommand } from './proxy-command.js';
 import { backoffMs, describeConnectError, HandshakeClosedError, isRetryableConnectError, sleep } from './retry.js';
 import { parseJumpSpec, resolveHost, SshConfig, type ResolvedHost } from './ssh-config.js';
 import type { Backend, HostKeyPolicy, HostTarget, SshOptions, Transport } from './types.js';
@@ -104,7 +105,9 @@ export class SshTransport implements Transport {
       return Promise.reject(err);
     }
     const chain = chainOverride ?? resolved.proxyJump ?? [];
-    const key = `${resolved.user}@${resolved.hostName}:${resolved.port}${chain.length ? ` via ${chain.join(',')}` : ''}`;
+    // Same address reached another way (jump chain, proxy command) is another connection.
+    const route = chain.length ? ` via ${chain.join(',')}` : resolved.proxyCommand ? ` via proxy ${resolved.proxyCommand}` : '';
+    const key = `${resolved.user}@${resolved.hostName}:${resolved.port}${route}`;
     const existing = this.pool.get(key);
     if (existing) {
       return existing.then((c) => {
@@ -122,11 +125,6 @@ export class SshTransport implements Transport {
   }
 
   private async open(label: string, r: ResolvedHost, chain: string[], depth: number): Promise<SshConnection> {
-    if (r.proxyCommand) {
-      throw new RemoteError(label, `ProxyCommand (${r.proxyCommand}) is not supported`, {
-        hint: 'use ProxyJump in ~/.ssh/config instead (deliver tunnels through the jump host itself)',
-      });
-    }
     // Through a jump host: its own pooled connection, reached the same way (chains recurse).
     let viaJump: SshConnection | undefined;
     let jumpName = '';
@@ -174,7 +172,11 @@ export class SshTransport implements Transport {
       plan.tried = [];
       try {
         const client = await this.startLimit(async () => {
-          const sock = viaJump ? await forward(viaJump, r.hostName, r.port) : undefined;
+          const sock = viaJump
+            ? await forward(viaJump, r.hostName, r.port)
+            : r.proxyCommand
+              ? spawnProxyCommand(expandProxyCommand(r.proxyCommand, { host: r.hostName, port: r.port, user: r.user, alias: r.alias }))
+              : undefined;
           return handshake({
             host: r.hostName,
             port: r.port,
@@ -192,7 +194,7 @@ export class SshTransport implements Transport {
         this.handshakes++;
         const conn = new SshConnection(client, address);
         this.opened.push(conn);
-        this.out?.debug(`${label}: connected to ${address}${viaJump ? ` via ${jumpName}` : ''}`);
+        this.out?.debug(`${label}: connected to ${address}${viaJump ? ` via ${jumpName}` : r.proxyCommand ? ' via ProxyCommand' : ''}`);
         return conn;
       } catch (err) {
         const refused = verifier.failure();
@@ -201,7 +203,9 @@ export class SshTransport implements Transport {
         if (err instanceof DeliverError) throw err;
         if (!isRetryableConnectError(err) || attempt >= attempts) {
           const tries = attempt > 1 ? ` (after ${attempt} attempts)` : '';
-          throw new RemoteError(label, `cannot connect to ${r.hostName}:${r.port}${viaJump ? ` via ${jumpName}` : ''}: ${describeConnectError(err)}${tries}`, {
+          const via = viaJump ? ` via ${jumpName}` : r.proxyCommand ? ' via ProxyCommand' : '';
+          const why = r.proxyCommand && /^ProxyCommand/.test((err as Error)?.message ?? '') ? (err as Error).message : describeConnectError(err);
+          throw new RemoteError(label, `cannot connect to ${r.hostName}:${r.port}${via}: ${why}${tries}`, {
             cause: err,
           });
         }

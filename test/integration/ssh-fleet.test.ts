@@ -130,3 +130,36 @@ describe('ProxyJump', () => {
     expect(line).not.toContain(`pid=${process.pid},`);
   });
 });
+
+describe('ProxyCommand', () => {
+  it('tunnels through the command\'s stdio (here OpenSSH `ssh -W` via another bed host)', async () => {
+    const cfgDir = mkdtempSync(join(tmpdir(), 'proxycmd-'));
+    const cfg = join(cfgDir, 'config');
+    writeFileSync(
+      cfg,
+      [
+        'Host via-proxy',
+        `  HostName ${addr('host15')}`,
+        `  ProxyCommand ssh -F "${tb.sshConfig}" -W %h:%p host14`,
+        `  User ${tb.user}`,
+        `  IdentityFile ${tb.identity}`,
+        '  IdentitiesOnly yes',
+        `  UserKnownHostsFile ${tb.knownHosts}`,
+        'Host broken-proxy',
+        `  HostName ${addr('host15')}`,
+        '  ProxyCommand sh -c "echo proxy says no >&2; exit 3"',
+        `  IdentityFile ${tb.identity}`,
+        `  UserKnownHostsFile ${tb.knownHosts}`,
+      ].join('\n') + '\n',
+    );
+    const t = transport({ sshConfigFile: cfg, connectAttempts: 1 });
+    const b = await t.connect({ name: 'via-proxy', host: 'via-proxy' });
+    expect((await b.run('echo $TESTBED_HOST')).stdout).toBe('host15\n');
+    expect(ours(addr('host15'))).toBe(0);
+    const [clientIp, clientPort] = (await b.run('echo $SSH_CLIENT')).stdout.trim().split(' ');
+    const line = connectionsTo(addr('host15')).find((l) => l.includes(`${clientIp}:${clientPort} `));
+    expect(line).toMatch(/users:\(\("sshd"/); // host14's sshd opened it for `ssh -W`
+    const err = (await t.connect({ name: 'broken-proxy', host: 'broken-proxy' }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toBe(`broken-proxy: cannot connect to ${addr('host15')}:22 via ProxyCommand: ProxyCommand exited with code 3: proxy says no`);
+  });
+});

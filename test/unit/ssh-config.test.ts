@@ -107,6 +107,12 @@ describe('ssh config: host key and jump options', () => {
     expect(() => parseJumpSpec('ops@jump:99999')).toThrow(ConfigError);
   });
 
+  it('keeps ProxyCommand verbatim (quotes intact) and lets ProxyJump win', () => {
+    const cfg = parse('Host a\n ProxyCommand sh -c "nc %h %p" # not a comment for the shell\nHost b\n ProxyJump j\n ProxyCommand nc %h %p\n');
+    expect(resolveHost(cfg, 'a', opts).proxyCommand).toBe('sh -c "nc %h %p" # not a comment for the shell');
+    expect(resolveHost(cfg, 'b', opts).proxyCommand).toBeUndefined();
+  });
+
   it('IdentityAgent none/path', () => {
     const cfg = parse('Host a\n IdentityAgent none\nHost b\n IdentityAgent ~/agent.sock\n');
     expect(resolveHost(cfg, 'a', opts).identityAgent).toBeNull();
