@@ -151,6 +151,9 @@ async function evaluateFile(
   timeoutMs: number | undefined,
 ): Promise<Evaluated> {
   const text = readFileSync(file, 'utf8');
+  const crlf: ConfigWarning[] = text.includes('\r\n')
+    ? [{ message: 'the file has Windows (CRLF) line endings: bash keeps the \\r at the end of each value; convert it with dos2unix', location: { file, line: text.slice(0, text.indexOf('\r\n')).split('\n').length } }]
+    : [];
   let scan: Scan | undefined;
   let reason: { construct: string; line?: number } | undefined;
   try {
@@ -172,7 +175,7 @@ async function evaluateFile(
         seen.add(ref.name);
         warnings.push({ message: `$${ref.name} is not set at this point, so it expands to an empty string (as in bash)`, location: { file, line: ref.line } });
       }
-      return { vars: native.vars, shadowed: native.shadowed, hooks: hooksFromScan(scan.functions, file), warnings, evaluation: { mode: 'native' } };
+      return { vars: native.vars, shadowed: native.shadowed, hooks: hooksFromScan(scan.functions, file), warnings: [...crlf, ...warnings], evaluation: { mode: 'native' } };
     } catch (err) {
       if (err instanceof ParamError) throw new ConfigError(display, err.line, err.reason);
       if (!(err instanceof NeedsBash)) throw err;
@@ -196,7 +199,7 @@ async function evaluateFile(
     vars: bash.vars,
     shadowed: bash.shadowed,
     hooks,
-    warnings: [],
+    warnings: crlf,
     evaluation: { mode: 'bash', ...(reason ? { reason: reason.construct } : {}), ...(reason?.line !== undefined ? { location: { file, line: reason.line } } : {}) },
   };
 }

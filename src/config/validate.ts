@@ -164,9 +164,11 @@ export function validateSettings(settings: Settings): ValidationResult {
       if (!/^\d+$/.test(value.trim()) || Number(value) < 1) fail(where, `${name}=${JSON.stringify(value)}: expected a whole number of at least 1`);
     });
   }
-  check('SSH_TIMEOUT', (value, where) => {
-    if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) <= 0) fail(where, `SSH_TIMEOUT=${JSON.stringify(value)}: expected seconds (a positive number)`);
-  });
+  for (const name of ['SSH_TIMEOUT', 'START_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'LOCK_TTL']) {
+    check(name, (value, where) => {
+      if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) <= 0) fail(where, `${name}=${JSON.stringify(value)}: expected seconds (a positive number)`);
+    });
+  }
   check('HOST_KEY_CHECKING', (value, where) => {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });

@@ -203,6 +203,12 @@ describe('hooks and evaluation mode', () => {
     expect(s.hooks.get('pre_y')).toMatchObject({ body: '\n  echo y\n', location: { line: 8 } });
   });
 
+  it('CRLF files: values keep the \\r as in bash, with a warning naming the first line', async () => {
+    const s = await load(project('# comment\nAPP=x\r\nB=y\r\n'));
+    expect(s.get('APP')).toBe('x\r');
+    expect(s.warnings?.map((w) => [w.location?.line, w.message])).toEqual([[2, expect.stringMatching(/Windows \(CRLF\) line endings/)]]);
+  });
+
   it('the last definition of a hook wins', async () => {
     const s = await load(project('h() { echo 1; }\nh() { echo 2; }\n'));
     expect(s.hooks.get('h')?.body).toBe(' echo 2; ');
