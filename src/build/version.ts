@@ -155,5 +155,6 @@ export function revisionFromVersion(version: string): string | undefined {
   const plus = version.indexOf('+');
   if (plus < 0) return undefined;
   const items = version.slice(plus + 1).split('-');
-  return items.find((i) => /^[0-9a-f]{7,40}$/.test(i) && /[a-f]/.test(i));
+  // A short sha may be all digits; dates (8 digits), times (6) and commit counts (< 7 digits) are not 7 long.
+  return items.find((i) => /^[0-9a-f]{7,40}$/.test(i) && (/[a-f]/.test(i) || i.length === 7));
 }

@@ -1,5 +1,7 @@
 // Clear errors of `deliver build release` (no successful builds here, so this file is fast), and --dry-run.
-import { existsSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { bed, createMixFixture, createPlainFixture, deliver, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
@@ -81,17 +83,45 @@ describe('build release errors', () => {
   });
 
   it('--dry-run prints every step command for the build host and runs nothing', async () => {
+    const buildAt = `/srv/builds/dry-run-${process.pid}-${Date.now()}`;
+    writeDeliverConfig(mix, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt });
     const r = await deliver(mix.dir, ['build', 'release', '--dry-run', '--set-version=2.0.0']);
+    writeDeliverConfig(mix, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt: '/srv/builds/build-errors-test' });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('[root@build] $ command -v git');
-    expect(r.stdout).toContain('git push --force --tags ssh://root@build/srv/builds/build-errors-test');
+    expect(r.stdout).toContain(`git push --force --tags ssh://root@build${buildAt}`);
     expect(r.stdout).toContain('cat > mix.exs');
     expect(r.stdout).toContain('MIX_ENV=prod mix deps.get --only prod');
     expect(r.stdout).toContain('MIX_ENV=prod mix compile');
     expect(r.stdout).toContain('MIX_ENV=prod mix release --overwrite --quiet');
-    expect(r.stdout).toContain('tar -czf /srv/builds/build-errors-test/_build/deliver/demo_2.0.0.release.tar.gz.partial -C _build/prod/rel/demo .');
-    expect(existsSync(join(bed().build.root, 'builds/build-errors-test'))).toBe(false);
+    expect(r.stdout).toContain(`tar -czf ${buildAt}/_build/deliver/demo_2.0.0.release.tar.gz.partial -C _build/prod/rel/demo .`);
+    expect(existsSync(join(bed().build.root, buildAt.replace('/srv/', '')))).toBe(false);
     expect(existsSync(join(mix.dir, '.deliver/releases/demo_2.0.0.release.tar.gz'))).toBe(false);
     expect(readFileSync(join(mix.dir, 'mix.exs'), 'utf8')).toContain('version: "0.1.0"');
+  });
+
+  it('forwards the local ssh-agent to the build host (private git deps), and a hook can stop the build early', async () => {
+    const b = bed();
+    const sock = join(mkdtempSync(join(tmpdir(), 'deliver-agent-')), 'agent.sock');
+    const agent = execFileSync('ssh-agent', ['-a', sock, '-s'], { encoding: 'utf8' });
+    const pid = /SSH_AGENT_PID=(\d+)/.exec(agent)?.[1];
+    expect(pid, 'ssh-agent did not start').toBeDefined();
+    const check = `/srv/agent-check-${process.pid}.txt`;
+    try {
+      execFileSync('ssh-add', [join(b.home, '.ssh', 'id_ed25519')], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      writeDeliverConfig(mix, {
+        app: 'demo', buildHost: 'build', buildUser: 'root', buildAt: '/srv/builds/build-errors-test',
+        extra: `post_git_push() {\n  __sync_remote "ssh-add -l > ${check} 2>&1"\n  error "agent checked, stopping"\n}\n`,
+      });
+      const r = await deliver(mix.dir, ['build', 'release', '--set-version=3.0.0'], { SSH_AUTH_SOCK: sock });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('hook post_git_push (');
+      expect(r.stderr).toContain('agent checked, stopping');
+      expect(readFileSync(join(b.build.root, check.replace('/srv/', '')), 'utf8')).toContain('deliver-testbed-client');
+    } finally {
+      process.kill(Number(pid), 'SIGTERM');
+      rmSync(join(b.build.root, check.replace('/srv/', '')), { force: true });
+      writeDeliverConfig(mix, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt: '/srv/builds/build-errors-test' });
+    }
   });
 });

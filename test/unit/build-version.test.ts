@@ -71,6 +71,8 @@ describe('version arithmetic', () => {
     expect(revisionFromVersion('1.0.0+82a5834')).toBe('82a5834');
     expect(revisionFromVersion('1.0.0+20260105-070809')).toBeUndefined();
     expect(revisionFromVersion('1.0.0')).toBeUndefined();
+    expect(revisionFromVersion('1.0.0+1234567')).toBe('1234567');
+    expect(revisionFromVersion('1.0.0+3027')).toBeUndefined();
   });
 });
 
