@@ -1,13 +1,28 @@
 import { defineConfig } from 'vitest/config';
 
-// Integration tests share one test bed (started once in globalSetup), so they run in one fork, one file at a time.
+// Two projects: `unit` runs anywhere without a test bed; `integration` shares one real multi-host test bed
+// (scripts/testbed.sh, started once by the global setup) and so runs one file at a time in one fork.
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    globalSetup: ['test/helpers/global-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 300_000,
-    fileParallelism: false,
-    pool: 'forks',
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/helpers/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+          pool: 'forks',
+        },
+      },
+    ],
   },
 });
