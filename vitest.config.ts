@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Two projects: `unit` runs anywhere without a test bed; `integration` shares one real multi-host test bed
-// (scripts/testbed.sh, started once by the global setup) and so runs one file at a time in one fork.
+// (scripts/testbed.sh, started once by the global setup) and so runs one file at a time in one fork, after the
+// unit tests: on a 2-core machine, timing-sensitive SSH tests should not compete with a parallel unit batch.
 export default defineConfig({
   test: {
     projects: [
@@ -9,6 +10,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
+          sequence: { groupOrder: 0 },
           testTimeout: 30_000,
         },
       },
@@ -20,6 +22,7 @@ export default defineConfig({
           testTimeout: 180_000,
           hookTimeout: 300_000,
           fileParallelism: false,
+          sequence: { groupOrder: 1 },
           pool: 'forks',
         },
       },
