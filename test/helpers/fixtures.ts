@@ -1,9 +1,10 @@
 // Real fixture projects for the build tests: a stock `mix new NAME --sup` app and a stock `rebar3 new release NAME`
 // app, each in its own git repository under a temp dir, with a .deliver/config pointing at the bed's build host.
-import { execFile, execFileSync } from 'node:child_process';
-import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cliEnv, loadTestbed, runCli, type Testbed } from './testbed.js';
 
 export interface Fixture {
   /** The project directory (git repository root). */
@@ -108,40 +109,11 @@ export function commitFile(f: Fixture, path: string, content: string, message: s
   return git(f.dir, 'rev-parse', 'HEAD');
 }
 
-// ---------- the test bed, the CLI and the bed's hosts (for the build tests) ----------
+// ---------- the test bed, the CLI and the bed's hosts (thin wrappers over ./testbed.ts) ----------
 
-export interface BedHost {
-  name: string;
-  address: string;
-  port: number;
-  /** Directory seen as /srv by the host's sessions. */
-  root: string;
-  epmdPort: number;
-}
-
-export interface Bed {
-  net: string;
-  dir: string;
-  home: string;
-  user: string;
-  sshConfig: string;
-  hosts: BedHost[];
-  build: BedHost;
-}
-
-const REPO = join(new URL('.', import.meta.url).pathname, '..', '..');
-
-/** The running bed (TESTBED_DIR, default <repo>/.testbed); a clear failure when it is not started. */
-export function bed(): Bed {
-  const dir = process.env.TESTBED_DIR ?? join(REPO, '.testbed');
-  const file = join(dir, 'testbed.json');
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    throw new Error(`test bed not running: ${file} is missing (start it with \`TESTBED_DIR=${dir} scripts/testbed.sh start\`)`);
-  }
-  return JSON.parse(text) as Bed;
+/** The running bed; a clear failure when it is not started. */
+export function bed(): Testbed {
+  return loadTestbed();
 }
 
 export interface CliResult {
@@ -150,26 +122,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the built CLI (bin/deliver) in `cwd` with HOME = the bed's home (its ~/.ssh). */
-export function deliver(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
-  const b = bed();
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(REPO, 'bin', 'deliver'), ...args],
-      { cwd, env: { ...process.env, HOME: b.home, NO_COLOR: '1', ...env }, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
+/** Runs the built CLI (bin/deliver) in `cwd` with the bed's HOME (its ~/.ssh); `env` is added last. */
+export async function deliver(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const r = await runCli(args, { cwd, env: cliEnv(loadTestbed(), env), timeoutMs: 300_000 });
+  return { code: r.code ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs a shell command on a bed host with the system ssh and the bed's config (stdin optional). */
+/** Runs a shell command on a bed host with the system ssh and the bed's config (stdin optional); throws on failure. */
 export function onHost(host: string, command: string, input?: Buffer): string {
-  const b = bed();
-  return execFileSync('ssh', ['-F', b.sshConfig, host, command], {
+  return execFileSync('ssh', ['-F', loadTestbed().sshConfig, host, command], {
     encoding: 'utf8',
     stdio: ['pipe', 'pipe', 'pipe'],
     ...(input !== undefined ? { input } : {}),
