@@ -1,7 +1,7 @@
 // Many hosts at once against stock sshd settings (MaxStartups 10:30:100), a dead host among live ones, and
 // ProxyJump through one bed host to others over a single shared bastion connection.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,16 +9,7 @@ import { RemoteError } from '../../src/output/errors.js';
 import type { SshBackend } from '../../src/ssh/backend.js';
 import { fanOut } from '../../src/ssh/fanout.js';
 import { SshTransport } from '../../src/ssh/transport.js';
-
-// TEMP: until test/helpers/testbed.ts lands
-interface Testbed { dir: string; user: string; identity: string; knownHosts: string; sshConfig: string; hosts: { name: string; address: string }[] }
-function loadTestbed(): Testbed {
-  const dir = process.env.TESTBED_DIR ?? join(process.cwd(), '.testbed');
-  return JSON.parse(readFileSync(join(dir, 'testbed.json'), 'utf8')) as Testbed;
-}
-function testbedCtl(cmd: string, name: string): void {
-  execFileSync(join(process.cwd(), 'scripts', 'testbed.sh'), [cmd, name], { stdio: 'pipe' });
-}
+import { loadTestbed, requireCommand, testbedCtl, type Testbed } from '../helpers/testbed.js';
 
 let tb: Testbed;
 const transports: SshTransport[] = [];
@@ -39,6 +30,7 @@ const ours = (address: string) => connectionsTo(address).filter((l) => l.include
 
 beforeAll(() => {
   tb = loadTestbed();
+  for (const cmd of ['ss', 'ssh']) requireCommand(cmd);
 });
 afterAll(async () => {
   for (const t of transports) await t.closeAll();
@@ -68,7 +60,7 @@ describe('fleet', () => {
   });
 
   it('reports a dead host by name while the others succeed, and retries only connection failures', async () => {
-    testbedCtl('kill-host', 'host7');
+    await testbedCtl('kill-host', 'host7');
     try {
       const hosts = tb.hosts.slice(0, 10).map((h) => ({ name: h.name, host: h.name }));
       const t = transport({ connectAttempts: 3 });
@@ -84,7 +76,7 @@ describe('fleet', () => {
       expect(Date.now() - started).toBeLessThan(10_000);
       await t.closeAll();
     } finally {
-      testbedCtl('start-host', 'host7');
+      await testbedCtl('start-host', 'host7');
     }
     const t2 = transport();
     expect((await (await t2.connect({ name: 'host7', host: 'host7' })).run('echo back')).stdout).toBe('back\n');

@@ -1,6 +1,6 @@
 // 100 MB through SFTP on the pooled connection: byte-exact both ways, streamed with bounded memory.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -9,13 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteError } from '../../src/output/errors.js';
 import { SshTransport } from '../../src/ssh/transport.js';
 import type { Backend } from '../../src/ssh/types.js';
-
-// TEMP: until test/helpers/testbed.ts lands
-interface Testbed { dir: string; sshConfig: string; hosts: { name: string; address: string; root: string }[] }
-function loadTestbed(): Testbed {
-  const dir = process.env.TESTBED_DIR ?? join(process.cwd(), '.testbed');
-  return JSON.parse(readFileSync(join(dir, 'testbed.json'), 'utf8')) as Testbed;
-}
+import { loadTestbed, type Testbed } from '../helpers/testbed.js';
 
 const SIZE = 100 * 1024 * 1024;
 const MEMORY_BOUND = 64 * 1024 * 1024;

@@ -12,13 +12,7 @@ import { Output } from '../../src/output/output.js';
 import { sh } from '../../src/ssh/quote.js';
 import { SshTransport } from '../../src/ssh/transport.js';
 import type { SshBackend } from '../../src/ssh/backend.js';
-
-// TEMP: until test/helpers/testbed.ts lands
-interface Testbed { dir: string; home: string; user: string; identity: string; knownHosts: string; sshConfig: string; hosts: { name: string; address: string; port: number; root: string }[]; build: { name: string; address: string; port: number; root: string } }
-function loadTestbed(): Testbed {
-  const dir = process.env.TESTBED_DIR ?? join(process.cwd(), '.testbed');
-  return JSON.parse(readFileSync(join(dir, 'testbed.json'), 'utf8')) as Testbed;
-}
+import { loadTestbed, requireCommand, type Testbed } from '../helpers/testbed.js';
 
 let tb: Testbed;
 let work: string;
@@ -59,6 +53,7 @@ function sshConfig(text: string): string {
 
 beforeAll(() => {
   tb = loadTestbed();
+  for (const cmd of ['ss', 'ssh-keygen', 'ssh-agent', 'ssh-add', 'ssh']) requireCommand(cmd);
   work = mkdtempSync(join(tmpdir(), 'ssh-it-'));
 });
 
