@@ -189,10 +189,10 @@ async function evaluateFile(
   const scanned = hooksFromScan(scan?.functions ?? [], file);
   const hooks = new Map<string, HookDef>();
   for (const [name, declared] of bash.functions) {
-    const native = scanned.get(name);
     const defs = scan?.functions.filter((f) => f.name === name) ?? [];
+    const native = defs.length === 1 && !defs[0]!.nested ? scanned.get(name) : undefined;
     // Verbatim text when the file defines the function once; bash's own rendering when it depends on the run.
-    if (native && defs.length === 1) hooks.set(name, native);
+    if (native) hooks.set(name, native);
     else hooks.set(name, { name, body: bodyOf(declared), source: declared, location: { file, line: defs[defs.length - 1]?.line ?? findLine(text, name) } });
   }
   return {
@@ -204,9 +204,10 @@ async function evaluateFile(
   };
 }
 
+/** Top-level definitions only: a function defined inside another one's body does not exist until that one runs. */
 function hooksFromScan(functions: FunctionDef[], file: string): Map<string, HookDef> {
   const hooks = new Map<string, HookDef>();
-  for (const f of functions) hooks.set(f.name, { name: f.name, body: f.body, source: f.source, location: { file, line: f.line } });
+  for (const f of functions) if (!f.nested) hooks.set(f.name, { name: f.name, body: f.body, source: f.source, location: { file, line: f.line } });
   return hooks;
 }
 

@@ -209,6 +209,11 @@ describe('hooks and evaluation mode', () => {
     expect(s.warnings?.map((w) => [w.location?.line, w.message])).toEqual([[2, expect.stringMatching(/Windows \(CRLF\) line endings/)]]);
   });
 
+  it('a helper defined inside a hook body is not a hook until the hook runs', async () => {
+    const s = await load(project('pre_git_push() {\n  helper() { echo x; }\n  helper\n}\n'));
+    expect([...s.hooks.keys()]).toEqual(['pre_git_push']);
+  });
+
   it('the last definition of a hook wins', async () => {
     const s = await load(project('h() { echo 1; }\nh() { echo 2; }\n'));
     expect(s.hooks.get('h')?.body).toBe(' echo 2; ');
