@@ -57,6 +57,8 @@ export class SshTransport implements Transport {
   private readonly opened: SshConnection[] = [];
   private readonly startLimit;
   private readonly warned = new Set<string>();
+  /** Bumped by closeAll(): a handshake still in flight from before then closes itself instead of leaking. */
+  private generation = 0;
   /** SSH handshakes completed (tests assert one per host). */
   handshakes = 0;
 
@@ -165,6 +167,7 @@ export class SshTransport implements Transport {
     const keepaliveMs = this.opts.keepaliveIntervalMs ?? r.serverAliveIntervalMs ?? DEFAULT_SSH_OPTIONS.keepaliveIntervalMs;
     const attempts = Math.max(1, this.opts.connectAttempts ?? DEFAULT_SSH_OPTIONS.connectAttempts);
     const address = `${r.user}@${r.hostName}:${r.port}`;
+    const generation = this.generation;
 
     for (let attempt = 1; ; attempt++) {
       // Each attempt holds a start slot only for its own handshake, not for the backoff sleep.
@@ -193,6 +196,10 @@ export class SshTransport implements Transport {
         });
         this.handshakes++;
         const conn = new SshConnection(client, address);
+        if (generation !== this.generation) {
+          void conn.close();
+          throw new RemoteError(label, 'connection closed: the transport was closed while connecting');
+        }
         this.opened.push(conn);
         this.out?.debug(`${label}: connected to ${address}${viaJump ? ` via ${jumpName}` : r.proxyCommand ? ' via ProxyCommand' : ''}`);
         return conn;
@@ -234,6 +241,7 @@ export class SshTransport implements Transport {
   }
 
   async closeAll(): Promise<void> {
+    this.generation++;
     const conns = this.opened.splice(0).reverse();
     this.pool.clear();
     for (const c of conns) await c.close();
