@@ -247,9 +247,9 @@ export class SshBackend implements Backend {
             input.pipe(ch);
           }
         });
-      } catch (err) {
+      } catch {
+        // ssh2 throws synchronously when the socket is already gone
         fail(this.connectionLost(`before running ${step ?? 'the command'}`, command));
-        void err;
       }
     });
   }
