@@ -376,3 +376,22 @@ describe('authentication', () => {
     }
   });
 });
+
+describe('system ssh with the same settings', () => {
+  it('sshCommandFor and gitSshCommand reach a bed host with verified host keys', async () => {
+    const { sshCommandFor, gitSshCommand } = await import('../../src/ssh/ssh-command.js');
+    const argv = sshCommandFor({ name: 'host9', host: 'host9' }, { sshConfigFile: tb.sshConfig, connectTimeoutMs: 5000 });
+    expect(execFileSync(argv[0]!, [...argv.slice(1), 'echo $TESTBED_HOST'], { encoding: 'utf8' })).toBe('host9\n');
+    const git = gitSshCommand({ name: 'host9', host: 'host9' }, { sshConfigFile: tb.sshConfig });
+    expect(execFileSync('/bin/sh', ['-c', `${git} host9 echo via-git-ssh-command`], { encoding: 'utf8' })).toBe('via-git-ssh-command\n');
+    // an unknown host key is refused by OpenSSH too (strict maps to StrictHostKeyChecking=yes)
+    const kh = join(work, 'kh-system-ssh');
+    writeFileSync(kh, '');
+    const cfg = sshConfig(`Host h9\n  HostName ${host('host9').address}\n  User ${tb.user}\n  IdentityFile ${tb.identity}\n  UserKnownHostsFile ${kh}\n`);
+    const strict = sshCommandFor({ name: 'h9', host: 'h9' }, { sshConfigFile: cfg });
+    expect(() => execFileSync(strict[0]!, [...strict.slice(1), 'true'], { stdio: 'pipe' })).toThrow(/Host key verification failed/);
+    const lax = sshCommandFor({ name: 'h9', host: 'h9' }, { sshConfigFile: cfg, hostKeyPolicy: 'accept-new' });
+    execFileSync(lax[0]!, [...lax.slice(1), 'true'], { stdio: 'pipe' });
+    expect(readFileSync(kh, 'utf8')).toContain(hostKeyLine('host9'));
+  });
+});
