@@ -71,7 +71,7 @@ __deliver_trace() {
 __deliver_end() {
   local __deliver_f
   __deliver_restore
-  printf 'E\0%s\0\0' "$1" >>"$__deliver_out"
+  printf 'E\0%s\0%s\0' "$1" "$2" >>"$__deliver_out"
   __deliver_dump V
   for __deliver_f in $(compgen -A function); do
     case $__deliver_f in __deliver_*) continue ;; esac
@@ -79,7 +79,7 @@ __deliver_end() {
   done
 }
 __deliver_dump B
-trap '__deliver_s=$?; trap - DEBUG; __deliver_end "$__deliver_s"' EXIT
+trap '__deliver_s=$?; trap - DEBUG; __deliver_end "$__deliver_s" "$-"' EXIT
 trap '__deliver_trace "$LINENO" "$BASH_COMMAND"' DEBUG
 `.replaceAll('%{', '$' + '{');
 
@@ -220,6 +220,10 @@ export async function evaluateWithBash(opts: BashEvalOptions): Promise<BashEvalR
     const lastCmd = trace[trace.length - 1];
     if (lastCmd && /^exit(\s|$)/.test(lastCmd.command)) {
       throw new ConfigError(opts.displayName, lastCmd.line, `the config runs \`${lastCmd.command}\` (exit status ${end?.[1] ?? code}); a config must not exit`, detailOpt);
+    }
+    // Under `set -e` a failing command ends the script early: the values after it would silently be missing.
+    if (end && end[1] !== '0' && end[2]!.includes('e') && lastCmd) {
+      throw new ConfigError(opts.displayName, lastCmd.line, `\`${lastCmd.command}\` failed (exit status ${end[1]}) and the config uses set -e, so bash stopped here`, detailOpt);
     }
     if (!end) {
       throw new ConfigError(opts.displayName, lastCmd?.line, `bash stopped while evaluating the config (exit status ${code})`, detailOpt);

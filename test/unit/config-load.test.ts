@@ -228,6 +228,7 @@ describe('errors name file:line', () => {
     ['unknown command', 'APP=x\nno_such_command_xyz --flag\n', '.deliver/config:2: no_such_command_xyz: command not found'],
     ['${X:?message} natively', 'APP=x\n\nBUILD_AT=${BUILD_DIR:?set BUILD_DIR}\n', '.deliver/config:3: BUILD_DIR: set BUILD_DIR'],
     ['${X:?message} in bash mode', 'V=$(true)\nBUILD_AT=${BUILD_DIR:?set BUILD_DIR}\n', '.deliver/config:2: BUILD_DIR: set BUILD_DIR'],
+    ['a failing command under set -e', 'set -e\nAPP=x\nfalse\nBUILD_HOST=never\n', '.deliver/config:3: `false` failed (exit status 1) and the config uses set -e, so bash stopped here'],
     ['missing fi', 'APP=x\nif true; then\n  A=1\n', '.deliver/config:4: syntax error: unexpected end of file'],
   ];
   for (const [title, text, message] of cases) {
