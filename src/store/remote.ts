@@ -11,8 +11,9 @@ import { alreadyExists, notFound, wrapStoreError } from './store-errors.js';
 import type { PutOptions, ReleaseStore, StoredRelease } from './types.js';
 import { isReleaseFileOf, sortReleases } from './versions.js';
 
-/** Exit code our scripts use for "the file already exists" (distinct from sh/coreutils codes). */
+/** Exit codes our scripts use (distinct from sh/coreutils codes): the file exists; the upload's bytes differ. */
 const EXISTS = 17;
+const CORRUPT = 18;
 
 /** A directory as a shell word; a leading `~/` becomes "$HOME"/… since quoting would stop the shell expanding it. */
 export function remoteDirWord(path: string): Shell {
@@ -21,18 +22,30 @@ export function remoteDirWord(path: string): Shell {
   return sh`${path}`;
 }
 
+/** Prints `size mtime<TAB>sha256<TAB>name` for file "$f" (run inside the store directory). */
+const PRINT_ENTRY = raw(`printf '%s\\t%s\\t%s\\n' "$(stat -c '%s %Y' -- "$f")" "$(head -c 64 -- "$f.sha256" 2>/dev/null)" "$f"`);
+
 /**
- * Lines `size mtime<TAB>sha256<TAB>name` for each existing file among `patterns` (globs built with `sh`).
- * One round trip lists every release with its digest. A missing store directory lists nothing.
+ * The store's absolute directory (first line), then one entry line per existing file among `patterns` (globs
+ * built with `sh`): one round trip lists every release with its digest. A missing directory prints nothing.
  */
 export function listCommand(dir: Shell, patterns: Shell[]): Shell {
-  return sh`[ -d ${dir} ] || exit 0; cd ${dir} || exit 1; for f in ${patterns}; do [ -f "$f" ] || continue; printf '%s\\t%s\\t%s\\n' "$(stat -c '%s %Y' -- "$f")" "$(head -c 64 -- "$f.sha256" 2>/dev/null)" "$f"; done`;
+  return sh`[ -d ${dir} ] || exit 0; cd ${dir} || exit 1; pwd -P; for f in ${patterns}; do [ -f "$f" ] || continue; ${PRINT_ENTRY}; done`;
 }
 
-/** Renames the verified temp file (and its digest) into place; with `force` false, refuses an existing file. */
+/** Creates the store directory and prints its absolute path; without `force`, fails (17) if `file` exists. */
+export function prepareCommand(dir: Shell, file: string, force: boolean): Shell {
+  const guard = force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
+  return sh`mkdir -p ${dir} || exit 1; cd ${dir} || exit 1; ${guard}pwd -P`;
+}
+
+/**
+ * Checks the uploaded temp file with the host's own sha256sum (18 and the actual digest on stderr if it differs),
+ * renames it and its digest into place (refusing an existing file without `force`: 17), and prints its entry.
+ */
 export function publishCommand(dir: Shell, tmp: string, file: string, digest: string, force: boolean): Shell {
   const guard = force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
-  return sh`cd ${dir} && ${guard}printf '%s  %s\\n' ${digest} ${file} > ${`${tmp}.sha256`} && mv -f -- ${`${tmp}.sha256`} ${shaFileName(file)} && mv -f -- ${tmp} ${file}`;
+  return sh`cd ${dir} || exit 1; a=$(sha256sum < ${tmp}) || exit 1; a=\${a%% *}; if [ "$a" != ${digest} ]; then echo "$a" >&2; exit ${CORRUPT}; fi; ${guard}printf '%s  %s\\n' ${digest} ${file} > ${`${tmp}.sha256`} && mv -f -- ${`${tmp}.sha256`} ${shaFileName(file)} && mv -f -- ${tmp} ${file} && f=${file} && ${PRINT_ENTRY}`;
 }
 
 export function parseListOutput(stdout: string): { file: string; size: number; modified: Date; sha256?: string }[] {
@@ -58,7 +71,6 @@ export class RemoteStore implements ReleaseStore {
   readonly description: string;
   readonly target: HostTarget;
   private backend: Promise<Backend> | undefined;
-  private absDir: string | undefined;
 
   /** `path` as written in RELEASE_STORE (absolute, relative to the login directory, or `~/…`). */
   constructor(
@@ -96,45 +108,40 @@ export class RemoteStore implements ReleaseStore {
     return new DeliverError(`${this.description}: cannot ${what}: ${tail(r.stderr) || `exit code ${r.code}`}`);
   }
 
-  /** Absolute store directory on the host (SFTP does not expand `~` or resolve like a login shell). */
-  private async absoluteDir(create: boolean): Promise<string> {
-    if (this.absDir) return this.absDir;
-    const cmd = create ? sh`mkdir -p ${this.dir} && cd ${this.dir} && pwd -P` : sh`cd ${this.dir} && pwd -P`;
-    const r = await this.exec(cmd, create ? 'create the store directory' : 'open the store directory');
-    if (r.code !== 0) throw this.failed(create ? 'create the store directory' : 'open the store directory', r);
-    this.absDir = r.stdout.trim();
-    return this.absDir;
-  }
-
-  private async query(patterns: Shell[]): Promise<StoredRelease[]> {
+  /** Entries matching `patterns`, and the store's absolute directory (undefined when it does not exist). */
+  private async query(patterns: Shell[]): Promise<{ dir: string | undefined; entries: StoredRelease[] }> {
     const r = await this.exec(listCommand(this.dir, patterns), 'list releases');
     if (r.code !== 0) throw this.failed('list releases', r);
-    return parseListOutput(r.stdout).map((e) => storedRelease(e.file, e.size, e.modified, e.sha256));
+    const firstLine = r.stdout.split('\n')[0] ?? '';
+    const entries = parseListOutput(r.stdout).map((e) => storedRelease(e.file, e.size, e.modified, e.sha256));
+    return { dir: firstLine.startsWith('/') ? firstLine : undefined, entries };
   }
 
   async list(app: string): Promise<StoredRelease[]> {
     const a = app === '' || app === '*' ? raw('*') : sh`${app}`;
-    const found = await this.query([raw(`${a.text}_*.release.tar.gz`), raw(`${a.text}_*.upgrade.tar.gz`)]);
-    return sortReleases(found.filter((r) => isReleaseFileOf(r.file, app)));
+    const { entries } = await this.query([raw(`${a.text}_*.release.tar.gz`), raw(`${a.text}_*.upgrade.tar.gz`)]);
+    return sortReleases(entries.filter((r) => isReleaseFileOf(r.file, app)));
+  }
+
+  private async lookup(file: string): Promise<{ dir: string | undefined; entry: StoredRelease | undefined }> {
+    assertStoreFileName(file, this.description);
+    const { dir, entries } = await this.query([sh`${file}`]);
+    return { dir, entry: entries.find((r) => r.file === file) };
   }
 
   async stat(file: string): Promise<StoredRelease | undefined> {
-    assertStoreFileName(file, this.description);
-    const found = await this.query([sh`${file}`]);
-    return found.find((r) => r.file === file);
+    return (await this.lookup(file)).entry;
   }
 
-  private async remoteSha256(path: string, what: string): Promise<string> {
-    const r = await this.exec(sh`sha256sum -- ${path}`, what);
-    const digest = r.code === 0 ? parseSha256Text(r.stdout) : undefined;
-    if (!digest) throw this.failed(what, r);
-    return digest;
-  }
-
+  /** Two commands and one SFTP stream per release: prepare (mkdir, exists?), upload, verify+publish+stat. */
   async put(file: string, source: Readable, opts: PutOptions = {}): Promise<StoredRelease> {
     assertStoreFileName(file, this.description);
-    if (!opts.force && (await this.stat(file))) throw alreadyExists(this.description, file);
-    const dir = await this.absoluteDir(true);
+    const force = opts.force ?? false;
+    const prep = await this.exec(prepareCommand(this.dir, file, force), `store ${file}`);
+    if (prep.code === EXISTS) throw alreadyExists(this.description, file);
+    if (prep.code !== 0) throw this.failed('create the store directory', prep);
+    // SFTP needs an absolute path: it neither expands `~` nor starts where a login shell does.
+    const dir = prep.stdout.trim().split('\n').pop() ?? '';
     const tmp = tempName();
     const b = await this.connection();
     try {
@@ -144,16 +151,15 @@ export class RemoteStore implements ReleaseStore {
       await b.upload(hasher, `${dir}/${tmp}`, { mode: 0o644, ...(opts.signal ? { signal: opts.signal } : {}) });
       if (hasher.errored) throw hasher.errored;
       const digest = hasher.digest();
-      const written = await this.remoteSha256(`${dir}/${tmp}`, `verify the upload of ${file}`);
-      if (written !== digest) {
-        throw new DeliverError(`${this.description}: ${file}: upload corrupted: sent sha256 ${digest}, the store host has ${written}`);
-      }
-      const r = await this.exec(publishCommand(sh`${dir}`, tmp, file, digest, opts.force ?? false), `store ${file}`);
+      const r = await this.exec(publishCommand(sh`${dir}`, tmp, file, digest, force), `store ${file}`);
       if (r.code === EXISTS) throw alreadyExists(this.description, file);
+      if (r.code === CORRUPT) {
+        throw new DeliverError(`${this.description}: ${file}: upload corrupted: sent sha256 ${digest}, the store host has ${tail(r.stderr)}`);
+      }
       if (r.code !== 0) throw this.failed(`store ${file}`, r);
-      const stored = await this.stat(file);
-      if (!stored) throw new DeliverError(`${this.description}: ${file} vanished right after it was stored`);
-      return stored;
+      const [entry] = parseListOutput(r.stdout);
+      if (!entry) throw new DeliverError(`${this.description}: ${file} vanished right after it was stored`);
+      return storedRelease(entry.file, entry.size, entry.modified, digest);
     } catch (err) {
       await b.exec(sh`rm -f -- ${`${dir}/${tmp}`} ${`${dir}/${tmp}.sha256`}`.text).catch(() => undefined);
       throw wrapStoreError(this.description, `store ${file}`, err);
@@ -161,11 +167,15 @@ export class RemoteStore implements ReleaseStore {
   }
 
   async get(file: string, opts: { signal?: AbortSignal } = {}): Promise<{ stream: Readable; sha256: string; size: number }> {
-    const r = await this.stat(file);
-    if (!r) throw notFound(this.description, file);
-    const dir = await this.absoluteDir(false);
+    const { dir, entry: r } = await this.lookup(file);
+    if (!r || !dir) throw notFound(this.description, file);
     // Releases without a digest file (stored by edeliver) get one from the host, so every read is verified.
-    const sha256 = r.sha256 ?? (await this.remoteSha256(`${dir}/${file}`, `hash ${file}`));
+    let sha256 = r.sha256;
+    if (!sha256) {
+      const h = await this.exec(sh`sha256sum -- ${`${dir}/${file}`}`, `hash ${file}`);
+      sha256 = h.code === 0 ? parseSha256Text(h.stdout) : undefined;
+      if (!sha256) throw this.failed(`hash ${file}`, h);
+    }
     const b = await this.connection();
     let src: Readable;
     try {
