@@ -10,6 +10,7 @@ import { registerShowDeploys } from './show-deploys.js';
 import { registerUpdate } from './update.js';
 import { registerCheck } from './check.js';
 import { registerInit } from './init.js';
+import { registerStoreCopy } from './store-copy.js';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -23,4 +24,5 @@ export function registerCommands(program: Command): void {
   registerUpdate(program);
   registerCheck(program);
   registerInit(program);
+  registerStoreCopy(program);
 }

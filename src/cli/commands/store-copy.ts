@@ -1,0 +1,152 @@
+// `deliver upload` / `deliver download`: copy a release between this machine's release directory
+// (.deliver/releases, or LOCAL_RELEASE_STORE) and the configured RELEASE_STORE (user@host:/path or s3://…).
+//   deliver upload release [VERSION]          deliver download release [VERSION] [DEST]
+//   deliver upload upgrade [VERSION]          deliver download upgrade [VERSION] [DEST]
+//   deliver upload FILE                       deliver download FILE [DEST]
+// Without VERSION the newest one in the source is taken. Both refuse to overwrite without --force.
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { loadSettings } from '../../config/load.js';
+import { hostKeyPolicy } from '../../config/resolve.js';
+import { requireVars } from '../../config/validate.js';
+import type { Settings } from '../../config/types.js';
+import { UsageError } from '../../output/errors.js';
+import { formatBytes } from '../../output/output.js';
+import { createTransport } from '../../ssh/index.js';
+import { copyRelease, downloadToFile } from '../../store/copy.js';
+import { DEFAULT_RELEASE_STORE, openStore } from '../../store/index.js';
+import { LocalStore } from '../../store/local.js';
+import { assertStoreFileName } from '../../store/names.js';
+import { notFound } from '../../store/store-errors.js';
+import { releaseFileName, type ReleaseStore, type ReleaseType } from '../../store/types.js';
+import { action, withCommonOptions, type CommonOptions, type Context } from '../common.js';
+
+interface CopyFlags extends CommonOptions {
+  force?: boolean;
+}
+
+/** What the positional words name: a release/upgrade (version optional) or a raw file. */
+export type CopyTarget = { type: ReleaseType; version?: string } | { file: string };
+
+/** Parses `release|upgrade [VERSION]` or `FILE`; returns the target and the words left (download's DEST). */
+export function parseCopyWords(words: string[]): { target: CopyTarget; rest: string[] } {
+  const [first, ...rest] = words;
+  if (first === undefined) throw new UsageError('expected release, upgrade or a release file name');
+  if (first === 'release' || first === 'upgrade' || first === 'releases' || first === 'upgrades') {
+    const type: ReleaseType = first.startsWith('upgrade') ? 'upgrade' : 'release';
+    const [version, ...more] = rest;
+    if (version !== undefined && !/^\d[0-9A-Za-z.+_-]*$/.test(version)) {
+      throw new UsageError(`invalid version ${JSON.stringify(version)}: expected e.g. 1.2.3`);
+    }
+    return { target: version === undefined ? { type } : { type, version }, rest: more };
+  }
+  if (!first.endsWith('.tar.gz')) throw new UsageError(`expected release, upgrade or a release file name (*.tar.gz), got ${JSON.stringify(first)}`);
+  assertStoreFileName(first, 'file');
+  return { target: { file: first }, rest };
+}
+
+/** The file a target names; without a version, the newest of that type in `store`. */
+async function resolveFile(target: CopyTarget, app: string, store: ReleaseStore): Promise<string> {
+  if ('file' in target) return target.file;
+  if (target.version !== undefined) return releaseFileName(app, target.version, target.type);
+  const all = (await store.list(app)).filter((r) => r.type === target.type);
+  const newest = all.at(-1);
+  if (!newest) throw notFound(store.description, `${target.type} of ${app}`);
+  return newest.file;
+}
+
+function localDir(settings: Settings): LocalStore {
+  const dir = settings.get('LOCAL_RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE;
+  return new LocalStore(resolve(settings.projectDir, dir), process.cwd());
+}
+
+async function withStores(
+  ctx: Context,
+  flags: CopyFlags,
+  fn: (local: LocalStore, store: ReleaseStore, app: string) => Promise<void>,
+): Promise<void> {
+  const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+  requireVars(settings, 'upload');
+  const app = settings.get('APP') as string;
+  const local = localDir(settings);
+  const transport = createTransport({ hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking), out: ctx.out });
+  try {
+    const store = openStore(settings.get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE, { cwd: ctx.cwd, transport, settings });
+    if (store instanceof LocalStore && store.dir === local.dir) {
+      throw new UsageError(`RELEASE_STORE is this machine's release directory (${local.description}): nothing to copy`, {
+        hint: 'set RELEASE_STORE to user@host:/path or s3://bucket[/prefix] in .deliver/config',
+      });
+    }
+    await fn(local, store, app);
+  } finally {
+    await transport.closeAll();
+  }
+}
+
+export function registerStoreCopy(program: Command): void {
+  withCommonOptions(
+    program
+      .command('upload')
+      .description("copy a release from this machine's .deliver/releases to RELEASE_STORE (remote host or S3)")
+      .argument('<what...>', 'release [VERSION] | upgrade [VERSION] | FILE (default VERSION: the newest)')
+      .option('-F, --force', 'overwrite the release if the store has it already'),
+  ).action(
+    action(async (ctx, words: string[], flags: CopyFlags) => {
+      const { target, rest } = parseCopyWords(words);
+      if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
+      await withStores(ctx, flags, async (local, store, app) => {
+        const file = await resolveFile(target, app, local);
+        if (flags.dryRun) {
+          ctx.out.info(`would upload ${file} from ${local.description} to ${store.description}`);
+          ctx.out.result({ action: 'upload', dryRun: true, file, from: local.description, to: store.description });
+          return;
+        }
+        if (!(await local.stat(file))) throw notFound(local.description, file);
+        const t0 = Date.now();
+        const r = await copyRelease(local, store, file, { force: Boolean(flags.force), signal: ctx.signal });
+        const ms = Date.now() - t0;
+        ctx.out.result({ action: 'upload', file, from: local.description, to: store.description, size: r.size, sha256: r.sha256, durationMs: ms });
+        ctx.out.step(`uploaded ${file} (${formatBytes(r.size)}) to ${store.description}`, ms);
+      });
+    }),
+  );
+
+  withCommonOptions(
+    program
+      .command('download')
+      .description("copy a release from RELEASE_STORE to this machine's .deliver/releases (or to DEST)")
+      .argument('<what...>', 'release [VERSION] [DEST] | upgrade [VERSION] [DEST] | FILE [DEST] (default VERSION: the newest)')
+      .option('-F, --force', 'overwrite an existing local file'),
+  ).action(
+    action(async (ctx, words: string[], flags: CopyFlags) => {
+      const { target, rest } = parseCopyWords(words);
+      if (rest.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(rest[1])}`);
+      const dest = rest[0];
+      await withStores(ctx, flags, async (local, store, app) => {
+        if (flags.dryRun && !('file' in target) && target.version === undefined) {
+          throw new UsageError('--dry-run does not contact the store: name the version (deliver download release 1.2.3 --dry-run)');
+        }
+        const file = await resolveFile(target, app, store);
+        const to = dest === undefined ? local.description : resolve(ctx.cwd, dest);
+        if (flags.dryRun) {
+          ctx.out.info(`would download ${file} from ${store.description} to ${to}`);
+          ctx.out.result({ action: 'download', dryRun: true, file, from: store.description, to });
+          return;
+        }
+        const t0 = Date.now();
+        const force = Boolean(flags.force);
+        let written: { path: string; size: number; sha256: string };
+        if (dest === undefined) {
+          const r = await copyRelease(store, local, file, { force, signal: ctx.signal });
+          written = { path: local.pathOf(file), size: r.size, sha256: r.sha256 ?? '' };
+        } else {
+          written = await downloadToFile(store, file, resolve(ctx.cwd, dest), { force, signal: ctx.signal });
+        }
+        const ms = Date.now() - t0;
+        ctx.out.result({ action: 'download', file, from: store.description, to: written.path, size: written.size, sha256: written.sha256, durationMs: ms });
+        ctx.out.step(`downloaded ${file} (${formatBytes(written.size)}) from ${store.description} to ${written.path}`, ms);
+        if (!written.sha256) ctx.out.warn(`${store.description} has no checksum for ${file} (stored by edeliver?): not verified`);
+      });
+    }),
+  );
+}
