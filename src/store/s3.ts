@@ -34,8 +34,10 @@ export interface S3StoreOptions {
   bucket: string;
   /** Key prefix without leading/trailing `/`. */
   prefix: string;
-  /** Static credentials (legacy URL form); otherwise the SDK's default chain (env, profiles, SSO, IMDS …). */
-  credentials?: { accessKeyId: string; secretAccessKey: string };
+  /** Static credentials (legacy URL form, or keys from settings); otherwise the SDK's default chain (env, profiles, SSO, IMDS …). */
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
+  /** A profile of ~/.aws/config and ~/.aws/credentials (AWS_PROFILE). */
+  profile?: string;
   endpoint?: string;
   region: string;
   forcePathStyle: boolean;
@@ -86,9 +88,18 @@ export function s3OptionsFrom(spec: Extract<StoreSpec, { kind: 's3' }>, settings
   const checksumMode: S3ChecksumMode = (modeValue as S3ChecksumMode | undefined) ?? (endpoint !== undefined ? 'when_required' : 'when_supported');
   const opts: S3StoreOptions = { bucket: spec.bucket, prefix: spec.prefix, region, forcePathStyle, checksumMode };
   if (endpoint !== undefined) opts.endpoint = endpoint;
+  // Keys in the URL win; then keys from deliver's settings (flag > environment > .deliver/.env > config), which
+  // the SDK cannot see by itself because .deliver/.env and the config file never become process.env.
+  const keyId = settingValue('AWS_ACCESS_KEY_ID', settings);
+  const secret = settingValue('AWS_SECRET_ACCESS_KEY', settings);
+  const token = settingValue('AWS_SESSION_TOKEN', settings);
   if (spec.accessKeyId !== undefined && spec.secretAccessKey !== undefined) {
     opts.credentials = { accessKeyId: spec.accessKeyId, secretAccessKey: spec.secretAccessKey };
+  } else if (keyId !== undefined && secret !== undefined) {
+    opts.credentials = { accessKeyId: keyId, secretAccessKey: secret, ...(token !== undefined ? { sessionToken: token } : {}) };
   }
+  const profile = settingValue('AWS_PROFILE', settings);
+  if (profile !== undefined && !opts.credentials) opts.profile = profile;
   return opts;
 }
 
@@ -112,6 +123,7 @@ export class S3Store implements ReleaseStore {
     this.prefix = opts.prefix;
     this.description = s3Description(opts.bucket, opts.prefix);
     addSecret(opts.credentials?.secretAccessKey);
+    addSecret(opts.credentials?.sessionToken);
     addSecret(process.env.AWS_SECRET_ACCESS_KEY);
     addSecret(process.env.AWS_SESSION_TOKEN);
   }
@@ -131,6 +143,7 @@ export class S3Store implements ReleaseStore {
       };
       if (this.opts.endpoint !== undefined) config.endpoint = this.opts.endpoint;
       if (this.opts.credentials) config.credentials = this.opts.credentials;
+      if (this.opts.profile !== undefined) config.profile = this.opts.profile;
       this.clientInstance = new S3Client(config);
     }
     return this.clientInstance;

@@ -95,6 +95,7 @@ describe('S3 settings', () => {
     delete process.env.S3_ENDPOINT;
     delete process.env.S3_FORCE_PATH_STYLE;
     delete process.env.S3_CHECKSUM_MODE;
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
     try {
       const o = s3OptionsFrom(s3('s3://bkt/p'), fakeSettings({}));
       expect(o).toEqual({ bucket: 'bkt', prefix: 'p', region: 'us-east-1', forcePathStyle: false, checksumMode: 'when_supported' });
@@ -111,6 +112,22 @@ describe('S3 settings', () => {
       fakeSettings({ S3_ENDPOINT: 'https://s3.x', S3_FORCE_PATH_STYLE: 'false', S3_CHECKSUM_MODE: 'WHEN_SUPPORTED' }),
     );
     expect(p).toMatchObject({ forcePathStyle: false, checksumMode: 'when_supported' });
+  });
+
+  it('takes keys and profiles from settings (.deliver/.env, config), keys in the URL first', () => {
+    const saved = { ...process.env };
+    for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
+    try {
+      const keys = fakeSettings({ AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'from-dotenv', AWS_PROFILE: 'ignored' });
+      expect(s3OptionsFrom(s3('s3://bkt'), keys).credentials).toEqual({ accessKeyId: 'AKID', secretAccessKey: 'from-dotenv' });
+      expect(s3OptionsFrom(s3('s3://bkt'), keys).profile).toBeUndefined();
+      expect(s3OptionsFrom(s3('s3://URLKEY@urlsecret:bkt'), keys).credentials).toEqual({ accessKeyId: 'URLKEY', secretAccessKey: 'urlsecret' });
+      const prof = s3OptionsFrom(s3('s3://bkt'), fakeSettings({ AWS_PROFILE: 'deploy' }));
+      expect(prof).toMatchObject({ profile: 'deploy' });
+      expect(prof.credentials).toBeUndefined();
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('reports a bad setting at its config line', () => {
