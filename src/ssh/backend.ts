@@ -206,6 +206,11 @@ export class SshBackend implements Backend {
           ch.on('exit', (c: number | null, sig?: string) => {
             code = c;
             if (sig) signal = sig;
+            // The command is gone: stop feeding it stdin so sshd can close the channel now.
+            if (opts.stdin && typeof opts.stdin === 'object' && !Buffer.isBuffer(opts.stdin)) {
+              opts.stdin.unpipe(ch);
+              ch.end();
+            }
           });
           ch.on('close', () => {
             if (header !== undefined && header.length > 0) stderr.push(header);

@@ -86,6 +86,14 @@ describe('exec and run', () => {
     expect((await b.exec('wc -c', { stdin: Readable.from([Buffer.alloc(100_000, 1), Buffer.alloc(5, 2)]) })).stdout.trim()).toBe('100005');
     // without stdin the command gets EOF at once instead of hanging
     expect((await b.exec('cat; echo done')).stdout).toBe('done\n');
+    // a command that stops reading early still completes; the rest of the stream is not needed
+    let n = 0;
+    const endless = new Readable({
+      read() {
+        this.push(n++ < 4000 ? Buffer.alloc(64 * 1024) : null);
+      },
+    });
+    expect((await b.exec('head -c 10 >/dev/null; echo early', { stdin: endless })).stdout).toBe('early\n');
   });
 
   it('run() rejects a non-zero exit with step, command and the last 40 lines of output', async () => {
