@@ -73,7 +73,7 @@ describe('planAuth', () => {
     const handler = authHandlerFor(plan);
     const steps: unknown[] = [];
     const next = (m: unknown) => steps.push(m);
-    handler(null, null, next as never);
+    handler(null as never, null as never, next as never);
     handler(['publickey'], false, next as never);
     handler(['publickey'], false, next as never);
     expect((steps[0] as { type: string }).type).toBe('agent');
