@@ -2,6 +2,7 @@
 // first use) carries every transfer, so a deploy step costs no new handshake.
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import pLimit from 'p-limit';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { LineRing, StreamCapture } from './capture.js';
@@ -10,12 +11,19 @@ import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult, type
 
 /** One authenticated ssh2 connection, shared by every Backend (target) that resolves to the same host. */
 const PID_MARK = 'deliver-pid:';
+/**
+ * Commands running at once on one connection. sshd's MaxSessions (default 10) refuses more sessions per
+ * connection; one is kept for the SFTP session and one for killing a timed-out command.
+ */
+export const MAX_SESSIONS_PER_CONNECTION = 8;
 
 export class SshConnection {
   private sftpSession: Promise<SFTPWrapper> | undefined;
   lost: Error | undefined;
   /** Channels opened on this connection (exec, SFTP, forwarded), for tests and --verbose statistics. */
   channels = 0;
+  /** Queues commands beyond MAX_SESSIONS_PER_CONNECTION instead of letting sshd refuse them. */
+  readonly sessions = pLimit(MAX_SESSIONS_PER_CONNECTION);
 
   constructor(
     readonly client: Client,
@@ -114,6 +122,10 @@ export class SshBackend implements Backend {
   }
 
   private execInternal(command: string, opts: ExecOptions, ring: LineRing | undefined, step?: string): Promise<ExecResult> {
+    return this.connection.sessions(() => this.execSession(command, opts, ring, step));
+  }
+
+  private execSession(command: string, opts: ExecOptions, ring: LineRing | undefined, step?: string): Promise<ExecResult> {
     const started = Date.now();
     const label = this.target.name;
     const stepOpts = { ...(step ? { step } : {}), command };

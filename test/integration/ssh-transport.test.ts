@@ -182,6 +182,17 @@ describe('one connection per host', () => {
   });
 });
 
+describe('many commands at once on one connection', () => {
+  it('queues beyond sshd\'s MaxSessions (10) instead of failing', async () => {
+    const t = transport();
+    const b = await t.connect({ name: 'host3', host: 'host3' });
+    await b.upload(Readable.from([Buffer.from('x')]), '/srv/sessions.txt'); // the SFTP session holds one too
+    const results = await Promise.all(Array.from({ length: 25 }, (_, i) => b.run(`sleep 0.3; echo ${i}`)));
+    expect(results.map((r) => r.stdout)).toEqual(Array.from({ length: 25 }, (_, i) => `${i}\n`));
+    expect(t.handshakes).toBe(1);
+  });
+});
+
 describe('hostile values on a real host', () => {
   const canary = `/tmp/deliver-pwned-${process.pid}`;
   const hostile = [
