@@ -1,11 +1,12 @@
 // `deliver build release` / `show releases` on the bed's real build host with a stock `mix new demo --sup` app.
 // One fixture for the whole file: every build reuses the same build directory (as real projects do).
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cliEnv, loadTestbed, repoRoot } from '../helpers/testbed.js';
 import { bed, commitFile, createMixFixture, deliver, git, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 
 // edeliver's README hook, unchanged (only the function is what the README shows).
@@ -216,5 +217,29 @@ pre_erlang_clean_compile() {
     } finally {
       config();
     }
+  });
+
+  it('Ctrl-C stops the build with exit 130 and leaves nothing in the store', async () => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'deliver'), 'build', 'release', '--set-version=0.9.2'], {
+      cwd: fx.dir,
+      env: cliEnv(loadTestbed()),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (!sent && out.includes('fetch dependencies')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    let err = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
+    expect(sent, out + err).toBe(true);
+    expect(code).toBe(130);
+    expect(err).not.toMatch(/\n\s+at .*:\d+:\d+/);
+    expect(existsSync(storeFile('demo_0.9.2.release.tar.gz'))).toBe(false);
   });
 });
