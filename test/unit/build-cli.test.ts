@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import type { Settings } from '../../src/config/types.js';
+import { versionRequest } from '../../src/cli/commands/build.js';
+import { UsageError } from '../../src/output/errors.js';
+
+function settings(vars: Record<string, string>): Settings {
+  return {
+    file: '/p/.deliver/config',
+    projectDir: '/p',
+    get: (n) => vars[n],
+    lookup: (n) => (vars[n] === undefined ? undefined : { name: n, value: vars[n]!, source: 'config', location: { file: '/p/.deliver/config', line: 4 } }),
+    all: () => Object.entries(vars).map(([name, value]) => ({ name, value, source: 'config' as const })),
+    hooks: new Map(),
+    where: (n) => (vars[n] === undefined ? 'unset' : '.deliver/config:4'),
+  };
+}
+
+describe('build release version options', () => {
+  it('AUTO_VERSION from the config applies when --auto-version is not given', () => {
+    expect(versionRequest({}, settings({ AUTO_VERSION: 'commit-count+git-revision' }))).toEqual({ metadata: ['commit-count', 'revision'] });
+  });
+  it('--auto-version replaces AUTO_VERSION; increment and set combine', () => {
+    expect(versionRequest({ autoVersion: 'branch', incrementVersion: 'major', setVersion: '1.2.3' }, settings({ AUTO_VERSION: 'revision' }))).toEqual({
+      metadata: ['branch'],
+      increment: 'major',
+      set: '1.2.3',
+    });
+  });
+  it('a bad AUTO_VERSION names the config line', () => {
+    expect(() => versionRequest({}, settings({ AUTO_VERSION: 'revision+minor' }))).toThrow(UsageError);
+    expect(() => versionRequest({}, settings({ AUTO_VERSION: 'bogus' }))).toThrow(/AUTO_VERSION \(\.deliver\/config:4\): unknown auto-version item "bogus"/);
+  });
+});
