@@ -168,7 +168,14 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   let buildDir = buildAt;
 
   const vars = (): Record<string, string> => {
-    const v: Record<string, string> = {};
+    // edeliver's defaults for what its README hooks use (`$MIX_CMD phoenix.digest`, `source $PROFILE`); the
+    // config's own values win, then this build's facts.
+    const v: Record<string, string> = {
+      MIX_CMD: 'mix',
+      REBAR3_CMD: tools.localRebar3 ? './rebar3' : 'rebar3',
+      RELX_CMD: tools.localRelx ? './relx' : 'relx',
+      PROFILE: '~/.profile',
+    };
     for (const c of settings.all()) v[c.name] = c.value;
     Object.assign(v, {
       APP: app,

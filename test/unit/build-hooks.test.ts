@@ -77,4 +77,33 @@ describe('hooks', () => {
     expect(seen).toEqual(['one', 'two']);
     expect(s.text()).toContain('ok demo');
   });
+
+  it("edeliver's README phoenix.digest hook: status line, and the script as the build host gets it", async () => {
+    const hook = def('pre_erlang_clean_compile', `  status "Running phoenix.digest" # log output prepended with "----->"
+  __sync_remote " # runs the commands on the build host
+    # [ -f ~/.profile ] && source ~/.profile # load profile (optional)
+    source ~/.profile
+    # echo \\$PATH # check if rbenv is in the path
+    set -e # fail if any command fails (recommended)
+    cd '$BUILD_AT' # enter the build directory on the build host (required)
+    # prepare something
+    mkdir -p priv/static # required by the phoenix.digest task
+    # run your custom task
+    APP='$APP' MIX_ENV='$TARGET_MIX_ENV' $MIX_CMD phoenix.digest $SILENCE
+  "`);
+    const scripts: string[] = [];
+    const s = sink();
+    await runHook(hook.name, {
+      hooks: new Map([[hook.name, hook]]),
+      vars: { APP: 'demo', BUILD_AT: '/srv/build', TARGET_MIX_ENV: 'prod', MIX_CMD: 'mix', SILENCE: '' },
+      cwd: process.cwd(),
+      out: s.out,
+      syncRemote: async (script) => { scripts.push(script); return 0; },
+    });
+    expect(s.text()).toContain('-----> Running phoenix.digest');
+    expect(scripts[0]).toContain('source ~/.profile');
+    expect(scripts[0]).toContain('# echo $PATH');
+    expect(scripts[0]).toContain("cd '/srv/build'");
+    expect(scripts[0]).toContain("APP='demo' MIX_ENV='prod' mix phoenix.digest \n");
+  });
 });
