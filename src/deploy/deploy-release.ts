@@ -6,7 +6,7 @@ import { existsSync, createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HookDef } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
-import { sh } from '../ssh/quote.js';
+import { and, sh } from '../ssh/quote.js';
 import type { Backend, ExecOptions } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import {
@@ -18,7 +18,7 @@ import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type La
 import { acquireLock, newOwner, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
 import type { ReleaseSource } from './source.js';
-import { parseHostState, pruneList, type HostState } from './state.js';
+import { afterActivation, parseHostState, pruneList, sectionOf, type HostState } from './state.js';
 
 export interface DeployEvents {
   /** A host entered a step (live status line). */
@@ -82,8 +82,10 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     ...(sig ? { signal: sig } : {}),
     ...(plan.events.line ? { onStdout: (s: string) => plan.events.line!(host, 'stdout', s), onStderr: (s: string) => plan.events.line!(host, 'stderr', s) } : {}),
   };
+  let current = 'connect';
   const step = (name: string) => {
     if (sig?.aborted) throw new InterruptedError();
+    current = name;
     plan.events.step?.(host, name);
   };
   const run = (cmd: { text: string }, name: string, extra: ExecOptions = {}) => backend.run(cmd.text, { step: name, ...withSig, ...extra });
@@ -103,8 +105,10 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     locked = true;
 
     step('prepare');
-    state = parseHostState((await run(stateCommand(l), 'prepare')).stdout);
-    const existingSha = (await run(prepareCommand(l, plan.version), 'prepare')).stdout.trim();
+    // One round trip for the host's state and an already installed copy of this version.
+    const prep = (await run(sh`${stateCommand(l)}; echo '[installed-sha]'; ${prepareCommand(l, plan.version)}`, 'prepare')).stdout;
+    state = parseHostState(prep);
+    const existingSha = sectionOf(prep, 'installed-sha')[0] ?? '';
     if (plan.cleanDeploy) {
       // edeliver's --clean-deploy: drop every other stored release (never the active or running one).
       const prune = pruneCommand(l, pruneList(state, 1).filter((v) => v !== plan.version));
@@ -118,8 +122,9 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       RELEASE_DIR: dir,
       PREVIOUS_VERSION: state?.active,
     });
+    const hookCmd = (name: DeployHookName, dir: string) => hookCommand(plan.hooks, name, hookVars(dir));
     const hook = async (name: DeployHookName, dir: string) => {
-      const cmd = hookCommand(plan.hooks, name, hookVars(dir));
+      const cmd = hookCmd(name, dir);
       if (cmd) {
         step(name);
         await run(cmd, name);
@@ -138,17 +143,26 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         if (sig?.aborted) throw new InterruptedError();
         throw remoteStep(host, 'upload', err);
       }
-      step('verify');
-      await run(verifyCommand(tarPath, plan.source.sha256), 'verify');
       const stage = stagingDir(l, plan.version, id);
-      await hook('pre_extract_release_archive', stage);
-      step('unpack');
-      await run(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), 'unpack');
-      const links = linkConfigCommand(l, plan.version, id, plan.links);
-      if (links) await run(links, 'link config');
-      await hook('post_extract_release_archive', stage);
-      step('install');
-      await run(installCommand(l, plan.version, id), 'install');
+      const verify = verifyCommand(tarPath, plan.source.sha256);
+      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
+      const install = installCommand(l, plan.version, id);
+      const pre = hookCmd('pre_extract_release_archive', stage);
+      const post = hookCmd('post_extract_release_archive', stage);
+      if (!pre && !post) {
+        // No hooks in between: verify, unpack, link and install in one round trip (each part stops the chain).
+        step('verify+unpack');
+        await run(and(verify, unpack, install), 'unpack');
+      } else {
+        step('verify');
+        await run(verify, 'verify');
+        await hook('pre_extract_release_archive', stage);
+        step('unpack');
+        await run(unpack, 'unpack');
+        await hook('post_extract_release_archive', stage);
+        step('install');
+        await run(install, 'install');
+      }
     }
 
     if (plan.envFileLocal && existsSync(plan.envFileLocal)) {
@@ -163,10 +177,19 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       await run(sh`chmod 600 ${`${remote}.tmp-${id}`} && mv -f ${`${remote}.tmp-${id}`} ${remote}`, 'env file');
     }
 
-    step('activate');
-    await run(activateCommand(l, plan.version, id), 'activate');
     const previous = state.active !== plan.version ? state.active : undefined;
-
+    const record = (started: boolean) => {
+      const entry = auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started });
+      const prune = pruneCommand(l, pruneList(afterActivation(state!, plan.version), plan.keepReleases));
+      // The audit line and pruning never fail a deploy that is already active.
+      return sh`{ ${auditCommand(l, entry)}; ${prune ?? sh`true`}; } || true`;
+    };
+    step('activate');
+    if (!plan.startDeploy) {
+      await run(sh`${activateCommand(l, plan.version, id)} && ${record(false)}`, 'activate');
+      return { version: plan.version, ...(previous ? { previous } : {}), uploaded: !reuse, started: false };
+    }
+    await run(activateCommand(l, plan.version, id), 'activate');
     let started = false;
     if (plan.startDeploy) {
       const nctx: NodeContext = {
@@ -204,15 +227,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     }
 
     step('record');
-    await backend
-      .exec(auditCommand(l, auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started })).text)
-      .catch(() => undefined);
-    const after = parseHostState((await run(stateCommand(l), 'prune')).stdout);
-    const prune = pruneCommand(l, pruneList(after, plan.keepReleases));
-    if (prune) {
-      step('prune');
-      await run(prune, 'prune');
-    }
+    await run(record(started), 'record');
     return { version: plan.version, ...(previous ? { previous } : {}), uploaded: !reuse, started };
   } catch (err) {
     // Best effort: the connection may be gone (that host then keeps its old release; the lock goes stale).
@@ -236,7 +251,12 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         )
         .catch(() => undefined);
     }
-    throw sig?.aborted && !(err instanceof InterruptedError) ? new InterruptedError() : err;
+    if (sig?.aborted && !(err instanceof InterruptedError)) throw new InterruptedError();
+    // Every failure names the step it happened in (a dropped connection has none of its own).
+    if (err instanceof RemoteError && !err.step) {
+      throw new RemoteError(host, err.message.replace(`${host}: `, ''), { step: current, cause: err, ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}) });
+    }
+    throw remoteStep(host, current, err);
   } finally {
     if (locked) await releaseLock(backend, l, owner.id).catch(() => undefined);
   }

@@ -57,7 +57,7 @@ export async function waitFor(ctx: NodeContext, kind: ReleaseKind, want: boolean
     if ((await isRunning(ctx, kind)) === want) return true;
     if (Date.now() >= deadline) return false;
     try {
-      await sleep(500, undefined, ctx.signal ? { signal: ctx.signal } : undefined);
+      await sleep(300, undefined, ctx.signal ? { signal: ctx.signal } : undefined);
     } catch {
       throw new InterruptedError();
     }

@@ -17,12 +17,13 @@ export interface HostState {
 
 export function parseHostState(stdout: string): HostState {
   const state: HostState = { legacyDir: false, releases: [], history: [] };
-  let section: 'head' | 'releases' | 'history' = 'head';
+  let section: 'head' | 'releases' | 'history' | 'other' = 'head';
   for (const raw of stdout.split('\n')) {
     const line = raw.trim();
     if (line === '[releases]') section = 'releases';
     else if (line === '[history]') section = 'history';
-    else if (line === '') continue;
+    else if (/^\[[a-z-]+\]$/.test(line)) section = 'other';
+    else if (line === '' || section === 'other') continue;
     else if (section === 'head') {
       if (line.startsWith('link=')) {
         const v = line.slice(5);
@@ -64,6 +65,30 @@ export function pruneList(state: HostState, keep: number, extraKeep: string[] = 
     kept.add(v);
   }
   return ordered.filter((v) => !kept.has(v));
+}
+
+/** The lines of a `[name]` section a combined command printed (e.g. `[installed-sha]`). */
+export function sectionOf(stdout: string, name: string): string[] {
+  const lines = stdout.split('\n').map((l) => l.trim());
+  const i = lines.indexOf(`[${name}]`);
+  if (i === -1) return [];
+  const out: string[] = [];
+  for (const l of lines.slice(i + 1)) {
+    if (/^\[[a-z-]+\]$/.test(l)) break;
+    if (l) out.push(l);
+  }
+  return out;
+}
+
+/** The state after activating `version` (for pruning in the same command as the activation). */
+export function afterActivation(state: HostState, version: string): HostState {
+  return {
+    ...state,
+    active: version,
+    legacyDir: false,
+    releases: [...new Set([...state.releases, version, ...(state.legacyDir ? ['edeliver-legacy'] : [])])],
+    history: [...state.history, version],
+  };
 }
 
 export function parseKeepReleases(value: string | undefined, where = 'KEEP_RELEASES'): number {

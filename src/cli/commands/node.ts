@@ -86,8 +86,7 @@ export function registerNode(program: Command): void {
       program
         .command('run')
         .argument('<words...>', '[on] <environment> <command> [args...]')
-        .description('run a release script command on every host: deliver run <env> <command> [args] (bin/APP <command> [args])')
-        .passThroughOptions(),
+        .description('run a release script command on every host: deliver run <env> <command> [args] (bin/APP <command> [args]; put -- before arguments that start with -)'),
     ),
   ).action(
     action(async (ctx, words: string[], flags: NodeFlags) => {

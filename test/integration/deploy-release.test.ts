@@ -1,0 +1,263 @@
+// `deliver deploy release`, node control, rollback, locks and strategies against the real bed: OpenSSH hosts on
+// loopback, real `mix release` builds, the real CLI as a child process. Each block uses its own hosts and its own
+// DELIVER_TO, so blocks never see each other's nodes or files.
+import { existsSync, readFileSync, writeFileSync, copyFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  APP, activeVersion, bedScript, buildReleases, cli, ensureBed, hostPath, hostProcesses, installed, json, leftovers, makeProject,
+  startCli, until, waitCli, type Bed, type BedHost, type HostJson, type Project, type Releases,
+} from './deploy-support.js';
+
+let bed: Bed;
+let rel: Releases;
+const started: Project[] = [];
+
+beforeAll(() => {
+  bed = ensureBed();
+  rel = buildReleases();
+}, 300_000);
+
+afterAll(async () => {
+  // Nodes started by these tests must not outlive them (they hold the hosts' epmd names).
+  await Promise.all(started.map((p) => cli(bed, p, 'stop', 'production')));
+}, 300_000);
+
+const hosts = (from: number, to: number): BedHost[] => bed.hosts.slice(from - 1, to);
+
+describe('deploy and node control on 3 hosts', () => {
+  let p: Project;
+  beforeAll(() => {
+    p = makeProject(bed, hosts(1, 3), rel.store, 'KEEP_RELEASES=2\n');
+    started.push(p);
+  });
+
+  it('refuses to guess among several versions when not on a terminal, listing them', async () => {
+    const r = await cli(bed, p, 'deploy', 'release', 'production');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('several releases of dtest');
+    expect(r.stderr).toContain('0.4.0, 0.3.0, 0.2.0, 0.1.0');
+    expect(r.stderr).toContain('--version');
+  });
+
+  it('deploys, starts, answers ping/version/pid/rpc, and migrate runs', async () => {
+    const d = await cli(bed, p, 'deploy', 'release', 'to', 'production', '--version=0.1.0');
+    expect(d.stderr).toBe('');
+    expect(d.code).toBe(0);
+    for (const h of p.hosts) {
+      expect(activeVersion(p, h)).toBe('0.1.0');
+      expect(leftovers(p, h)).toEqual([]);
+      expect(existsSync(hostPath(p, h, APP, 'bin', APP))).toBe(true);
+    }
+    const s = await cli(bed, p, 'start', 'production');
+    expect(s.code, s.stderr).toBe(0);
+    const again = await cli(bed, p, 'start', 'production', '--host', 'host1');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('dtest is already running');
+
+    const ping = await cli(bed, p, 'ping', 'production');
+    expect(ping.code).toBe(0);
+    expect(ping.stdout.match(/pong/g)).toHaveLength(3);
+    const v = await cli(bed, p, 'version', 'on', 'production', '--json');
+    expect(json<{ hosts: HostJson[] }>(v).hosts.map((h) => h.value?.output)).toEqual(['0.1.0', '0.1.0', '0.1.0']);
+    const pid = await cli(bed, p, 'pid', 'production', '--host', 'host2');
+    expect(pid.stdout.trim()).toMatch(/^\d+$/);
+    expect(hostProcesses(bed, p.hosts[1]!, /beam/).some((x) => x.pid === Number(pid.stdout.trim()))).toBe(true);
+
+    const rpc = await cli(bed, p, 'rpc', 'production', '--host', 'host1', 'IO.puts(6 * 7)');
+    expect(rpc).toMatchObject({ code: 0, stdout: '42\n' });
+    const bad = await cli(bed, p, 'rpc', 'production', 'raise "boom"');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('root@host1 [rpc]: rpc failed (exit 1)');
+    expect(bad.stderr).toContain('boom');
+    const evalBad = await cli(bed, p, 'eval', 'production', '--host', 'host3', 'System.halt(3)');
+    expect(evalBad.code).toBe(1);
+    expect(evalBad.stderr).toContain('eval failed (exit 3)');
+    const m = await cli(bed, p, 'migrate', 'production', '--host', 'host2');
+    expect(m).toMatchObject({ code: 0, stdout: 'migrated\n' });
+    expect(readFileSync(hostPath(p, p.hosts[1]!, APP, 'migrated'), 'utf8')).toBe('yes');
+    const run = await cli(bed, p, 'run', 'production', '--host', 'host1', 'version');
+    expect(run).toMatchObject({ code: 0, stdout: 'dtest 0.1.0\n' });
+  });
+
+  it('deploy --start-deploy restarts on the new release; restart keeps it; rollback returns running nodes to 0.1.0', async () => {
+    const d = await cli(bed, p, 'deploy', 'release', 'production', '--version', '0.2.0', '--start-deploy', '--json');
+    expect(d.code, d.stderr).toBe(0);
+    const res = json<{ version: string; hosts: HostJson[] }>(d);
+    expect(res.version).toBe('0.2.0');
+    expect(res.hosts.map((h) => [h.host, h.status, h.value?.previous])).toEqual(p.hosts.map((h) => [`root@${h.name}`, 'ok', '0.1.0']));
+    const v = await cli(bed, p, 'version', 'production', '--json');
+    expect(json<{ hosts: HostJson[] }>(v).hosts.map((h) => h.value?.output)).toEqual(['0.2.0', '0.2.0', '0.2.0']);
+
+    const pid1 = (await cli(bed, p, 'pid', 'production', '--host', 'host1')).stdout.trim();
+    const r = await cli(bed, p, 'restart', 'production', '--host', 'host1');
+    expect(r.code, r.stderr).toBe(0);
+    const pid2 = (await cli(bed, p, 'pid', 'production', '--host', 'host1')).stdout.trim();
+    expect(pid2).toMatch(/^\d+$/);
+    expect(pid2).not.toBe(pid1);
+
+    const rb = await cli(bed, p, 'rollback', 'production');
+    expect(rb.code, rb.stderr).toBe(0);
+    for (const h of p.hosts) expect(activeVersion(p, h)).toBe('0.1.0');
+    const v2 = await cli(bed, p, 'version', 'production', '--json');
+    expect(json<{ hosts: HostJson[] }>(v2).hosts.map((h) => h.value?.output)).toEqual(['0.1.0', '0.1.0', '0.1.0']);
+
+    const refused = await cli(bed, p, 'rollback', 'production', '--version=0.3.0');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('rollback refused: release 0.3.0 is not installed on 3 of 3 host(s)');
+    for (const h of p.hosts) expect(activeVersion(p, h)).toBe('0.1.0');
+  });
+
+  it('keeps KEEP_RELEASES releases (never the active one) and shows the audit log', async () => {
+    const d = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.3.0', '--host=host3');
+    expect(d.code, d.stderr).toBe(0);
+    // host3 ran 0.1.0 (started from it) and now has 0.3.0 active: KEEP_RELEASES=2 drops 0.2.0.
+    expect(installed(p, p.hosts[2]!)).toEqual(['0.1.0', '0.3.0']);
+    expect(installed(p, p.hosts[0]!)).toEqual(['0.1.0', '0.2.0']);
+    const show = await cli(bed, p, 'show', 'deploys', 'production', '--json');
+    const entries = json<{ deploys: { host: string; action: string; version: string; result: string }[] }>(show).deploys;
+    expect(entries.filter((e) => e.host === 'root@host3').map((e) => `${e.action} ${e.version} ${e.result}`)).toEqual([
+      'deploy 0.1.0 ok',
+      'deploy 0.2.0 ok',
+      'rollback 0.1.0 ok',
+      'deploy 0.3.0 ok',
+    ]);
+    const human = await cli(bed, p, 'show', 'deploys', 'production');
+    expect(human.stdout).toMatch(/WHEN\s+HOST\s+ACTION\s+VERSION/);
+    const stop = await cli(bed, p, 'stop', 'production');
+    expect(stop.code, stop.stderr).toBe(0);
+    const ping = await cli(bed, p, 'ping', 'production', '--host', 'host2');
+    expect(ping.code).toBe(1);
+    expect(ping.stderr).toContain('dtest is not running');
+  });
+});
+
+describe('strategies and failures', () => {
+  it('rolling: a failing health check stops after the first batch, which goes back to its previous release', async () => {
+    const p = makeProject(bed, hosts(4, 11), rel.store, 'HEALTH_CHECK_TIMEOUT=1\nSTART_TIMEOUT=20\n');
+    started.push(p);
+    expect((await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0')).code).toBe(0);
+    // The first batch (host4, host5) runs 0.1.0; the others only have it installed.
+    expect((await cli(bed, p, 'start', 'production', '--host=host4', '--host=host5')).code).toBe(0);
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--start-deploy', '--strategy=rolling', '--batch-size=2', '--health-check=test -f healthy', '--json');
+    expect(r.code).toBe(1);
+    const res = json<{ hosts: HostJson[] }>(r).hosts;
+    expect(res.map((h) => h.status)).toEqual(['failed', 'failed', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped', 'skipped']);
+    expect(res[0]!.step).toBe('health');
+    expect(res[0]!.error).toContain('health check failed');
+    expect(res[0]!.error).toContain('rolled back to 0.1.0, which is running');
+    expect(r.stderr).toContain('deploy failed on 8 of 8 host(s)');
+    for (const h of p.hosts) {
+      expect(activeVersion(p, h)).toBe('0.1.0');
+      expect(leftovers(p, h)).toEqual([]);
+    }
+    const v = await cli(bed, p, 'version', 'production', '--host=host4', '--host=host5', '--json');
+    expect(json<{ hosts: HostJson[] }>(v).hosts.map((h) => h.value?.output)).toEqual(['0.1.0', '0.1.0']);
+    // The human summary names every failed host with its step.
+    const again = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--start-deploy', '--strategy=rolling', '--health-check=false', '--host=host4');
+    expect(again.stderr).toMatch(/error: root@host4 \[health\]: health check failed/);
+  });
+
+  it('a second deploy is refused naming the lock owner; a third waits with --lock-wait and succeeds', async () => {
+    // A config hook keeps the first deploy inside its lock for a few seconds.
+    const p = makeProject(bed, hosts(12, 13), rel.store, 'pre_extract_release_archive() {\n  sleep 4\n}\n');
+    const first = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.3.0']);
+    const firstDone = waitCli(first);
+    await until(() => existsSync(hostPath(p, p.hosts[0]!, '.deliver', APP, 'lock', 'owner.json')), 30_000, 'the first deploy to take the lock');
+    const [second, third] = await Promise.all([
+      cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0'),
+      cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0', '--lock-wait=120'),
+    ]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`deploy lock held by \\S+@\\S+ \\(pid ${first.pid}, deploy release 0\\.3\\.0`));
+    expect((await firstDone).code).toBe(0);
+    expect(third.code, third.stderr).toBe(0);
+    expect(third.stderr).toContain('waiting for the deploy lock held by');
+    for (const h of p.hosts) {
+      expect(activeVersion(p, h)).toBe('0.1.0');
+      expect(leftovers(p, h)).toEqual([]);
+    }
+  });
+
+  it('a host whose sshd dies mid-upload keeps its old release running; --retry-failed finishes it', async () => {
+    const p = makeProject(bed, hosts(14, 21), rel.store);
+    started.push(p);
+    const victim = p.hosts[4]!;
+    expect((await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0')).code).toBe(0);
+    expect((await cli(bed, p, 'start', 'production', `--host=${victim.name}`)).code).toBe(0);
+    const child = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.4.0', '--json']);
+    const done = waitCli(child);
+    const incoming = hostPath(p, victim, '.deliver', APP, 'incoming');
+    await until(() => readdirSync(incoming).some((f) => statSync(join(incoming, f)).size > 1024 * 1024), 60_000, 'an upload in flight');
+    // Kill only the host's sshd processes: the machine and its running node stay up.
+    for (const s of hostProcesses(bed, victim, /^sshd/)) process.kill(s.pid, 'SIGKILL');
+    const r = await done;
+    expect(r.code).toBe(1);
+    const res = json<{ hosts: HostJson[] }>(r).hosts;
+    expect(res.filter((h) => h.status !== 'ok').map((h) => h.host)).toEqual([`root@${victim.name}`]);
+    expect(res.find((h) => h.host === `root@${victim.name}`)!.step).toMatch(/upload|verify|connect/);
+    expect(r.stderr).toContain(`deploy failed on 1 of 8 host(s): root@${victim.name}`);
+    for (const h of p.hosts) expect(activeVersion(p, h)).toBe(h === victim ? '0.1.0' : '0.4.0');
+    // Its node still runs the old release.
+    expect(hostProcesses(bed, victim, /beam.*releases\/0\.1\.0/).length).toBeGreaterThan(0);
+    bedScript('start-host', victim.name);
+    const retry = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.4.0', '--retry-failed', '--json');
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(json<{ hosts: HostJson[] }>(retry).hosts.map((h) => h.host)).toEqual([`root@${victim.name}`]);
+    expect(retry.stderr).toMatch(/breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
+    expect(activeVersion(p, victim)).toBe('0.4.0');
+    expect(leftovers(p, victim)).toEqual([]);
+  });
+
+  it('refuses a corrupted tarball before unpacking', async () => {
+    const store = mkdtempSync(join(tmpdir(), 'deliver-corrupt-store-'));
+    const file = `${APP}_0.3.0.release.tar.gz`;
+    copyFileSync(join(rel.store, file), join(store, file));
+    copyFileSync(join(rel.store, `${file}.sha256`), join(store, `${file}.sha256`));
+    const bytes = readFileSync(join(store, file));
+    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    writeFileSync(join(store, file), bytes);
+    const p = makeProject(bed, hosts(22, 22), store);
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.3.0');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`root@host22 [verify]`);
+    expect(r.stderr).toContain(`checksum mismatch: expected ${rel.sha['0.3.0']}`);
+    expect(activeVersion(p, p.hosts[0]!)).toBeUndefined();
+    expect(installed(p, p.hosts[0]!)).toEqual([]);
+    expect(leftovers(p, p.hosts[0]!)).toEqual([]);
+  });
+
+  it('Ctrl-C mid-deploy: exit 130, locks released, temp files gone, no host half-activated', async () => {
+    // The hook marks that a host is mid-deploy (uploaded, verified, not unpacked) and keeps it there.
+    const p = makeProject(bed, hosts(23, 30), rel.store, 'pre_extract_release_archive() {\n  touch "$DELIVER_TO/in-hook"\n  sleep 30\n}\n');
+    expect((await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0')).code).toBe(0);
+    const child = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.2.0', '--concurrency=4']);
+    const done = waitCli(child);
+    await until(() => p.hosts.some((h) => existsSync(hostPath(p, h, 'in-hook'))), 60_000, 'a host inside the deploy');
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain('SIGINT received');
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    expect(r.ms).toBeLessThan(25_000);
+    for (const h of p.hosts) {
+      expect(leftovers(p, h)).toEqual([]);
+      expect(activeVersion(p, h)).toBe('0.1.0');
+      expect(readFileSync(hostPath(p, h, APP, '.deliver-sha256'), 'utf8').trim()).toBe(rel.sha['0.1.0']);
+    }
+  });
+
+  it('deploys to 40 hosts in one command over one connection each', async () => {
+    const p = makeProject(bed, hosts(1, 40), rel.store);
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--concurrency=10', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const res = json<{ hosts: HostJson[] }>(r).hosts;
+    expect(res).toHaveLength(40);
+    expect(res.every((h) => h.status === 'ok')).toBe(true);
+    for (const h of p.hosts) expect(activeVersion(p, h)).toBe('0.2.0');
+    // Every host's sshd saw exactly one session login from this deploy.
+    const logins = p.hosts.map((h) => (readFileSync(join(bed.dir, 'log', `${h.name}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length);
+    expect(logins.every((n) => n >= 1)).toBe(true);
+  });
+});
