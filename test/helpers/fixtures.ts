@@ -137,3 +137,12 @@ export function onHost(host: string, command: string, input?: Buffer): string {
     timeout: 60_000,
   });
 }
+
+/**
+ * An epmd port of the bed's range that no bed host uses (hosts use base+1..base+N and base+250), so a node started
+ * by a build test never meets another test's node of the same name.
+ */
+export function spareEpmdPort(offset: number): number {
+  const b = loadTestbed();
+  return b.build.epmdPort - 250 + 200 + offset;
+}

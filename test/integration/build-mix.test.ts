@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliEnv, loadTestbed, repoRoot } from '../helpers/testbed.js';
-import { bed, commitFile, createMixFixture, deliver, git, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { bed, commitFile, createMixFixture, deliver, git, onHost, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 
 // edeliver's README hook, unchanged (only the function is what the README shows).
 const README_HOOK = `pre_erlang_get_and_update_deps() {
@@ -56,7 +56,8 @@ beforeAll(() => {
 
 afterAll(() => {
   try {
-    onHost('host1', `cd /srv/build-mix-test 2>/dev/null && ERL_EPMD_PORT=${bed().hosts[0]!.epmdPort} bin/demo stop >/dev/null 2>&1; rm -rf /srv/build-mix-test; true`);
+    const port = spareEpmdPort(1);
+    onHost('host1', `cd /srv/build-mix-test 2>/dev/null && ERL_EPMD_PORT=${port} bin/demo stop >/dev/null 2>&1; rm -rf /srv/build-mix-test; epmd -port ${port} -kill >/dev/null 2>&1; true`);
   } catch {
     // the node was never started
   }
@@ -88,8 +89,7 @@ describe('build release (mix)', () => {
     expect(entries.some((e) => e.startsWith('demo/') || e.startsWith('./demo/'))).toBe(false);
 
     // Unpack on a bed host: starts as a daemon, answers, stops.
-    const h = bed().hosts[0]!;
-    const env = `ERL_EPMD_PORT=${h.epmdPort}`;
+    const env = `ERL_EPMD_PORT=${spareEpmdPort(1)}`;
     onHost('host1', 'rm -rf /srv/build-mix-test && mkdir -p /srv/build-mix-test && tar -xzf - -C /srv/build-mix-test', bytes);
     onHost('host1', `cd /srv/build-mix-test && ${env} bin/demo daemon`);
     let pid = '';

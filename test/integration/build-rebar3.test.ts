@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bed, createRebarFixture, deliver, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { bed, createRebarFixture, deliver, onHost, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 
 let fx: Fixture;
 const DIR = '/srv/build-rebar3-test';
@@ -24,7 +24,8 @@ beforeAll(() => {
 
 afterAll(() => {
   try {
-    onHost('host2', `cd ${DIR} 2>/dev/null && ERL_EPMD_PORT=${bed().hosts[1]!.epmdPort} bin/demorel stop >/dev/null 2>&1; rm -rf ${DIR}; true`);
+    const port = spareEpmdPort(2);
+    onHost('host2', `cd ${DIR} 2>/dev/null && ERL_EPMD_PORT=${port} bin/demorel stop >/dev/null 2>&1; rm -rf ${DIR}; epmd -port ${port} -kill >/dev/null 2>&1; true`);
   } catch {
     // never started
   }
@@ -43,8 +44,7 @@ describe('build release (rebar3)', () => {
     expect(list.some((e) => /^\.\/erts-[\d.]+\/$/.test(e))).toBe(true); // prod profile: ERTS included
     expect(list.some((e) => e.startsWith('demorel/') || e.startsWith('./demorel/'))).toBe(false);
 
-    const h = bed().hosts[1]!;
-    const env = `ERL_EPMD_PORT=${h.epmdPort}`;
+    const env = `ERL_EPMD_PORT=${spareEpmdPort(2)}`;
     onHost('host2', `rm -rf ${DIR} && mkdir -p ${DIR} && tar -xzf - -C ${DIR}`, readFileSync(file));
     onHost('host2', `cd ${DIR} && ${env} bin/demorel daemon`);
     let pong = '';
