@@ -135,9 +135,9 @@ describe('build release (mix)', () => {
     }
   });
 
-  it('--tag and --revision build those commits; --set-version names them; a second build reuses the build directory', async () => {
+  it('--tag builds the tagged commit, not the branch head; --set-version names it; the build directory is reused', async () => {
     // main moves on; the tag stays on the older commit (the README hook needs config/, present in both).
-    const headSha = commitFile(fx, 'README.md', '# demo\n\nnew docs\n', 'docs');
+    commitFile(fx, 'README.md', '# demo\n\nnew docs\n', 'docs');
     git(fx.dir, 'tag', 'v1.9.0', configSha);
     const marker = buildDirOnHost('.git', 'deliver-test-marker');
     writeFileSync(marker, 'kept between builds\n');
@@ -145,7 +145,12 @@ describe('build release (mix)', () => {
     expect(t.code, t.stderr).toBe(0);
     expect(execFileSync('git', ['-C', buildDirOnHost(), 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim()).toBe(configSha);
     expect(tarEntries(storeFile('demo_1.9.0.release.tar.gz'))).toContain('./releases/1.9.0/');
+    expect(existsSync(marker)).toBe(true); // same repository, not re-created
+  });
 
+  it('--revision builds that commit; --skip-git-clean reuses the previous build directory as it is', async () => {
+    const headSha = git(fx.dir, 'rev-parse', 'main');
+    const marker = buildDirOnHost('.git', 'deliver-test-marker');
     // --skip-git-clean: an incremental build on top of the previous one's _build.
     const v = await deliver(fx.dir, ['build', 'release', '--revision', headSha.slice(0, 10), '--set-version', '1.10.0', '--skip-git-clean']);
     expect(v.code, v.stderr).toBe(0);
