@@ -164,8 +164,9 @@ function expandParam(part: Extract<Part, { k: 'param' }>, ctx: ExpandContext): s
   }
   const colon = op.startsWith(':');
   const unsetOrNull = value === undefined || (colon && value === '');
-  // The operator's word: tilde-expanded when unquoted, as bash does.
-  const word = () => expandParts(expandTildes(part.word ?? [], ctx, false), ctx);
+  // The operator's word: tilde-expanded when unquoted, at its start and after each ':' (bash's assignment context),
+  // except for `=`/`:=` words, where bash expands only a leading `~` (checked against bash in the tests).
+  const word = () => expandParts(expandTildes(part.word ?? [], ctx, op !== '=' && op !== ':='), ctx);
   switch (op) {
     case ':-':
     case '-':

@@ -243,6 +243,7 @@ class Lexer {
     const s = this.src;
     const open = this.line;
     this.i++; // opening quote
+    const before = parts.length;
     let text = '';
     const flush = () => {
       if (text !== '') parts.push({ k: 'lit', text, quoted: true });
@@ -281,8 +282,9 @@ class Lexer {
       }
     }
     flush();
-    // `""` is still a (quoted, empty) part: it makes the word present.
-    if (parts.length === 0) parts.push({ k: 'lit', text: '', quoted: true });
+    // `""` (or `"\<newline>"`) is still a quoted, empty part: it makes the word present and keeps a following `~`
+    // from being at the start of the word.
+    if (parts.length === before) parts.push({ k: 'lit', text: '', quoted: true });
   }
 
   /** `$...` at this.i. */
@@ -300,9 +302,17 @@ class Lexer {
     } else if (n === '{') {
       this.readBraceParam(parts, quoted);
     } else if (n !== undefined && NAME_START.test(n)) {
+      // bash removes line continuations before it reads a name: `$BUILD_AT\<newline>text` is $BUILD_ATtext.
       let j = this.i + 1;
-      while (j < s.length && NAME_CHAR.test(s[j]!)) j++;
-      parts.push({ k: 'param', name: s.slice(this.i + 1, j), quoted });
+      let name = '';
+      for (;;) {
+        if (j < s.length && NAME_CHAR.test(s[j]!)) name += s[j++];
+        else if (s[j] === '\\' && s[j + 1] === '\n') {
+          j += 2;
+          this.line++;
+        } else break;
+      }
+      parts.push({ k: 'param', name, quoted });
       this.i = j;
     } else if (n !== undefined && SPECIAL_PARAMS.has(n)) {
       parts.push({ k: 'unsupported', construct: `special parameter $${n}`, quoted });
@@ -401,7 +411,12 @@ class Lexer {
     while (j < s.length) {
       const c = s[j]!;
       if (c === '\\') j += 2;
-      else if (c === "'" && !inDoubleQuotes) {
+      else if (c === '$' && s[j + 1] === "'" && !inDoubleQuotes) {
+        j += 2;
+        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
+        if (j >= s.length) this.fail(openLine, "unterminated $'...' quote inside ${...}");
+        j++;
+      } else if (c === "'" && !inDoubleQuotes) {
         const close = s.indexOf("'", j + 1);
         if (close < 0) this.fail(openLine, 'unterminated single quote inside ${...}');
         j = close + 1;
@@ -453,6 +468,12 @@ class Lexer {
       } else if (c === '\\') {
         if (s[this.i + 1] === '\n') this.line++;
         this.i += 2;
+      } else if (c === '$' && s[this.i + 1] === "'") {
+        let j = this.i + 2;
+        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
+        if (j >= s.length) this.fail(openLine, "unterminated $'...' quote inside $(...)");
+        this.line += countNewlines(s.slice(this.i, j));
+        this.i = j + 1;
       } else if (c === "'") {
         const close = s.indexOf("'", this.i + 1);
         if (close < 0) this.fail(openLine, 'unterminated single quote inside $(...)');
