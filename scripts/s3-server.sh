@@ -93,6 +93,9 @@ EOF
 }
 
 start() {
+  # Test files may call this at the same time: one starts the server, the others then find it running.
+  exec 9>"$S3_DIR.lock"
+  flock 9
   if running; then echo "s3-server: already running on 127.0.0.1:$S3_PORT" >&2; return 0; fi
   ensure_packages
   stop_daemons
@@ -106,20 +109,20 @@ start() {
 
   monmaptool --create --addv a "[v2:127.0.0.1:$S3_MON_PORT]" --fsid "$fsid" "$S3_DIR/monmap" >/dev/null
   ceph-mon --mkfs -i a --monmap "$S3_DIR/monmap" >"$S3_DIR/log/mkfs.log" 2>&1 || { cat "$S3_DIR/log/mkfs.log" >&2; die "ceph-mon --mkfs failed"; }
-  ceph-mon -i a || die "ceph-mon did not start (see $S3_DIR/log/mon.a.log)"
+  ceph-mon -i a 9>&- </dev/null >>"$S3_DIR/log/daemons.log" 2>&1 || die "ceph-mon did not start (see $S3_DIR/log/mon.a.log)"
 
   # One `ceph` process runs every cluster command (the CLI's Python start-up costs ~0.3 s per call).
   local id
   id="$(ceph --connect-timeout 15 osd new "$osd_uuid")" || die "ceph osd new failed (see $S3_DIR/log/mon.a.log)"
   mkdir -p "$S3_DIR/osd/ceph-$id"
   ceph-osd -i "$id" --mkfs --osd-uuid "$osd_uuid" >>"$S3_DIR/log/mkfs.log" 2>&1 || { tail -5 "$S3_DIR/log/mkfs.log" >&2; die "ceph-osd --mkfs failed"; }
-  ceph-osd -i "$id" 2>>"$S3_DIR/log/osd-start.log" || die "ceph-osd did not start (see $S3_DIR/log/osd-start.log)"
+  ceph-osd -i "$id" 9>&- </dev/null >>"$S3_DIR/log/daemons.log" 2>&1 || die "ceph-osd did not start (see $S3_DIR/log/daemons.log)"
   local pools=(.rgw.root default.rgw.control default.rgw.meta default.rgw.log default.rgw.buckets.index default.rgw.buckets.data default.rgw.buckets.non-ec)
   {
     for p in "${pools[@]}"; do echo "osd pool create $p 8 8"; done
   } | ceph --connect-timeout 15 >"$S3_DIR/log/pools.log" 2>&1 || { cat "$S3_DIR/log/pools.log" >&2; die "creating pools failed"; }
 
-  radosgw -n client.rgw || die "radosgw did not start (see $S3_DIR/log/client.rgw.log)"
+  radosgw -n client.rgw 9>&- </dev/null >>"$S3_DIR/log/daemons.log" 2>&1 || die "radosgw did not start (see $S3_DIR/log/client.rgw.log)"
   radosgw-admin user create --uid=deliver --display-name="deliver tests" \
     --access-key="$S3_ACCESS_KEY" --secret-key="$S3_SECRET_KEY" >"$S3_DIR/log/user.log" 2>&1 \
     || { cat "$S3_DIR/log/user.log" >&2; die "radosgw-admin user create failed"; }
@@ -158,6 +161,8 @@ stop_daemons() {
 }
 
 stop() {
+  exec 9>"$S3_DIR.lock"
+  flock 9
   [ -d "$S3_DIR" ] || return 0
   stop_daemons
   rm -rf "$S3_DIR"

@@ -131,6 +131,8 @@ export class S3Store implements ReleaseStore {
   /** The SDK client, created on first use (creating it never contacts the endpoint). */
   get client(): S3Client {
     if (!this.clientInstance) {
+      // Node 20 is supported by deliver; the SDK's multi-line "upgrade to Node 22" notice on every run is noise.
+      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const mode = this.opts.checksumMode === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
       const config: S3ClientConfig = {
         region: this.opts.region,
