@@ -105,15 +105,16 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
     warnings.push({ message: `no config file at ${display}: using the environment and defaults only (create one with \`deliver init\`)` });
   }
 
-  const vars = new Map<string, ConfigVar>();
+  // Variables the file sets, in file order; those a flag, the environment or .env override keep their place.
+  const fromFile: { name: string; line: number; v: ConfigVar }[] = [];
   for (const [name, v] of evaluated?.vars ?? []) {
     if (protect.has(name)) continue;
-    vars.set(name, { name, value: v.value, source: 'config', ...(v.line !== undefined ? { location: { file, line: v.line } } : {}) });
+    fromFile.push({ name, line: v.line ?? Infinity, v: { name, value: v.value, source: 'config', ...(v.line !== undefined ? { location: { file, line: v.line } } : {}) } });
     if (isSecretName(name)) addSecret(v.value);
   }
-  for (const [name, line] of evaluated?.shadowed ?? []) {
-    vars.set(name, { ...outside.get(name)!, shadows: { file, line } });
-  }
+  for (const [name, line] of evaluated?.shadowed ?? []) fromFile.push({ name, line, v: { ...outside.get(name)!, shadows: { file, line } } });
+  fromFile.sort((a, b) => a.line - b.line);
+  const vars = new Map<string, ConfigVar>(fromFile.map((e) => [e.name, e.v]));
   for (const [name, v] of outside) if (!vars.has(name)) vars.set(name, v);
   const unsetOrEmpty = (name: string) => {
     const v = vars.get(name);

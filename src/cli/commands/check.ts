@@ -141,7 +141,8 @@ function printReport(
   out.info('');
   const hooks = [...settings.hooks.values()];
   out.info(`${c.bold('hooks')}${hooks.length === 0 ? ': none' : ''}`);
-  for (const h of hooks) out.info(`  ${h.name}  ${c.dim(formatLocation(h.location, settings.projectDir))}`);
+  const width = Math.max(0, ...hooks.map((h) => h.name.length));
+  for (const h of hooks) out.info(`  ${h.name.padEnd(width)}  ${c.dim(formatLocation(h.location, settings.projectDir))}`);
   out.info('');
   for (const r of requirements) {
     const missing = r.items.filter((i) => !i.ok).map((i) => i.name);
