@@ -247,4 +247,18 @@ pre_erlang_clean_compile() {
     expect(err).not.toMatch(/\n\s+at .*:\d+:\d+/);
     expect(existsSync(storeFile('demo_0.9.2.release.tar.gz'))).toBe(false);
   });
+
+  it('when the release is not where expected, the error lists the releases found on the build host', async () => {
+    config(`${README_HOOK}\nRELEASE_DIR="_build/prod/rel/elsewhere"\n`);
+    try {
+      const r = await deliver(fx.dir, ['build', 'release', '--set-version=0.9.3']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`root@build: no release found at ${BUILD_AT}/_build/prod/rel/elsewhere`);
+      expect(r.stderr).toContain(`releases found on the build host:\n  ${BUILD_AT}/_build/prod/rel/demo`);
+      expect(r.stderr).toMatch(/hint: .*RELEASE_DIR/);
+      expect(existsSync(storeFile('demo_0.9.3.release.tar.gz'))).toBe(false);
+    } finally {
+      config();
+    }
+  });
 });
