@@ -72,6 +72,7 @@ __deliver_end() {
   local __deliver_f
   __deliver_restore
   printf 'E\0%s\0%s\0' "$1" "$2" >>"$__deliver_out"
+  printf 'X\0%s\0\0' "$3" >>"$__deliver_out"
   __deliver_dump V
   for __deliver_f in $(compgen -A function); do
     case $__deliver_f in __deliver_*) continue ;; esac
@@ -79,7 +80,7 @@ __deliver_end() {
   done
 }
 __deliver_dump B
-trap '__deliver_s=$?; trap - DEBUG; __deliver_end "$__deliver_s" "$-"' EXIT
+trap '__deliver_s=$?; __deliver_c=$BASH_COMMAND; trap - DEBUG; __deliver_end "$__deliver_s" "$-" "$__deliver_c"' EXIT
 trap '__deliver_trace "$LINENO" "$BASH_COMMAND"' DEBUG
 `.replaceAll('%{', '$' + '{');
 
@@ -218,8 +219,11 @@ export async function evaluateWithBash(opts: BashEvalOptions): Promise<BashEvalR
     }
     const end = records.find((r) => r[0] === 'E');
     const lastCmd = trace[trace.length - 1];
-    if (lastCmd && /^exit(\s|$)/.test(lastCmd.command)) {
-      throw new ConfigError(opts.displayName, lastCmd.line, `the config runs \`${lastCmd.command}\` (exit status ${end?.[1] ?? code}); a config must not exit`, detailOpt);
+    // The command running when bash exited: `exit` at top level, or inside a function the config called.
+    const exitCmd = records.find((r) => r[0] === 'X')?.[1] ?? lastCmd?.command ?? '';
+    if (lastCmd && /^exit(\s|$)/.test(exitCmd)) {
+      const via = exitCmd === lastCmd.command ? '' : ` (from \`${lastCmd.command}\`)`;
+      throw new ConfigError(opts.displayName, lastCmd.line, `the config runs \`${exitCmd}\`${via} (exit status ${end?.[1] ?? code}); a config must not exit`, detailOpt);
     }
     // Under `set -e` a failing command ends the script early: the values after it would silently be missing.
     if (end && end[1] !== '0' && end[2]!.includes('e') && lastCmd) {

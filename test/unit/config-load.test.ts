@@ -225,6 +225,7 @@ describe('errors name file:line', () => {
   const cases: [string, string, string][] = [
     ['unterminated quote', 'APP=x\nBUILD_HOST="build\n', '.deliver/config:2: unexpected EOF while looking for matching `"\''],
     ['exit at top level', 'APP=x\nif [ -z "$NOPE" ]; then\n  echo "set NOPE first"\n  exit 1\nfi\n', '.deliver/config:4: the config runs `exit 1` (exit status 1); a config must not exit'],
+    ['exit inside a function the config calls', 'APP=x\nguard() {\n  exit 3\n}\nguard\nBUILD_HOST=never\n', '.deliver/config:5: the config runs `exit 3` (from `guard`) (exit status 3); a config must not exit'],
     ['unknown command', 'APP=x\nno_such_command_xyz --flag\n', '.deliver/config:2: no_such_command_xyz: command not found'],
     ['${X:?message} natively', 'APP=x\n\nBUILD_AT=${BUILD_DIR:?set BUILD_DIR}\n', '.deliver/config:3: BUILD_DIR: set BUILD_DIR'],
     ['${X:?message} in bash mode', 'V=$(true)\nBUILD_AT=${BUILD_DIR:?set BUILD_DIR}\n', '.deliver/config:2: BUILD_DIR: set BUILD_DIR'],
