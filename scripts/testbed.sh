@@ -109,7 +109,8 @@ scan_namespaces() {
 }
 # The mount-namespace inode of PID (digits only: they make safe associative-array keys).
 ns_of() { local l; l=$(readlink "/proc/$1/ns/mnt" 2>/dev/null) || return 1; echo "${l//[^0-9]/}"; }
-# The namespace recorded for NAME when its sshd started (older beds wrote "mnt:[INODE]").
+# The namespace recorded for NAME when its sshd started. run/NAME.ns holds readlink's "mnt:[INODE]", the same text
+# tests compare with readlink(/proc/PID/ns/mnt) to find a host's processes.
 recorded_ns() { local f s; f=$(ns_file "$1"); [[ -s $f ]] || return 1; s=$(<"$f"); echo "${s//[^0-9]/}"; }
 
 # True when PID lives in a namespace where NAME's directory is mounted at /srv: guards against a stale .ns file
@@ -309,7 +310,7 @@ start_hosts() {
     for name in "${pending[@]}"; do
       pid=$(cat "$(pid_file "$name")" 2>/dev/null || true)
       if [[ -n $pid && -e /proc/$pid/ns/mnt ]]; then
-        ns_of "$pid" >"$(ns_file "$name")"
+        readlink "/proc/$pid/ns/mnt" >"$(ns_file "$name")"
       elif grep -q 'fatal\|Cannot bind\|mount:' "$DIR/log/$name.log" 2>/dev/null || ((SECONDS >= deadline)); then
         die "sshd for $name ($(host_addr "$name"):22) did not start; $DIR/log/$name.log says: $(tail -n 3 "$DIR/log/$name.log" 2>/dev/null | tr '\n' ' ')"
       else
@@ -370,7 +371,7 @@ cmd_stop() {
       [[ ! -s $(ns_file "$f") && -s $pf ]] || continue
       pid=$(<"$pf")
       [[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$DIR/etc/$f/sshd_config" &&
-        ns_of "$pid" >"$(ns_file "$f")"
+        readlink "/proc/$pid/ns/mnt" >"$(ns_file "$f")"
     done
     kill_hosts TERM "${names[@]}"
     echo "testbed: stopped ${#names[@]} hosts ($DIR)"
