@@ -10,7 +10,8 @@ export type Where = Location | string;
 /** A node entry: a host with its deploy path and optional `|configfile` (edeliver passes it as --config=<file>). */
 export type NodeTarget = HostTarget & { readonly path: string; readonly configFile?: string };
 
-function fail(where: Where, reason: string, hint?: string): never {
+/** Throws the error for a bad value: a ConfigError at file:line, or a UsageError naming the flag/label. */
+export function failAt(where: Where, reason: string, hint?: string): never {
   const opts = hint === undefined ? {} : { hint };
   if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`, opts);
   throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason, opts);
@@ -22,18 +23,26 @@ const HOST_RE = /^(?:([A-Za-z0-9._-]+|[^@\s:/'"`$;|&<>()]+)@)?(\[[0-9A-Fa-f:.]+\
 export function parseHostSpec(text: string, where: Where, defaultUser?: string): HostTarget {
   const spec = text.trim();
   const m = HOST_RE.exec(spec);
-  if (!m) fail(where, `invalid host ${JSON.stringify(spec)}: expected [user@]host[:port]`, 'e.g. deploy@web1.example.com:2222');
+  if (!m) failAt(where, `invalid host ${JSON.stringify(spec)}: expected [user@]host[:port]`, 'e.g. deploy@web1.example.com:2222');
   const host = m[2]!.replace(/^\[|\]$/g, '');
-  if (host.startsWith('-') || host.startsWith('.')) fail(where, `invalid host name ${JSON.stringify(host)}`);
+  if (host.startsWith('-') || host.startsWith('.')) failAt(where, `invalid host name ${JSON.stringify(host)}`);
   let port: number | undefined;
   if (m[3] !== undefined) {
     port = Number(m[3]);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) fail(where, `invalid port ${m[3]} in ${JSON.stringify(spec)}: expected 1-65535`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) failAt(where, `invalid port ${m[3]} in ${JSON.stringify(spec)}: expected 1-65535`);
   }
   const user = m[1] ?? (defaultUser?.trim() || undefined);
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const name = `${user !== undefined ? `${user}@` : ''}${hostPart}${port !== undefined ? `:${port}` : ''}`;
   return { name, host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) };
+}
+
+/** BUILD_HOST: exactly one `[user@]host[:port]` (edeliver's `docker` build host is refused). */
+export function parseBuildHost(text: string, where: Where, defaultUser?: string): HostTarget {
+  const words = splitList(text);
+  if (words.length > 1) failAt(where, `BUILD_HOST names ${words.length} hosts (${words.join(' ')}); builds run on exactly one host`);
+  if (text.trim() === 'docker') failAt(where, 'BUILD_HOST=docker (edeliver docker builds) is not supported by deliver: name an SSH build host');
+  return parseHostSpec(text, where, defaultUser);
 }
 
 /** Splits a host list on spaces and commas (edeliver accepts both). */
@@ -46,7 +55,7 @@ export function parseHostList(text: string, where: Where, defaultUser?: string):
   const seen = new Set<string>();
   for (const t of targets) {
     const key = `${t.user ?? ''}@${t.host}:${t.port ?? 22}`;
-    if (seen.has(key)) fail(where, `host ${t.name} is listed twice`);
+    if (seen.has(key)) failAt(where, `host ${t.name} is listed twice`);
     seen.add(key);
   }
   return targets;
@@ -56,11 +65,11 @@ export function parseHostList(text: string, where: Where, defaultUser?: string):
 export function parseNodeSpec(text: string, where: Where, defaultUser?: string): NodeTarget {
   const spec = text.trim();
   const [hostAndPath = '', configFile, ...extra] = spec.split('|');
-  if (extra.length > 0) fail(where, `invalid node ${JSON.stringify(spec)}: more than one | (expected user@host:/path[|configfile])`);
+  if (extra.length > 0) failAt(where, `invalid node ${JSON.stringify(spec)}: more than one | (expected user@host:/path[|configfile])`);
   const m = /^(.*?):([/~].*)$/.exec(hostAndPath);
-  if (!m) fail(where, `invalid node ${JSON.stringify(spec)}: expected user@host:/path[|configfile]`, 'e.g. PRODUCTION_NODES="deploy@web1:/opt/myapp deploy@web2:/opt/myapp"');
+  if (!m) failAt(where, `invalid node ${JSON.stringify(spec)}: expected user@host:/path[|configfile]`, 'e.g. PRODUCTION_NODES="deploy@web1:/opt/myapp deploy@web2:/opt/myapp"');
   const host = parseHostSpec(m[1]!, where, defaultUser);
-  if (configFile !== undefined && configFile.trim() === '') fail(where, `invalid node ${JSON.stringify(spec)}: empty config file after |`);
+  if (configFile !== undefined && configFile.trim() === '') failAt(where, `invalid node ${JSON.stringify(spec)}: empty config file after |`);
   return { ...host, path: m[2]!, ...(configFile !== undefined ? { configFile } : {}) };
 }
 

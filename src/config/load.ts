@@ -17,14 +17,14 @@
 // file sees BUILD_AT from the environment. Other names (PATH, your own helper variables) behave exactly as in bash.
 // `${X:-default}` in the file sees the environment's X, as in bash.
 import { existsSync, readFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../output/errors.js';
 import { addSecret, isSecretName } from '../output/redact.js';
 import { bashSyntaxCheck, evaluateWithBash } from './bash-eval.js';
 import { DEFAULTS, detectProject, PRESET_FOR_EVALUATION } from './defaults.js';
 import { readDotenv } from './dotenv.js';
 import { evaluateNative, NeedsBash, ParamError } from './expand.js';
-import { LoadedSettings } from './settings.js';
+import { displayPath, LoadedSettings } from './settings.js';
 import { ShellSyntaxError } from './shell-lexer.js';
 import { ScanError, scanShell, type FunctionDef, type Scan } from './shell-scan.js';
 import type { ConfigVar, ConfigWarning, HookDef, Location, Settings } from './types.js';
@@ -136,11 +136,6 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
 function registerStoreSecret(store: string | undefined): void {
   const m = store ? /^[sS]3:\/\/[^@]+@([^:]+):.+$/.exec(store) : null;
   if (m) addSecret(m[1]);
-}
-
-export function displayPath(file: string, cwd: string): string {
-  const rel = relative(cwd, file);
-  return rel !== '' && !rel.startsWith('..') ? rel : file;
 }
 
 async function evaluateFile(

@@ -2,8 +2,8 @@
 // the host key policy. Errors name the variable's file:line, or the --host value.
 import { ConfigError, UsageError } from '../output/errors.js';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
-import { parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
-import { formatLocation } from './settings.js';
+import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
+import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
 import { deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
 
@@ -57,7 +57,7 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
   else if (wanted.length > 0) targets = [];
   else {
     const known = knownEnvironments(settings);
-    throw new ConfigError(formatLocation({ file: settings.file, line: 0 }, settings.projectDir), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {
+    throw new ConfigError(configFileName(settings), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {
       hint: known.length > 0 ? `known environments: ${known.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)',
     });
   }
@@ -82,7 +82,7 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
   if (!usesNodePaths) {
     const missingUser = targets.filter((t) => t.user === undefined);
     if (missingUser.length > 0) {
-      throw new ConfigError(formatLocation({ file: settings.file, line: 0 }, settings.projectDir), undefined, `no ssh user for ${missingUser.map((t) => t.name).join(', ')} in the ${name} environment`, {
+      throw new ConfigError(configFileName(settings), undefined, `no ssh user for ${missingUser.map((t) => t.name).join(', ')} in the ${name} environment`, {
         hint: `set ${userVars(name)[0]} or write the hosts as user@host`,
       });
     }
@@ -95,16 +95,7 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
 /** BUILD_HOST (exactly one `[user@]host[:port]`) with BUILD_USER, and BUILD_AT. */
 export function resolveBuildHost(settings: Settings): { target: HostTarget; buildAt: string } {
   requireVars(settings, 'build');
-  const raw = settings.get('BUILD_HOST')!.trim();
-  const where = whereOf(settings, 'BUILD_HOST');
-  const words = splitList(raw);
-  const fail = (reason: string): never => {
-    if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`);
-    throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
-  };
-  if (words.length > 1) fail(`BUILD_HOST names ${words.length} hosts (${words.join(' ')}); builds run on exactly one host`);
-  if (raw === 'docker') fail('BUILD_HOST=docker (edeliver docker builds) is not supported by deliver: name an SSH build host');
-  const target = parseHostSpec(raw, where, settings.get('BUILD_USER')?.trim() || undefined);
+  const target = parseBuildHost(settings.get('BUILD_HOST')!, whereOf(settings, 'BUILD_HOST'), settings.get('BUILD_USER')?.trim() || undefined);
   return { target, buildAt: settings.get('BUILD_AT')!.trim() };
 }
 
@@ -116,8 +107,5 @@ export function hostKeyPolicy(settings: Settings, flag?: string): HostKeyPolicy 
   }
   const v = settings.get('HOST_KEY_CHECKING')?.trim() || 'strict';
   if (v === 'strict' || v === 'accept-new') return v;
-  const where = whereOf(settings, 'HOST_KEY_CHECKING');
-  const reason = `HOST_KEY_CHECKING=${JSON.stringify(v)}: expected strict or accept-new`;
-  if (typeof where === 'string') throw new UsageError(`${where}: ${reason}`);
-  throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
+  return failAt(whereOf(settings, 'HOST_KEY_CHECKING'), `HOST_KEY_CHECKING=${JSON.stringify(v)}: expected strict or accept-new`);
 }

@@ -56,9 +56,19 @@ export function describeSource(v: ConfigVar, projectDir: string): string {
   }
 }
 
+/** The path relative to `base` when it is inside it, else as given. */
+export function displayPath(file: string, base: string): string {
+  const rel = relative(base, file);
+  return rel !== '' && !rel.startsWith('..') ? rel : file;
+}
+
 /** `file:line` with the file relative to the project when it is inside it. */
 export function formatLocation(loc: Location, projectDir: string): string {
-  const rel = relative(projectDir, loc.file);
-  const file = rel !== '' && !rel.startsWith('..') ? rel : loc.file;
+  const file = displayPath(loc.file, projectDir);
   return loc.line > 0 ? `${file}:${loc.line}` : file;
+}
+
+/** The config file as messages name it (`.deliver/config`). */
+export function configFileName(settings: Settings): string {
+  return displayPath(settings.file, settings.projectDir);
 }

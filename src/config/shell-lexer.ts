@@ -216,9 +216,8 @@ class Lexer {
         this.i = end + 1;
       } else if (c === '$' && s[this.i + 1] === "'") {
         const open = this.line;
-        let j = this.i + 2;
-        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
-        if (j >= s.length) this.fail(open, "unterminated $'...' quote");
+        const j = ansiCEnd(s, this.i + 2);
+        if (j < 0) this.fail(open, "unterminated $'...' quote");
         const body = s.slice(this.i + 2, j);
         this.line += countNewlines(body);
         lit(ansiC(body), true);
@@ -383,8 +382,7 @@ class Lexer {
         lit(s.slice(this.i + 1, close), true);
         this.i = close + 1;
       } else if (c === '$' && s[this.i + 1] === "'" && !outerQuoted) {
-        let j = this.i + 2;
-        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
+        const j = ansiCEnd(s, this.i + 2); // found by findBraceEnd already
         lit(ansiC(s.slice(this.i + 2, j)), true);
         this.i = j + 1;
       } else if (c === '"') {
@@ -412,10 +410,9 @@ class Lexer {
       const c = s[j]!;
       if (c === '\\') j += 2;
       else if (c === '$' && s[j + 1] === "'" && !inDoubleQuotes) {
-        j += 2;
-        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
-        if (j >= s.length) this.fail(openLine, "unterminated $'...' quote inside ${...}");
-        j++;
+        const close = ansiCEnd(s, j + 2);
+        if (close < 0) this.fail(openLine, "unterminated $'...' quote inside ${...}");
+        j = close + 1;
       } else if (c === "'" && !inDoubleQuotes) {
         const close = s.indexOf("'", j + 1);
         if (close < 0) this.fail(openLine, 'unterminated single quote inside ${...}');
@@ -469,9 +466,8 @@ class Lexer {
         if (s[this.i + 1] === '\n') this.line++;
         this.i += 2;
       } else if (c === '$' && s[this.i + 1] === "'") {
-        let j = this.i + 2;
-        while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
-        if (j >= s.length) this.fail(openLine, "unterminated $'...' quote inside $(...)");
+        const j = ansiCEnd(s, this.i + 2);
+        if (j < 0) this.fail(openLine, "unterminated $'...' quote inside $(...)");
         this.line += countNewlines(s.slice(this.i, j));
         this.i = j + 1;
       } else if (c === "'") {
@@ -507,6 +503,13 @@ class Lexer {
     this.line += countNewlines(s.slice(this.i, j));
     this.i = j + 1;
   }
+}
+
+/** Index of the quote closing a `$'...'` body that starts at `from` (backslash escapes skipped), or -1. */
+function ansiCEnd(s: string, from: number): number {
+  let j = from;
+  while (j < s.length && s[j] !== "'") j += s[j] === '\\' ? 2 : 1;
+  return j < s.length ? j : -1;
 }
 
 function countNewlines(text: string): number {

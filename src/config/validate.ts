@@ -1,8 +1,8 @@
 // Validation in one place: what each command needs, whether values are well-formed (host lists, nodes, numbers,
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { ConfigError } from '../output/errors.js';
-import { parseHostList, parseHostSpec, parseNodeList, splitList, type Where } from './hosts.js';
-import { formatLocation } from './settings.js';
+import { failAt as fail, parseBuildHost, parseHostList, parseNodeList, splitList, type Where } from './hosts.js';
+import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
 
@@ -33,10 +33,6 @@ export function whereOf(settings: Settings, name: string): Where {
   if (v?.source === 'env') return `${name} (environment)`;
   if (v?.source === 'flag') return `${name} (${settings.where(name)})`;
   return { file: settings.file, line: 0 };
-}
-
-function displayFile(settings: Settings): string {
-  return formatLocation({ file: settings.file, line: 0 }, settings.projectDir);
 }
 
 /** The deploy directory variable(s) of an environment: staging and custom ones use TEST_AT, defaulting to DELIVER_TO. */
@@ -90,8 +86,8 @@ export function requireVars(settings: Settings, command: string, env?: string): 
   const req = requirementsFor(settings, command, env);
   if (req.satisfied) return;
   const missing = req.items.filter((i) => !i.ok).map((i) => i.name);
-  throw new ConfigError(displayFile(settings), undefined, `${req.label} needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not set`, {
-    hint: `set ${missing.length === 1 ? 'it' : 'them'} in ${displayFile(settings)}, .deliver/.env or the environment (see \`deliver check\`)`,
+  throw new ConfigError(configFileName(settings), undefined, `${req.label} needs ${missing.join(', ')}, which ${missing.length === 1 ? 'is' : 'are'} not set`, {
+    hint: `set ${missing.length === 1 ? 'it' : 'them'} in ${configFileName(settings)}, .deliver/.env or the environment (see \`deliver check\`)`,
   });
 }
 
@@ -115,7 +111,7 @@ function asConfigError(err: unknown, settings: Settings, name: string): ConfigEr
   const e = err as Error;
   // Values from the environment or flags have no line: name the variable and its source instead.
   const v = settings.lookup(name);
-  return new ConfigError(displayFile(settings), undefined, `${name} (${v ? settings.where(name) : 'unset'}): ${e.message.replace(/^[^:]*: /, '')}`);
+  return new ConfigError(configFileName(settings), undefined, `${name} (${v ? settings.where(name) : 'unset'}): ${e.message.replace(/^[^:]*: /, '')}`);
 }
 
 /** Checks every value deliver reads; collects all problems instead of stopping at the first. */
@@ -131,10 +127,6 @@ export function validateSettings(settings: Settings): ValidationResult {
       errors.push(asConfigError(err, settings, name));
     }
   };
-  const fail = (where: Where, reason: string): never => {
-    if (typeof where === 'string') throw new Error(`${where}: ${reason}`);
-    throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason);
-  };
 
   for (const v of settings.all()) {
     const m = ENV_PATTERN.exec(v.name);
@@ -144,15 +136,10 @@ export function validateSettings(settings: Settings): ValidationResult {
       .find((u) => u !== undefined && u !== '');
     if (m[2] === 'HOSTS') check(v.name, (value, where) => void parseHostList(value, where, defaultUser));
     else if (m[2] === 'NODES') check(v.name, (value, where) => void parseNodeList(value, where, defaultUser));
-    else check(v.name, (value, where) => validUser(value, v.name, where, fail));
+    else check(v.name, (value, where) => validUser(value, v.name, where));
   }
-  check('BUILD_HOST', (value, where) => {
-    const words = splitList(value);
-    if (words.length > 1) fail(where, `BUILD_HOST names ${words.length} hosts (${words.join(' ')}); builds run on exactly one host`);
-    if (value.trim() === 'docker') fail(where, 'BUILD_HOST=docker (edeliver docker builds) is not supported by deliver: name an SSH build host');
-    parseHostSpec(value, where);
-  });
-  check('BUILD_USER', (value, where) => validUser(value, 'BUILD_USER', where, fail));
+  check('BUILD_HOST', (value, where) => void parseBuildHost(value, where));
+  check('BUILD_USER', (value, where) => validUser(value, 'BUILD_USER', where));
   check('APP', (value, where) => {
     if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(value)) fail(where, `APP=${JSON.stringify(value)} is not a valid release name (letters, digits, _ and -)`);
   });
@@ -182,7 +169,7 @@ export function validateSettings(settings: Settings): ValidationResult {
   return { errors, warnings };
 }
 
-function validUser(value: string, name: string, where: Where, fail: (where: Where, reason: string) => never): void {
+function validUser(value: string, name: string, where: Where): void {
   if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(value.trim())) fail(where, `${name}=${JSON.stringify(value)} is not a valid user name`);
 }
 

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import { resolveBuildHost, resolveEnvironment, type ResolvedEnvironment } from '../../config/resolve.js';
-import { describeSource, formatLocation } from '../../config/settings.js';
+import { configFileName, describeSource, formatLocation } from '../../config/settings.js';
 import type { ConfigWarning, Settings } from '../../config/types.js';
 import { requirementsFor, validateSettings, type CommandRequirements } from '../../config/validate.js';
 import { ConfigError, DeliverError, EXIT_USAGE } from '../../output/errors.js';
@@ -73,7 +73,7 @@ export function registerCheck(program: Command): void {
       const build = requirements[0]!.satisfied ? collect(() => resolveBuildHost(settings), problems) : undefined;
       const target = requirements[1]!.satisfied || (flags.host?.length ?? 0) > 0 ? collect(() => resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {}), problems) : undefined;
       for (const r of requirements) {
-        if (!r.satisfied) problems.push({ message: `${r.label} needs ${r.items.filter((i) => !i.ok).map((i) => i.name).join(', ')}`, where: formatLocation({ file: settings.file, line: 0 }, settings.projectDir) });
+        if (!r.satisfied) problems.push({ message: `${r.label} needs ${r.items.filter((i) => !i.ok).map((i) => i.name).join(', ')}`, where: configFileName(settings) });
       }
       // resolveEnvironment may report a value validateSettings already reported.
       const unique = problems.filter((p, i) => problems.findIndex((q) => q.message === p.message && q.where === p.where) === i);
@@ -124,7 +124,7 @@ function printReport(
   problems: Problem[],
 ): void {
   const c = out.c;
-  const file = formatLocation({ file: settings.file, line: 0 }, settings.projectDir);
+  const file = configFileName(settings);
   const ev = settings.evaluation;
   const how =
     ev?.mode === 'bash'
