@@ -5,7 +5,6 @@ import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 
 import { basename, join, relative, isAbsolute } from 'node:path';
 import { addAbortSignal, pipeline as pipelineCb, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { DeliverError } from '../output/errors.js';
 import { VerifyingStream, formatSha256Line, inboundHasher, parseSha256Text, sha256File } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease, tempName } from './names.js';
 import { alreadyExists, notFound, wrapStoreError } from './store-errors.js';
