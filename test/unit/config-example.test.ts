@@ -37,6 +37,16 @@ describe('.deliver.example', () => {
   });
 });
 
+describe('docs/CONFIG.md', () => {
+  it('has a row for every variable with its registry description', () => {
+    const rows = readFileSync(join(REPO, 'docs', 'CONFIG.md'), 'utf8').split('\n');
+    const stale = Object.entries(VARIABLES)
+      .filter(([name, info]) => !rows.some((r) => r.startsWith(`| \`${name}\` |`) && r.includes(info.description.replace(/\|/g, '\\|'))))
+      .map(([name]) => name);
+    expect(stale).toEqual([]);
+  });
+});
+
 describe('deliver init template', () => {
   it('loads natively with APP set and everything else left for the user', async () => {
     const dir = join(root, 'init');
