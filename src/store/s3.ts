@@ -172,7 +172,7 @@ export class S3Store implements ReleaseStore {
       hint = 'check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE) and their permissions on the bucket';
     } else if (name === 'CredentialsProviderError' || /credential/i.test(e.message ?? '') && status === undefined) {
       reason = 'no AWS credentials found';
-      hint = 'set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (environment or .env) or AWS_PROFILE';
+      hint = 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (environment or .deliver/.env) or AWS_PROFILE';
     } else if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'TimeoutError'].includes(e.code ?? name)) {
       reason = `cannot reach ${this.opts.endpoint ?? 'S3'} (${e.code ?? name})`;
       hint = this.opts.endpoint ? 'check S3_ENDPOINT and that the server is running' : 'check the network and S3_REGION';
@@ -215,7 +215,7 @@ export class S3Store implements ReleaseStore {
         token = page.IsTruncated ? page.NextContinuationToken : undefined;
       } while (token);
     } catch (err) {
-      throw this.error('list releases in', undefined, err);
+      throw this.error('list releases', undefined, err);
     }
     const limit = pLimit(8);
     const out = await Promise.all(

@@ -2,6 +2,9 @@
 // and truncated objects, failing uploads, wrong credentials, a missing bucket, a dead endpoint, presigned URLs,
 // and a 200 MB release streamed through with bounded memory.
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
@@ -135,11 +138,37 @@ describe('S3 store (real radosgw)', () => {
       const bad = s3Store(`s3://${env.accessKeyId}@Wrong/Secret+Key=:${env.bucket}/${run}/legacy`);
       const err = await bad.list('demo').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DeliverError);
-      expect((err as Error).message).toMatch(new RegExp(`^s3://${env.bucket}/${run}/legacy: cannot list releases in: access denied \\(SignatureDoesNotMatch\\)$`));
+      expect((err as Error).message).toMatch(new RegExp(`^s3://${env.bucket}/${run}/legacy: cannot list releases: access denied \\(SignatureDoesNotMatch\\)$`));
       expect(redact((err as Error).message + ((err as DeliverError).hint ?? ''))).not.toContain('Wrong/Secret+Key=');
     } finally {
       process.env.AWS_ACCESS_KEY_ID = saved.id;
       process.env.AWS_SECRET_ACCESS_KEY = saved.secret;
+    }
+  });
+
+  it('finds keys through AWS_PROFILE in ~/.aws/credentials, and says so when there are none', async () => {
+    const saved = { ...process.env };
+    const home = mkdtempSync(join(tmpdir(), 'aws-home-'));
+    try {
+      for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
+      process.env.HOME = home;
+      const err = await s3Store(`s3://${env.bucket}/${run}/profile`).list('demo').catch((e: unknown) => e);
+      expect((err as Error).message).toBe(`s3://${env.bucket}/${run}/profile: cannot list releases: no AWS credentials found`);
+
+      // A second HOME: the SDK caches the shared files it read (or did not find) per path.
+      const home2 = mkdtempSync(join(tmpdir(), 'aws-home-'));
+      process.env.HOME = home2;
+      mkdirSync(join(home2, '.aws'));
+      writeFileSync(
+        join(home2, '.aws', 'credentials'),
+        `[deliver-test]\naws_access_key_id = ${env.accessKeyId}\naws_secret_access_key = ${env.secretAccessKey}\n`,
+      );
+      process.env.AWS_PROFILE = 'deliver-test';
+      const store = s3Store(`s3://${env.bucket}/${run}/profile`);
+      await store.put(FILE, Readable.from([Buffer.from('via profile')]));
+      expect((await store.list('demo')).map((r) => r.file)).toEqual([FILE]);
+    } finally {
+      process.env = saved;
     }
   });
 
@@ -195,7 +224,7 @@ describe('S3 store (real radosgw)', () => {
     }
 
     const missing = s3Store(`s3://no-such-bucket-${run}`);
-    await expect(missing.list('demo')).rejects.toThrow(`s3://no-such-bucket-${run}: cannot list releases in: bucket "no-such-bucket-${run}" does not exist`);
+    await expect(missing.list('demo')).rejects.toThrow(`s3://no-such-bucket-${run}: cannot list releases: bucket "no-such-bucket-${run}" does not exist`);
     await expect(missing.get(FILE)).rejects.toThrow(/bucket "no-such-bucket-.*" does not exist/);
     await expect(missing.put(FILE, Readable.from([Buffer.from('x')]))).rejects.toThrow(/bucket "no-such-bucket-.*" does not exist/);
 
@@ -204,7 +233,7 @@ describe('S3 store (real radosgw)', () => {
     try {
       const t0 = Date.now();
       const err = await s3Store(`s3://${env.bucket}`).list('demo').catch((e: unknown) => e);
-      expect((err as Error).message).toBe(`s3://${env.bucket}: cannot list releases in: cannot reach http://127.0.0.1:9 (ECONNREFUSED)`);
+      expect((err as Error).message).toBe(`s3://${env.bucket}: cannot list releases: cannot reach http://127.0.0.1:9 (ECONNREFUSED)`);
       expect(Date.now() - t0).toBeLessThan(15_000);
     } finally {
       process.env.S3_ENDPOINT = savedEndpoint;
