@@ -1,7 +1,7 @@
 // `deliver upload` / `deliver download` as users run them (bin/deliver), against real radosgw and a real sshd host:
 // exit codes, one-line errors without secrets, overwrite protection, and byte-exact round trips.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -116,6 +116,35 @@ describe('deliver upload / download with an S3 store', () => {
     const d = await cli(['download', 'release', '1.0.0'], dead.dir, bareEnv());
     expectOneLineError(d, 1, /^deliver: s3:\/\/.*: cannot reach http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)$/);
     expect(d.stderr).not.toContain(s3.secretAccessKey);
+  });
+
+  it('refuses to download an object corrupted in the bucket and leaves no file behind', async () => {
+    const p = project([`RELEASE_STORE="s3://${s3.bucket}/${run}/corrupt"`, `S3_ENDPOINT="${s3.endpoint}"`], keys());
+    const data = p.release('3.0.0');
+    const env = bareEnv();
+    expect((await cli(['upload', 'release', '3.0.0'], p.dir, env)).code).toBe(0);
+    // Overwrite the object behind deliver's back (its .sha256 object still names the original bytes).
+    const bad = Buffer.from(data);
+    bad[1000] = (bad[1000] as number) ^ 0x10;
+    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const raw = new S3Client({
+      endpoint: s3.endpoint,
+      region: s3.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+    await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${run}/corrupt/demo_3.0.0.release.tar.gz`, Body: bad }));
+    raw.destroy();
+
+    const q = project([`RELEASE_STORE="s3://${s3.bucket}/${run}/corrupt"`, `S3_ENDPOINT="${s3.endpoint}"`], keys());
+    const r = await cli(['download', 'release', '3.0.0'], q.dir, env);
+    expectOneLineError(r, 1, new RegExp(`^deliver: s3://${s3.bucket}/${run}/corrupt: demo_3\\.0\\.0\\.release\\.tar\\.gz: checksum mismatch: expected sha256 ${sha(data)}, got ${sha(bad)}$`));
+    expect(readdirSync(join(q.dir, '.deliver', 'releases'))).toEqual([]);
+    const r2 = await cli(['download', 'release', '3.0.0', join(q.dir, 'out.tgz')], q.dir, env);
+    expectOneLineError(r2, 1, /checksum mismatch/);
+    expect(readdirSync(q.dir).filter((f) => f !== '.deliver')).toEqual([]);
   });
 
   it('refuses a RELEASE_STORE that is the local release directory (exit 2)', async () => {
