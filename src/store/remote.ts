@@ -33,10 +33,14 @@ export function listCommand(dir: Shell, patterns: Shell[]): Shell {
   return sh`[ -d ${dir} ] || exit 0; cd ${dir} || exit 1; pwd -P; for f in ${patterns}; do [ -f "$f" ] || continue; ${PRINT_ENTRY}; done`;
 }
 
+/** Without `force`: stop with EXISTS if `file` is there already. */
+function existsGuard(file: string, force: boolean): Shell {
+  return force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
+}
+
 /** Creates the store directory and prints its absolute path; without `force`, fails (17) if `file` exists. */
 export function prepareCommand(dir: Shell, file: string, force: boolean): Shell {
-  const guard = force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
-  return sh`mkdir -p ${dir} || exit 1; cd ${dir} || exit 1; ${guard}pwd -P`;
+  return sh`mkdir -p ${dir} || exit 1; cd ${dir} || exit 1; ${existsGuard(file, force)}pwd -P`;
 }
 
 /**
@@ -44,7 +48,7 @@ export function prepareCommand(dir: Shell, file: string, force: boolean): Shell 
  * renames it and its digest into place (refusing an existing file without `force`: 17), and prints its entry.
  */
 export function publishCommand(dir: Shell, tmp: string, file: string, digest: string, force: boolean): Shell {
-  const guard = force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
+  const guard = existsGuard(file, force);
   return sh`cd ${dir} || exit 1; a=$(sha256sum < ${tmp}) || exit 1; a=\${a%% *}; if [ "$a" != ${digest} ]; then echo "$a" >&2; exit ${CORRUPT}; fi; ${guard}printf '%s  %s\\n' ${digest} ${file} > ${`${tmp}.sha256`} && mv -f -- ${`${tmp}.sha256`} ${shaFileName(file)} && mv -f -- ${tmp} ${file} && f=${file} && ${PRINT_ENTRY}`;
 }
 
