@@ -99,13 +99,18 @@ export function resolveBuildHost(settings: Settings): { target: HostTarget; buil
   return { target, buildAt: settings.get('BUILD_AT')!.trim() };
 }
 
-/** `--host-key-checking` > HOST_KEY_CHECKING (config/env) > strict. */
-export function hostKeyPolicy(settings: Settings, flag?: string): HostKeyPolicy {
+/**
+ * `--host-key-checking` > HOST_KEY_CHECKING (config/env). `undefined` when neither is set, so the SSH layer applies
+ * `StrictHostKeyChecking` from ~/.ssh/config and otherwise its own default, strict.
+ */
+export function hostKeyPolicy(settings: Settings, flag?: string): HostKeyPolicy | undefined {
   if (flag !== undefined) {
     if (flag === 'strict' || flag === 'accept-new') return flag;
     throw new UsageError(`--host-key-checking ${JSON.stringify(flag)}: expected strict or accept-new`);
   }
-  const v = settings.get('HOST_KEY_CHECKING')?.trim() || 'strict';
+  const set = settings.lookup('HOST_KEY_CHECKING');
+  if (set === undefined || set.source === 'default') return undefined;
+  const v = set.value.trim() || 'strict';
   if (v === 'strict' || v === 'accept-new') return v;
   return failAt(whereOf(settings, 'HOST_KEY_CHECKING'), `HOST_KEY_CHECKING=${JSON.stringify(v)}: expected strict or accept-new`);
 }

@@ -1,6 +1,9 @@
 // argv for the system `ssh` (and GIT_SSH_COMMAND for `git push` to the build host) with the same settings the
 // ssh2 transport uses: same config file, port, identities, known_hosts files and host key policy. OpenSSH
 // reads ~/.ssh/config itself, so only what deliver adds on top is passed explicitly.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { quote } from './quote.js';
 import { loadSshConfig } from './transport.js';
 import { resolveHost } from './ssh-config.js';
@@ -16,18 +19,20 @@ function optionPath(p: string): string {
 /** `ssh` options (without the destination) for `target`. */
 export function sshOptionsFor(target: HostTarget, opts: SshCommandOptions = {}): string[] {
   const argv: string[] = [];
-  if (opts.sshConfigFile !== undefined) argv.push('-F', opts.sshConfigFile === null ? '/dev/null' : opts.sshConfigFile);
+  // OpenSSH reads the passwd entry's home, the ssh2 transport reads $HOME (os.homedir()): name the files explicitly
+  // so both see the same ~/.ssh when HOME is set (CI, test beds, sudo -E).
+  const defaultConfig = join(homedir(), '.ssh', 'config');
+  const configFile = opts.sshConfigFile !== undefined ? opts.sshConfigFile : existsSync(defaultConfig) ? defaultConfig : undefined;
+  if (configFile !== undefined) argv.push('-F', configFile === null ? '/dev/null' : configFile);
   if (target.port !== undefined) argv.push('-p', String(target.port));
   for (const f of opts.identityFiles ?? []) argv.push('-i', f);
-  const resolved = resolveHost(loadSshConfig(opts.sshConfigFile), target.host, {
+  const resolved = resolveHost(loadSshConfig(configFile), target.host, {
     ...(target.user ? { user: target.user } : {}),
     ...(target.port ? { port: target.port } : {}),
   });
-  if (opts.knownHostsFiles && opts.knownHostsFiles.length > 0) {
-    // A command-line UserKnownHostsFile replaces the config's, so repeat those first (new keys still go there).
-    const files = [...resolved.userKnownHostsFiles, ...opts.knownHostsFiles];
-    argv.push('-o', `UserKnownHostsFile=${files.map(optionPath).join(' ')}`);
-  }
+  // A command-line UserKnownHostsFile replaces the config's, so repeat those first (new keys still go there).
+  const knownFiles = [...resolved.userKnownHostsFiles, ...(opts.knownHostsFiles ?? [])];
+  if (knownFiles.length > 0) argv.push('-o', `UserKnownHostsFile=${knownFiles.map(optionPath).join(' ')}`);
   const policy: HostKeyPolicy =
     opts.hostKeyPolicy ?? (resolved.strictHostKeyChecking === 'accept-new' || resolved.strictHostKeyChecking === 'no' ? 'accept-new' : 'strict');
   argv.push('-o', `StrictHostKeyChecking=${policy === 'accept-new' ? 'accept-new' : 'yes'}`);

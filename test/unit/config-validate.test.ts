@@ -197,8 +197,8 @@ describe('build host and host key policy', () => {
     expect(thrown(() => resolveBuildHost(s)).message).toMatch(/^\.deliver\/config:1: BUILD_HOST=docker .* not supported/);
   });
 
-  it('hostKeyPolicy: flag > HOST_KEY_CHECKING > strict', async () => {
-    expect(hostKeyPolicy(await settings(''))).toBe('strict');
+  it('hostKeyPolicy: flag > HOST_KEY_CHECKING > unset (the SSH layer then applies ~/.ssh/config, else strict)', async () => {
+    expect(hostKeyPolicy(await settings(''))).toBeUndefined();
     const s = await settings('HOST_KEY_CHECKING=accept-new\n');
     expect(hostKeyPolicy(s)).toBe('accept-new');
     expect(hostKeyPolicy(s, 'strict')).toBe('strict');

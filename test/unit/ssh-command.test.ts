@@ -1,10 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gitSshCommand, sshCommandFor } from '../../src/ssh/ssh-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sshcmd-'));
+// With no UserKnownHostsFile in the config, the $HOME files are named explicitly (OpenSSH itself would read the
+// passwd home's instead, which differs from the ssh2 transport's when HOME is overridden).
+const homeKnown = `UserKnownHostsFile=${join(process.env.HOME ?? '', '.ssh', 'known_hosts')} ${join(process.env.HOME ?? '', '.ssh', 'known_hosts2')}`;
 const cfg = join(dir, 'config');
 writeFileSync(cfg, 'Host build\n  UserKnownHostsFile /etc/kh-a\nHost lax\n  StrictHostKeyChecking no\n');
 
@@ -24,7 +27,7 @@ describe('sshCommandFor', () => {
 
   it('maps accept-new (explicit or from ssh config) and never disables checking', () => {
     expect(sshCommandFor({ name: 'h', host: 'h' }, { sshConfigFile: null, hostKeyPolicy: 'accept-new' })).toEqual([
-      'ssh', '-F', '/dev/null', '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', 'h',
+      'ssh', '-F', '/dev/null', '-o', homeKnown, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', 'h',
     ]);
     expect(sshCommandFor({ name: 'lax', host: 'lax' }, { sshConfigFile: cfg })).toContain('StrictHostKeyChecking=accept-new');
   });
@@ -36,7 +39,25 @@ describe('sshCommandFor', () => {
 
   it('gitSshCommand is a shell-quoted command without destination', () => {
     expect(gitSshCommand({ name: 'b', host: 'b', port: 2200 }, { sshConfigFile: null, identityFiles: ["/k/it's"] })).toBe(
-      `ssh -F /dev/null -p 2200 -i '/k/it'\\''s' -o StrictHostKeyChecking=yes -o BatchMode=yes`,
+      `ssh -F /dev/null -p 2200 -i '/k/it'\\''s' -o '${homeKnown}' -o StrictHostKeyChecking=yes -o BatchMode=yes`,
     );
+  });
+});
+
+describe('sshCommandFor without an explicit config file', () => {
+  it('names $HOME/.ssh/config for OpenSSH when it exists, so system ssh and the ssh2 transport agree', () => {
+    const home = mkdtempSync(join(tmpdir(), 'sshhome-'));
+    const saved = process.env.HOME;
+    process.env.HOME = home;
+    try {
+      expect(sshCommandFor({ name: 'h', host: 'h' })).not.toContain('-F');
+      mkdirSync(join(home, '.ssh'));
+      writeFileSync(join(home, '.ssh', 'config'), 'Host h\n  Port 2201\n');
+      const argv = sshCommandFor({ name: 'h', host: 'h' });
+      expect(argv.slice(0, 3)).toEqual(['ssh', '-F', join(home, '.ssh', 'config')]);
+      expect(argv).toContain(`UserKnownHostsFile=${join(home, '.ssh', 'known_hosts')} ${join(home, '.ssh', 'known_hosts2')}`);
+    } finally {
+      process.env.HOME = saved;
+    }
   });
 });
