@@ -10,7 +10,7 @@ import { and, sh } from '../ssh/quote.js';
 import type { Backend, ExecOptions } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import {
-  activateCommand, auditCommand, cleanupCommand, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
+  activateCommand, auditCommand, cleanupCommand, EXIT_CHECKSUM, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
   stateCommand, unpackCommand, verifyCommand,
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
@@ -151,8 +151,13 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       const post = hookCmd('post_extract_release_archive', stage);
       if (!pre && !post) {
         // No hooks in between: verify, unpack, link and install in one round trip (each part stops the chain).
-        step('verify+unpack');
-        await run(and(verify, unpack, install), 'unpack');
+        step('unpack');
+        const r = await backend.exec(and(verify, unpack, install).text, withSig);
+        if (r.code !== 0) {
+          const out = `${r.stderr}${r.stdout}`.trim().split('\n').slice(-20).join('\n');
+          if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
+          throw new RemoteError(host, `unpack failed (exit ${r.code})`, { step: 'unpack', ...(out ? { detail: out } : {}) });
+        }
       } else {
         step('verify');
         await run(verify, 'verify');

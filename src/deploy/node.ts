@@ -2,6 +2,7 @@
 // and one-shot actions (ping, version, pid, rpc, eval, migrate, run). Exit status follows the remote result.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterruptedError, RemoteError } from '../output/errors.js';
+import { sh } from '../ssh/quote.js';
 import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
 import {
@@ -90,10 +91,22 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
 /** Stops the node if it runs and waits until it no longer answers. Returns whether it was running. */
 export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
   const host = ctx.backend.target.name;
-  if (!ctx.dryRun && !(await isRunning(ctx, kind))) return false;
+  let osPid: number | undefined;
+  if (!ctx.dryRun) {
+    // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
+    // loop on the host instead of booting a VM per poll.
+    const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+    if (r.code !== 0) return false;
+    const last = r.stdout.trim().split('\n').pop() ?? '';
+    if (/^\d+$/.test(last)) osPid = Number(last);
+  }
   await ctx.backend.run(stopCommand(ctx.layout, kind, ctx.envFile).text, { step: 'stop', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
-  if (!(await waitFor(ctx, kind, false, timeoutMs))) {
-    throw new RemoteError(host, `${ctx.layout.app} still answers ${Math.round(timeoutMs / 1000)}s after stop`, { step: 'stop' });
+  const gone =
+    osPid !== undefined
+      ? (await ctx.backend.exec(sh`i=0; while kill -0 ${osPid} 2>/dev/null; do i=$((i+1)); if [ $i -gt ${Math.ceil(timeoutMs / 200)} ]; then exit 1; fi; sleep 0.2; done`.text, { timeoutMs: timeoutMs + 10_000, ...(ctx.signal ? { signal: ctx.signal } : {}) })).code === 0
+      : await waitFor(ctx, kind, false, timeoutMs);
+  if (!gone) {
+    throw new RemoteError(host, `${ctx.layout.app} still runs ${Math.round(timeoutMs / 1000)}s after stop`, { step: 'stop' });
   }
   return true;
 }

@@ -198,6 +198,34 @@ export function hostProcesses(bed: Bed, host: BedHost, pattern: RegExp): { pid: 
   return out;
 }
 
+/** SIGKILLs `host`'s sshd listener and every session under it (cheap: no /proc scan), leaving other processes. */
+export function killSshd(bed: Bed, host: BedHost): number {
+  const root = Number(readFileSync(join(bed.dir, 'run', `${host.name}.pid`), 'utf8').trim());
+  const pids: number[] = [];
+  const walk = (pid: number) => {
+    pids.push(pid);
+    let kids = '';
+    try {
+      kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8');
+    } catch {
+      return;
+    }
+    for (const k of kids.split(/\s+/).filter(Boolean)) walk(Number(k));
+  };
+  walk(root);
+  let n = 0;
+  for (const pid of pids) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'sshd') continue;
+      process.kill(pid, 'SIGKILL');
+      n++;
+    } catch {
+      // already gone
+    }
+  }
+  return n;
+}
+
 /** Polls `check` every 20 ms until it returns true (or fails after `ms`). */
 export async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
