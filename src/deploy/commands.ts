@@ -13,7 +13,7 @@ export const EXIT_ACTIVE_DIFFERS = 5;
  * the node was started from. Parsed by parseHostState (state.ts).
  */
 export function stateCommand(l: Layout): Shell {
-  return sh`if [ -L ${l.root} ]; then printf 'link=%s\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; printf 'started=%s\n' "$(cat ${l.started} 2>/dev/null)"; echo '[releases]'; ls -1 ${l.releases} 2>/dev/null; echo '[history]'; tail -n 200 ${l.history} 2>/dev/null; true`;
+  return sh`if [ -L ${l.root} ]; then printf 'link=%s\\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; printf 'started=%s\\n' "$(cat ${l.started} 2>/dev/null)"; echo '[releases]'; ls -1 ${l.releases} 2>/dev/null; echo '[history]'; tail -n 200 ${l.history} 2>/dev/null; true`;
 }
 
 /**
@@ -37,7 +37,7 @@ export function verifyCommand(tarPath: string, sha256: string): Shell {
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
-  return sh`rm -rf ${stage} && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\n' ${sha256} > ${stage}/.deliver-sha256`;
+  return sh`rm -rf ${stage} && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
 }
 
 /** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */
@@ -67,7 +67,7 @@ export function installCommand(l: Layout, version: string, id: string): Shell {
  */
 export function activateCommand(l: Layout, version: string, id: string): Shell {
   const tmp = `${l.root}.tmp-${id}`;
-  return sh`{ [ -d ${releaseDir(l, version)} ] || { echo ${`release ${version} is not installed on this host`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && if [ -d ${l.root} ] && [ ! -L ${l.root} ]; then mkdir -p ${l.releases} && mv -T ${l.root} ${l.releases}/edeliver-legacy; fi && ln -sfn ${linkTarget(l, version)} ${tmp} && mv -T ${tmp} ${l.root} && printf '%s\n' ${version} >> ${l.history}`;
+  return sh`{ [ -d ${releaseDir(l, version)} ] || { echo ${`release ${version} is not installed on this host`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && if [ -d ${l.root} ] && [ ! -L ${l.root} ]; then mkdir -p ${l.releases} && mv -T ${l.root} ${l.releases}/edeliver-legacy; fi && ln -sfn ${linkTarget(l, version)} ${tmp} && mv -T ${tmp} ${l.root} && printf '%s\\n' ${version} >> ${l.history}`;
 }
 
 /** Removes the listed stored releases (the caller computed them with pruneList: never the active or started one). */
@@ -83,7 +83,7 @@ export function cleanupCommand(l: Layout, version: string, id: string, tarPath: 
 
 /** Appends one JSON line to the on-host audit log. */
 export function auditCommand(l: Layout, entry: object): Shell {
-  return sh`mkdir -p ${l.home} && printf '%s\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
+  return sh`mkdir -p ${l.home} && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
 }
 
 export function auditTailCommand(l: Layout, lines: number): Shell {

@@ -33,7 +33,7 @@ export function newOwner(command: string, version?: string): LockOwner {
 }
 
 export function acquireCommand(l: Layout, owner: LockOwner): Shell {
-  return sh`mkdir -p ${l.home} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
+  return sh`mkdir -p ${l.home} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
 }
 
 export type AcquireResult =

@@ -62,7 +62,7 @@ export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
 /** The version the running node reports (not the script's version). */
 export function versionCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
   if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'IO.puts(System.get_env("RELEASE_VSN"))'}`);
-  if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} eval ${'{_, V, _, _} = hd([R || R = {_, _, _, S} <- release_handler:which_releases(), S =:= current orelse S =:= permanent]), list_to_binary(V).'}`);
+  if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} eval ${'{_, V, _, _} = hd([R || R = {_, _, _, S} <- release_handler:which_releases(), S =:= current orelse S =:= permanent]), V.'}`);
   return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'{_, v, _, _} = hd(:release_handler.which_releases(:permanent)); IO.puts(v)'}`);
 }
 

@@ -144,5 +144,13 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
 }
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
-  return ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs }));
+  const r = await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs }));
+  if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
+    const out = r.stdout.trimStart();
+    // relx's eval prints an error term and still exits 0 (edeliver issue #210): an error is an error.
+    if (r.code === 0 && /^\{(error|badrpc),/.test(out)) return { ...r, code: 1 };
+    // Its result is printed as a term: the version string arrives quoted.
+    if (q.action === 'version' && r.code === 0) return { ...r, stdout: out.trim().replace(/^"(.*)"$/, '$1') };
+  }
+  return r;
 }
