@@ -157,7 +157,7 @@ describe('strategies and failures', () => {
     // The human summary names every failed host with its step.
     const again = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--start-deploy', '--strategy=rolling', '--health-check=false', '--host=host4');
     expect(again.stderr).toMatch(/error: root@host4 \[health\]: health check failed/);
-  });
+  }, 300_000);
 
   it('a second deploy is refused naming the lock owner; a third waits with --lock-wait and succeeds', async () => {
     // A config hook keeps the first deploy inside its lock for a few seconds.
@@ -189,7 +189,19 @@ describe('strategies and failures', () => {
     const child = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.4.0', '--json']);
     const done = waitCli(child);
     const incoming = hostPath(p, victim, '.deliver', APP, 'incoming');
-    await until(() => readdirSync(incoming).some((f) => statSync(join(incoming, f)).size > 1024 * 1024), 60_000, 'an upload in flight');
+    const inFlight = () =>
+      readdirSync(incoming).some((f) => {
+        try {
+          return statSync(join(incoming, f)).size > 1024 * 1024;
+        } catch {
+          return false; // renamed or removed between readdir and stat
+        }
+      });
+    const finishedFirst = done.then((r) => {
+      throw new Error(`the deploy finished before the victim's upload was seen in flight (exit ${r.code}):\n${r.stderr}`);
+    });
+    await Promise.race([until(inFlight, 60_000, 'an upload in flight'), finishedFirst]);
+    finishedFirst.catch(() => undefined);
     // Kill only the host's sshd processes: the machine and its running node stay up.
     expect(killSshd(bed, victim)).toBeGreaterThanOrEqual(2);
     const r = await done;
@@ -208,7 +220,7 @@ describe('strategies and failures', () => {
     expect(retry.stderr).toMatch(/breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
     expect(activeVersion(p, victim)).toBe('0.4.0');
     expect(leftovers(p, victim)).toEqual([]);
-  });
+  }, 300_000);
 
   it('refuses a corrupted tarball before unpacking', async () => {
     const store = mkdtempSync(join(tmpdir(), 'deliver-corrupt-store-'));
@@ -250,14 +262,16 @@ describe('strategies and failures', () => {
 
   it('deploys to 40 hosts in one command over one connection each', async () => {
     const p = makeProject(bed, hosts(1, 40), rel.store);
+    const logins = () => p.hosts.map((h) => (readFileSync(join(bed.dir, 'log', `${h.name}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length);
+    const before = logins();
     const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--concurrency=10', '--json');
     expect(r.code, r.stderr).toBe(0);
     const res = json<{ hosts: HostJson[] }>(r).hosts;
     expect(res).toHaveLength(40);
     expect(res.every((h) => h.status === 'ok')).toBe(true);
     for (const h of p.hosts) expect(activeVersion(p, h)).toBe('0.2.0');
-    // Every host's sshd saw exactly one session login from this deploy.
-    const logins = p.hosts.map((h) => (readFileSync(join(bed.dir, 'log', `${h.name}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length);
-    expect(logins.every((n) => n >= 1)).toBe(true);
-  });
+    // Every step of a host's deploy (lock, upload, unpack, activate, unlock) shares one SSH connection.
+    const after = logins();
+    expect(after.map((n, i) => n - before[i]!)).toEqual(Array(40).fill(1));
+  }, 300_000);
 });
