@@ -49,6 +49,8 @@ resolve_dir() {
   [[ -n $d && $d != / ]] || die "TESTBED_DIR='$d' is not a usable directory"
   mkdir -p "$d"
   DIR=$(cd "$d" && pwd -P)
+  # The path goes unquoted into sshd_config and ssh_config lines.
+  [[ $DIR != *[[:space:]\"\']* ]] || die "TESTBED_DIR='$DIR' must not contain spaces or quotes"
 }
 
 octet_of() { # NAME -> last octet, or fails for an unknown name
