@@ -340,6 +340,8 @@ cmd_start() {
     sshd_pid "$name" >/dev/null || down+=("$name")
   done
   write_client_files
+  # A fresh bed belongs to whoever started it now; test/helpers/global-setup.ts re-marks it when that is vitest.
+  ((${#down[@]} == NHOSTS + 1)) && rm -f "$DIR/run/started-by-vitest"
   start_hosts "${down[@]+"${down[@]}"}"
   if ((${#down[@]} > 0)); then
     # One real login proves keys, known_hosts, config and the /srv mount fit together.
@@ -380,7 +382,7 @@ cmd_stop() {
   else
     echo "testbed: not running ($DIR)"
   fi
-  rm -f "$DIR/run/net"
+  rm -f "$DIR/run/net" "$DIR/run/started-by-vitest"
   if ((clean)); then
     # Only delete what is recognisably a test bed, whatever TESTBED_DIR says.
     [[ -d $DIR/etc && -d $DIR/hosts && -d $DIR/home ]] || die "$DIR does not look like a test bed; not removing it"

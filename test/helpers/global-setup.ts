@@ -1,23 +1,54 @@
 // Global setup of the `integration` project: starts the shared test bed (scripts/testbed.sh start, which installs
-// missing Debian packages when run as root) and stops it afterwards, but only when this run started it, so a bed
-// a developer started by hand keeps running between runs.
+// missing Debian packages when run as root) and stops it afterwards if a vitest run started it and no other
+// vitest run is still using it. A bed started by hand keeps running between runs.
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, testbedCtl, testbedDir } from './testbed.js';
 
 const script = join(repoRoot, 'scripts', 'testbed.sh');
 
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export default async function setup(): Promise<() => Promise<void>> {
+  const dir = testbedDir();
   const status = spawnSync('bash', [script, 'status'], { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (status.error) throw new Error(`cannot run ${script}: ${status.error.message}`);
-  // Any host up means someone else started the bed (perhaps a test left one host down): not ours to stop.
+  // Any host up means the bed was already started (perhaps a test left one host down).
   const alreadyRunning = /^\S+ +\S+ up /m.test(status.stdout);
   // A failure here fails the whole integration run with the script's own message (missing root, packages, ports).
   const started = await testbedCtl('start');
   process.stderr.write(started.stdout);
+
+  // Several vitest runs (say, two developers' files) may share one bed: each registers, and the last one out
+  // stops a bed that a vitest run started.
+  const users = join(dir, 'run', 'vitest-users');
+  const marker = join(dir, 'run', 'started-by-vitest');
+  mkdirSync(users, { recursive: true });
+  writeFileSync(join(users, String(process.pid)), '');
+  if (!alreadyRunning) writeFileSync(marker, String(process.pid));
+
   return async () => {
-    if (alreadyRunning) return;
+    rmSync(join(users, String(process.pid)), { force: true });
+    const others = readdirSync(users).filter((p) => {
+      if (running(Number(p))) return true;
+      rmSync(join(users, p), { force: true }); // a run that died without its teardown
+      return false;
+    });
+    if (others.length > 0) return;
+    try {
+      rmSync(marker);
+    } catch {
+      return; // started by hand: leave it running
+    }
     const stopped = await testbedCtl('stop');
-    process.stderr.write(stopped.stdout.replace(/\n?$/, ` (state kept in ${testbedDir()})\n`));
+    process.stderr.write(stopped.stdout.replace(/\n?$/, ` (state kept in ${dir})\n`));
   };
 }
