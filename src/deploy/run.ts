@@ -259,7 +259,9 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
       if (q.action === 'restart') return { code: 0, output: await restartNode(ctx, kind, timeout) };
       if (q.action === 'stop') return { code: 0, output: (await stopNode(ctx, kind, timeout)) ? 'stopped' : 'not running' };
       const r = await runQuery(ctx, kind, q as NodeQuery);
-      const output = `${r.stdout}${r.stderr ? (r.stdout ? '\n' : '') + r.stderr : ''}`.trimEnd();
+      // Success prints what the command printed on stdout; its stderr (and login-shell noise) only with --verbose.
+      for (const line of r.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
+      const output = r.code === 0 ? r.stdout.trimEnd() : `${r.stdout}${r.stderr ? (r.stdout ? '\n' : '') + r.stderr : ''}`.trimEnd();
       if (r.code !== 0) {
         const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${r.code})`;
         throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });

@@ -30,6 +30,8 @@ describe('deploy and node control on 3 hosts', () => {
   let p: Project;
   beforeAll(() => {
     p = makeProject(bed, hosts(1, 3), rel.store, 'KEEP_RELEASES=2\n');
+    // The environment's runtime variables: uploaded 0600 and loaded by the node commands.
+    writeFileSync(join(p.dir, '.deliver', 'production.env'), 'DTEST_GREETING="hello world"\n');
     started.push(p);
   });
 
@@ -67,6 +69,9 @@ describe('deploy and node control on 3 hosts', () => {
 
     const rpc = await cli(bed, p, 'rpc', 'production', '--host', 'host1', 'IO.puts(6 * 7)');
     expect(rpc).toMatchObject({ code: 0, stdout: '42\n' });
+    const env = await cli(bed, p, 'rpc', 'production', '--host', 'host1', 'IO.puts(System.get_env("DTEST_GREETING"))');
+    expect(env).toMatchObject({ code: 0, stdout: 'hello world\n' });
+    expect(statSync(hostPath(p, p.hosts[0]!, '.deliver', APP, 'production.env')).mode & 0o777).toBe(0o600);
     const bad = await cli(bed, p, 'rpc', 'production', 'raise "boom"');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('root@host1 [rpc]: rpc failed (exit 1)');

@@ -146,9 +146,9 @@ export function hostPath(project: Project, host: BedHost, ...rest: string[]): st
 }
 
 /** The version `$DELIVER_TO/$APP` points at on `host`, or undefined. */
-export function activeVersion(project: Project, host: BedHost): string | undefined {
+export function activeVersion(project: Project, host: BedHost, app = APP): string | undefined {
   try {
-    return readlinkSync(hostPath(project, host, APP)).split('/').pop();
+    return readlinkSync(hostPath(project, host, app)).split('/').pop();
   } catch {
     return undefined;
   }
@@ -163,9 +163,9 @@ export function installed(project: Project, host: BedHost): string[] {
 }
 
 /** Leftovers a clean deploy must never leave: locks, partial uploads, staging dirs, temp links. */
-export function leftovers(project: Project, host: BedHost): string[] {
+export function leftovers(project: Project, host: BedHost, app = APP): string[] {
   const out: string[] = [];
-  const home = hostPath(project, host, '.deliver', APP);
+  const home = hostPath(project, host, '.deliver', app);
   if (existsSync(join(home, 'lock'))) out.push('lock');
   for (const f of safeList(join(home, 'incoming'))) out.push(`incoming/${f}`);
   for (const f of safeList(join(home, 'releases'))) if (f.includes('.tmp-')) out.push(`releases/${f}`);

@@ -25,6 +25,7 @@ describe('deliver update', () => {
     const fx = createMixFixture('dupd');
     const store = mkdtempSync(join(tmpdir(), 'deliver-update-store-'));
     const deliverTo = `/srv/${store.split('/').pop()}`;
+    mkdirSync(join(fx.dir, '.deliver'), { recursive: true });
     writeFileSync(
       join(fx.dir, '.deliver', 'config'),
       [
@@ -47,8 +48,8 @@ describe('deliver update', () => {
     const res = json<{ version: string; hosts: HostJson[] }>(r);
     expect(res.version).toBe('0.1.0');
     expect(res.hosts.map((h) => [h.host, h.status])).toEqual([['root@host31', 'ok']]);
-    expect(activeVersion(p, host)).toBe('0.1.0');
-    expect(leftovers(p, host)).toEqual([]);
+    expect(activeVersion(p, host, 'dupd')).toBe('0.1.0');
+    expect(leftovers(p, host, 'dupd')).toEqual([]);
     const v = await cli(bed, p, 'version', 'production');
     expect(v).toMatchObject({ code: 0, stdout: '0.1.0\n' });
   });
