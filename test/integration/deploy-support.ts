@@ -118,7 +118,7 @@ export interface CliResult {
 function cliEnv(bed: Bed): NodeJS.ProcessEnv {
   // HOME holds the bed's ssh config, client key and known_hosts (host keys are verified, never accepted blindly).
   const env: NodeJS.ProcessEnv = { ...process.env, HOME: bed.home, NO_COLOR: '1' };
-  delete env.APP_CONFIG;
+  for (const key of ['APP_CONFIG', 'SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'FORCE_COLOR', 'CLICOLOR_FORCE']) delete env[key];
   return env;
 }
 
