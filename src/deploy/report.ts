@@ -6,7 +6,8 @@ import { redact } from '../output/redact.js';
 import type { HostOutcome } from './strategy.js';
 
 export class LiveReporter {
-  private readonly lines = new Map<string, string>();
+  /** Plain status text per host, and how to colour it once fitted to the terminal width. */
+  private readonly lines = new Map<string, { text: string; paint?: (s: string) => string }>();
   private drawn = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly live: boolean;
@@ -14,7 +15,7 @@ export class LiveReporter {
   constructor(private readonly out: Output, hosts: string[], private readonly stream: NodeJS.WriteStream = process.stderr) {
     // Redrawing needs a terminal; with --verbose the streamed output is the progress.
     this.live = out.isTTY && Boolean(stream.isTTY) && !out.verbose && !out.json;
-    for (const h of hosts) this.lines.set(h, out.c.dim('waiting'));
+    for (const h of hosts) this.lines.set(h, { text: 'waiting', paint: (x) => out.c.dim(x) });
   }
 
   step(host: string, step: string): void {
@@ -32,7 +33,7 @@ export class LiveReporter {
   }
 
   done(host: string, ok: boolean, text: string): void {
-    this.set(host, ok ? this.out.c.green(text) : this.out.c.red(text));
+    this.set(host, text, ok ? (x) => this.out.c.green(x) : (x) => this.out.c.red(x));
   }
 
   warn(message: string): void {
@@ -47,8 +48,8 @@ export class LiveReporter {
     if (this.live) this.draw();
   }
 
-  private set(host: string, text: string): void {
-    this.lines.set(host, text);
+  private set(host: string, text: string, paint?: (s: string) => string): void {
+    this.lines.set(host, paint ? { text, paint } : { text });
     this.schedule();
   }
 
@@ -69,9 +70,14 @@ export class LiveReporter {
   private draw(): void {
     this.clear();
     const width = Math.max(...[...this.lines.keys()].map((h) => h.length));
-    const cols = this.stream.columns ?? 120;
+    // One physical line per host, or the cursor-up redraw would drift.
+    const room = Math.max(10, (this.stream.columns || 120) - width - 3);
     let text = '';
-    for (const [h, s] of this.lines) text += redact(`${h.padEnd(width)}  ${s}`).slice(0, cols + 20) + '\n';
+    for (const [h, s] of this.lines) {
+      const plain = redact(s.text);
+      const fitted = plain.length > room ? `${plain.slice(0, room - 1)}…` : plain;
+      text += `${h.padEnd(width)}  ${s.paint ? s.paint(fitted) : fitted}\n`;
+    }
     this.stream.write(text);
     this.drawn = this.lines.size;
   }

@@ -283,7 +283,10 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
           if (q.action === 'start' || q.action === 'restart') de.out.info(`${de.out.c.green('✔')} ${o.host}: ${okText}`);
           else de.out.info(okText);
         } else de.out.info(`${head}${okText.includes('\n') ? '\n' + okText : okText}`);
-        if ((q.action === 'start' || q.action === 'restart') && de.out.verbose && text) de.out.debug(text);
+        // After a start, the tail of the node's log shows it came up (or what it complains about).
+        if ((q.action === 'start' || q.action === 'restart') && text) {
+          for (const line of text.split('\n').slice(-10)) de.out.info(de.out.c.dim(`  ${single ? '' : `${o.host} `}| ${line}`));
+        }
       } else if (o.status === 'failed') {
         de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
       }
