@@ -263,7 +263,8 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     }
     throw remoteStep(host, current, err);
   } finally {
-    if (locked) await releaseLock(backend, l, owner.id).catch(() => undefined);
+    // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
+    if (locked || sig?.aborted) await releaseLock(backend, l, owner.id).catch(() => undefined);
   }
 }
 

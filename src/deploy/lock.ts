@@ -151,5 +151,5 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
 }
 
 export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {
-  await backend.exec(releaseCommand(l, ownerId).text);
+  await backend.exec(releaseCommand(l, ownerId).text, { timeoutMs: 15_000 });
 }
