@@ -259,6 +259,8 @@ describe('strategies and failures', () => {
     expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
     expect(r.ms).toBeLessThan(25_000);
     for (const h of p.hosts) {
+      // The in-flight remote step (the hook's sleep) was stopped, not left running.
+      expect(hostProcesses(bed, h, /sleep 30/)).toEqual([]);
       expect(leftovers(p, h)).toEqual([]);
       expect(activeVersion(p, h)).toBe('0.1.0');
       expect(readFileSync(hostPath(p, h, APP, '.deliver-sha256'), 'utf8').trim()).toBe(rel.sha['0.1.0']);
