@@ -1,7 +1,7 @@
 // `deliver deploy release`, node control, rollback, locks and strategies against the real bed: OpenSSH hosts on
 // loopback, real `mix release` builds, the real CLI as a child process. Each block uses its own hosts and its own
 // DELIVER_TO, so blocks never see each other's nodes or files.
-import { existsSync, readFileSync, writeFileSync, copyFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, copyFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,12 @@ describe('deploy and node control on 3 hosts', () => {
     p = makeProject(bed, hosts(1, 3), rel.store, 'KEEP_RELEASES=2\n');
     // The environment's runtime variables: uploaded 0600 and loaded by the node commands.
     writeFileSync(join(p.dir, '.deliver', 'production.env'), 'DTEST_GREETING="hello world"\n');
+    // A vm.args kept on the hosts (LINK_VM_ARGS), linked into every release deployed there.
+    for (const h of p.hosts) {
+      mkdirSync(hostPath(p, h), { recursive: true });
+      writeFileSync(hostPath(p, h, 'vm.args'), '+P 262144\n');
+    }
+    appendFileSync(join(p.dir, '.deliver', 'config'), `LINK_VM_ARGS="${p.deliverTo}/vm.args"\n`);
     started.push(p);
   });
 
@@ -72,6 +78,9 @@ describe('deploy and node control on 3 hosts', () => {
     const env = await cli(bed, p, 'rpc', 'production', '--host', 'host1', 'IO.puts(System.get_env("DTEST_GREETING"))');
     expect(env).toMatchObject({ code: 0, stdout: 'hello world\n' });
     expect(statSync(hostPath(p, p.hosts[0]!, '.deliver', APP, 'production.env')).mode & 0o777).toBe(0o600);
+    expect(readlinkSync(hostPath(p, p.hosts[0]!, APP, 'releases', '0.1.0', 'vm.args'))).toBe(`${p.deliverTo}/vm.args`);
+    const limit = await cli(bed, p, 'rpc', 'production', '--host', 'host1', 'IO.puts(:erlang.system_info(:process_limit))');
+    expect(limit).toMatchObject({ code: 0, stdout: '262144\n' });
     const bad = await cli(bed, p, 'rpc', 'production', 'raise "boom"');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('root@host1 [rpc]: rpc failed (exit 1)');
