@@ -168,9 +168,12 @@ describe('strategies and failures', () => {
     }
     const v = await cli(bed, p, 'version', 'production', '--host=host4', '--host=host5', '--json');
     expect(json<{ hosts: HostJson[] }>(v).hosts.map((h) => h.value?.output)).toEqual(['0.1.0', '0.1.0']);
-    // The human summary names every failed host with its step.
-    const again = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--start-deploy', '--strategy=rolling', '--health-check=false', '--host=host4');
-    expect(again.stderr).toMatch(/error: root@host4 \[health\]: health check failed/);
+    // Canary: the first host fails its health check, so no other host is touched. The human summary names it.
+    const canary = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.2.0', '--start-deploy', '--strategy=canary', '--health-check=false');
+    expect(canary.code).toBe(1);
+    expect(canary.stderr).toMatch(/error: root@host4 \[health\]: health check failed/);
+    expect(canary.stderr).toContain('7 host(s) not started: root@host5, root@host6');
+    for (const h of p.hosts) expect(activeVersion(p, h)).toBe('0.1.0');
   }, 300_000);
 
   it('a second deploy is refused naming the lock owner; a third waits with --lock-wait and succeeds', async () => {
