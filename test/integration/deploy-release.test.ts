@@ -1,7 +1,7 @@
 // `deliver deploy release`, node control, rollback, locks and strategies against the real bed: OpenSSH hosts on
 // loopback, real `mix release` builds, the real CLI as a child process. Each block uses its own hosts and its own
 // DELIVER_TO, so blocks never see each other's nodes or files.
-import { appendFileSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, copyFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, rmSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync, copyFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +22,8 @@ beforeAll(() => {
 afterAll(async () => {
   // Nodes started by these tests must not outlive them (they hold the hosts' epmd names).
   await Promise.all(started.map((p) => cli(bed, p, 'stop', 'production')));
+  // The fixture holds ~150 MB (the 40 MB release three times over).
+  if (rel) rmSync(rel.dir, { recursive: true, force: true });
 }, 300_000);
 
 const hosts = (from: number, to: number): BedHost[] => bed.hosts.slice(from - 1, to);

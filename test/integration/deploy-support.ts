@@ -45,6 +45,8 @@ export function bedScript(...args: string[]): string {
 }
 
 export interface Releases {
+  /** Temp directory holding the fixture project and the store (removed by the tests' afterAll). */
+  dir: string;
   store: string;
   /** sha256 of each version's tarball. */
   sha: Record<string, string>;
@@ -85,7 +87,7 @@ export function buildReleases(): Releases {
     sha[v] = createHash('sha256').update(readFileSync(join(store, file))).digest('hex');
     writeFileSync(join(store, `${file}.sha256`), `${sha[v]}  ${file}\n`);
   }
-  return { store, sha };
+  return { dir: parent, store, sha };
 }
 
 export interface Project {
