@@ -6,11 +6,11 @@ import pLimit from 'p-limit';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { LineRing, StreamCapture } from './capture.js';
+import { PidMarkerFilter, withPidMarker } from './pid-marker.js';
 import { SftpReadStream, SftpWriteStream } from './sftp-stream.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult, type HostTarget, type TransferOptions } from './types.js';
 
 /** One authenticated ssh2 connection, shared by every Backend (target) that resolves to the same host. */
-const PID_MARK = 'deliver-pid:';
 /**
  * Commands running at once on one connection. sshd's MaxSessions (default 10) refuses more sessions per
  * connection; one is kept for the SFTP session and one for killing a timed-out command.
@@ -190,20 +190,12 @@ export class SshBackend implements Backend {
       const stdout = new StreamCapture(opts.onStdout, ring);
       const stderr = new StreamCapture(opts.onStderr, ring);
       const killable = !opts.pty && (opts.timeoutMs !== undefined || opts.signal !== undefined);
-      const remoteCommand = killable ? `printf '${PID_MARK}%s\\n' "$$" >&2; ${command}` : command;
-      let header: Buffer | undefined = killable ? Buffer.alloc(0) : undefined;
+      const remoteCommand = killable ? withPidMarker(command) : command;
+      const marker = killable ? new PidMarkerFilter((d) => stderr.push(d)) : undefined;
       const onStderrData = (d: Buffer) => {
-        if (header === undefined) return stderr.push(d);
-        // The first stderr line is our PID marker; everything after it is the command's own stderr.
-        header = Buffer.concat([header, d]);
-        const nl = header.indexOf(10);
-        if (nl < 0 && header.length < 64) return;
-        const first = header.subarray(0, nl < 0 ? 0 : nl).toString('latin1');
-        const m = new RegExp(`^${PID_MARK}(\\d+)$`).exec(first);
-        const rest = m ? header.subarray(nl + 1) : header;
-        if (m) remotePid = Number(m[1]);
-        header = undefined;
-        if (rest.length > 0) stderr.push(rest);
+        if (marker === undefined) return stderr.push(d);
+        marker.push(d);
+        if (marker.pid !== undefined) remotePid = marker.pid;
       };
       let code: number | null | undefined;
       let signal: string | undefined;
@@ -225,8 +217,7 @@ export class SshBackend implements Backend {
             }
           });
           ch.on('close', () => {
-            if (header !== undefined && header.length > 0) stderr.push(header);
-            header = undefined;
+            marker?.flush();
             stdout.end();
             stderr.end();
             if (settled) return;

@@ -7,6 +7,12 @@ import { join } from 'node:path';
 import { repoRoot, testbedCtl, testbedDir } from './testbed.js';
 
 const script = join(repoRoot, 'scripts', 'testbed.sh');
+const s3Script = join(repoRoot, 'scripts', 's3-server.sh');
+
+/** Whether the test S3 server (started on demand by test/helpers/s3.ts) is up, with the same env the tests use. */
+function s3Running(): boolean {
+  return spawnSync('bash', [s3Script, 'status'], { cwd: repoRoot, stdio: 'ignore' }).status === 0;
+}
 
 function running(pid: number): boolean {
   try {
@@ -23,6 +29,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   if (status.error) throw new Error(`cannot run ${script}: ${status.error.message}`);
   // Any host up means the bed was already started (perhaps a test left one host down).
   const alreadyRunning = /^\S+ +\S+ up /m.test(status.stdout);
+  const s3WasRunning = s3Running();
   // A failure here fails the whole integration run with the script's own message (missing root, packages, ports).
   const started = await testbedCtl('start');
   process.stderr.write(started.stdout);
@@ -43,6 +50,8 @@ export default async function setup(): Promise<() => Promise<void>> {
       return false;
     });
     if (others.length > 0) return;
+    // An S3 server that test files started during this run is stopped with it (one started by hand keeps running).
+    if (!s3WasRunning && s3Running()) spawnSync('bash', [s3Script, 'stop'], { cwd: repoRoot, stdio: 'inherit' });
     try {
       rmSync(marker);
     } catch {

@@ -1,20 +1,19 @@
 // `deliver build release [options]`: build a release on the build host and put it into the release store.
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
 import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
-import { buildRelease, type BuildReleaseOptions } from '../../build/build-release.js';
+import { buildRelease, type BuildReleaseOptions, type BuildReleaseResult } from '../../build/build-release.js';
 import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { UsageError } from '../../output/errors.js';
 import { createTransport, gitSshCommand } from '../../ssh/index.js';
+import type { Transport } from '../../ssh/types.js';
 import { openStore } from '../../store/index.js';
-import { action, withCommonOptions, type CommonOptions } from '../common.js';
+import type { ReleaseStore } from '../../store/types.js';
+import { action, withCommonOptions, type CommonOptions, type Context } from '../common.js';
 
-interface BuildFlags extends CommonOptions {
+export interface BuildFlags extends CommonOptions {
   branch?: string;
   revision?: string;
   tag?: string;
@@ -28,7 +27,7 @@ interface BuildFlags extends CommonOptions {
   force?: boolean;
 }
 
-function truthy(v: string | undefined): boolean {
+export function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 }
 
@@ -51,63 +50,82 @@ function connectTimeoutMs(settings: Settings): number {
   return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
 }
 
+/** The build options, shared by `build release` and `update`. */
+export function withBuildOptions(cmd: Command): Command {
+  return cmd
+    .option('--branch <name>', 'branch to build (default: the current branch); local commits need not be pushed anywhere')
+    .option('--revision <rev>', 'commit to build')
+    .option('--tag <tag>', 'tag to build')
+    .option('--mix-env <env>', 'MIX_ENV for the build (default: TARGET_MIX_ENV, else prod)')
+    .option('--auto-version <items>', 'append version metadata: revision, commit-count, commit-count-branch, branch, branch-unless-master, date, time, mix-env (joined with +)')
+    .option('--increment-version <part>', 'increment the version for this build: patch, minor or major')
+    .option('--set-version <version>', 'build with this version')
+    .option('--release <name>', 'which release to build (umbrella projects with several releases)')
+    .option('--skip-git-clean', 'keep the build directory (no git clean -ffdx): faster, not a full rebuild')
+    .option('--skip-mix-clean', 'no mix clean / rebar3 clean before compiling');
+}
+
+/** Builds a release from the command-line flags over `transport`'s pooled build-host connection. */
+export async function buildWithFlags(
+  ctx: Context,
+  settings: Settings,
+  flags: BuildFlags,
+  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
+): Promise<BuildReleaseResult> {
+  if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
+  const opts: BuildReleaseOptions = {
+    mixEnv: flags.mixEnv ?? (settings.get('TARGET_MIX_ENV')?.trim() || 'prod'),
+    version: versionRequest(flags, settings),
+    skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
+    skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
+    force: Boolean(flags.force) || truthy(settings.get('FORCE')),
+  };
+  if (flags.branch !== undefined) opts.branch = flags.branch;
+  if (flags.revision !== undefined) opts.revision = flags.revision;
+  if (flags.tag !== undefined) opts.tag = flags.tag;
+  if (flags.release !== undefined) opts.release = flags.release;
+
+  const { target } = resolveBuildHost(settings);
+  const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
+  const timeout = connectTimeoutMs(settings);
+  return buildRelease(opts, {
+    settings,
+    out: ctx.out,
+    signal: ctx.signal,
+    cwd: ctx.cwd,
+    buildHost: { name: target.name, host: target.host, user: target.user, port: target.port },
+    backend: () => deps.transport.connect(target),
+    store: deps.store,
+    // `git push` uses the system ssh with the same config, known_hosts and host key policy as the pooled connection.
+    gitSshCommand: async () => gitSshCommand(target, { hostKeyPolicy: policy, connectTimeoutMs: timeout }),
+    dryRun: deps.dryRun,
+  });
+}
+
 export function registerBuild(program: Command): void {
   const build = program.command('build').description('build on the build host');
   withCommonOptions(
-    build
-      .command('release')
-      .description('build a release of the current branch (or --branch/--revision/--tag) on BUILD_HOST and store it')
-      .option('--branch <name>', 'branch to build (default: the current branch); local commits need not be pushed anywhere')
-      .option('--revision <rev>', 'commit to build')
-      .option('--tag <tag>', 'tag to build')
-      .option('--mix-env <env>', 'MIX_ENV for the build (default: TARGET_MIX_ENV, else prod)')
-      .option('--auto-version <items>', 'append version metadata: revision, commit-count, commit-count-branch, branch, branch-unless-master, date, time, mix-env (joined with +)')
-      .option('--increment-version <part>', 'increment the version for this build: patch, minor or major')
-      .option('--set-version <version>', 'build with this version')
-      .option('--release <name>', 'which release to build (umbrella projects with several releases)')
-      .option('--skip-git-clean', 'keep the build directory (no git clean -ffdx): faster, not a full rebuild')
-      .option('--skip-mix-clean', 'no mix clean / rebar3 clean before compiling')
-      .option('-F, --force', 'replace a release of the same version in the store'),
+    withBuildOptions(
+      build.command('release').description('build a release of the current branch (or --branch/--revision/--tag) on BUILD_HOST and store it'),
+    ).option('-F, --force', 'replace a release of the same version in the store'),
   ).action(
     action(async (ctx, flags: BuildFlags) => {
-      if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
       const settings = await loadSettings({
         cwd: ctx.cwd,
         ...(flags.config !== undefined ? { configFile: flags.config } : {}),
         ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
       });
-      const mixEnv = settings.get('TARGET_MIX_ENV')?.trim() || 'prod';
-      const opts: BuildReleaseOptions = {
-        mixEnv,
-        version: versionRequest(flags, settings),
-        skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
-        skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
-        force: Boolean(flags.force) || truthy(settings.get('FORCE')),
-      };
-      if (flags.branch !== undefined) opts.branch = flags.branch;
-      if (flags.revision !== undefined) opts.revision = flags.revision;
-      if (flags.tag !== undefined) opts.tag = flags.tag;
-      if (flags.release !== undefined) opts.release = flags.release;
-
-      const { target } = resolveBuildHost(settings);
-      const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
-      const timeout = connectTimeoutMs(settings);
       const dryRun = Boolean(flags.dryRun);
-      const transport = createTransport({ hostKeyPolicy: policy, connectTimeoutMs: timeout, out: ctx.out, dryRun });
+      const transport = createTransport({
+        hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking),
+        connectTimeoutMs: connectTimeoutMs(settings),
+        out: ctx.out,
+        dryRun,
+      });
       try {
-        const result = await buildRelease(opts, {
-          settings,
-          out: ctx.out,
-          signal: ctx.signal,
-          cwd: ctx.cwd,
-          buildHost: { name: target.name, host: target.host, user: target.user, port: target.port },
-          backend: () => transport.connect(target),
+        const result = await buildWithFlags(ctx, settings, flags, {
+          transport,
           store: async () => openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings }),
-          gitSshCommand: async () => {
-            // System ssh reads the passwd home's config, deliver reads $HOME's: name the file so both agree.
-            const cfg = join(homedir(), '.ssh', 'config');
-            return gitSshCommand(target, { hostKeyPolicy: policy, connectTimeoutMs: timeout, ...(existsSync(cfg) ? { sshConfigFile: cfg } : {}) });
-          },
           dryRun,
         });
         ctx.out.result(result);

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
+import { hostKeyPolicy } from '../../config/resolve.js';
 import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
 import { hostLayout } from '../../deploy/deploy-release.js';
 import { envFile } from '../../deploy/layout.js';
@@ -111,7 +112,8 @@ export function registerNode(program: Command): void {
         const remote = remoteConsoleCommand(layout, kind, envFile(layout, env)).text;
         if (de.dryRun) return;
         // An interactive terminal is OpenSSH's job: same host key policy and config as the pooled connection.
-        const ssh = sshCommandFor(target, { hostKeyPolicy: flags.hostKeyChecking ?? (de.settings.get('HOST_KEY_CHECKING') === 'accept-new' ? 'accept-new' : 'strict') });
+        const policy = hostKeyPolicy(de.settings, flags.hostKeyChecking);
+        const ssh = sshCommandFor(target, policy ? { hostKeyPolicy: policy } : {});
         const argv = [ssh[0]!, '-t', ...ssh.slice(1), remote];
         const code = await new Promise<number>((resolve) => {
           const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
