@@ -114,6 +114,7 @@ EOF
 }
 
 cmd_start() {
+  ((EUID == 0)) || die "the demo needs root: its test bed binds port 22 on $BED_NET.x and uses mount namespaces (sudo npm run demo)"
   command -v node >/dev/null || die "node is not on PATH (deliver needs Node.js 20 or newer)"
   ensure_built
 
