@@ -1,0 +1,398 @@
+#!/usr/bin/env node
+// `npm run bench`: deliver's deploy benchmarks on the real test bed (sshd hosts on loopback, real `mix release`
+// tarballs, real S3). Prints a Markdown report (docs/BENCHMARKS.md records one) and writes the raw numbers as JSON.
+//
+//   1. wall time: 5 MB release to N hosts, deliver vs a plain OpenSSH script (scp + ssh tar per host, all parallel)
+//   2. peak RSS of deliver while deploying a 200 MB release to N hosts
+//   3. 50 MB release from S3 to N hosts: push-through vs --pull (wall time, bytes written by the orchestrator)
+//
+// Env: BENCH_ROUNDS (5), BENCH_HOSTS (16), BENCH_ONLY (e.g. "1,3"), BENCH_OUT (JSON file, default
+// bench-results.json in the work dir), BENCH_KEEP=1 keeps the work dir. The bed and S3 server use TESTBED_NET
+// (127.0.7), TESTBED_DIR (<repo>/.testbed-bench), S3_PORT (7487), S3_DIR (/tmp/deliver-s3-bench); the ones this
+// script started are stopped at the end. Needs root (the test bed), mix, tar, scp, ssh, /usr/bin/time.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir, cpus, totalmem, release as osRelease } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = join(REPO, 'bin', 'deliver');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const NHOSTS = Number(process.env.BENCH_HOSTS ?? 16);
+const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3').split(',').map((s) => s.trim()));
+const APP = 'demo';
+const bedEnv = {
+  ...process.env,
+  TESTBED_NET: process.env.TESTBED_NET ?? '127.0.7',
+  TESTBED_DIR: process.env.TESTBED_DIR ?? join(REPO, '.testbed-bench'),
+  TESTBED_HOSTS: process.env.TESTBED_HOSTS ?? String(NHOSTS),
+};
+const s3Env = { ...process.env, S3_PORT: process.env.S3_PORT ?? '7487', S3_DIR: process.env.S3_DIR ?? '/tmp/deliver-s3-bench' };
+
+const log = (m) => process.stderr.write(`bench: ${m}\n`);
+function die(m) {
+  process.stderr.write(`bench: ${m}\n`);
+  process.exit(1);
+}
+const sh = (cmd, args, opts = {}) => execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+const has = (bin) => {
+  try {
+    sh('sh', ['-c', `command -v ${bin}`]);
+    return true;
+  } catch {
+    return false;
+  }
+};
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const sec = (ms) => (ms / 1000).toFixed(2);
+const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
+
+/** Runs a command, resolving with its exit code, wall time and output; a non-zero exit fails the benchmark. */
+function timed(cmd, args, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${(err + out).trim().split('\n').slice(-15).join('\n')}`));
+      else resolve({ ms, stdout: out, stderr: err });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------- set-up
+
+function ensureBuilt() {
+  // `npm ci` runs `prepare` (tsc), but a stale dist after a source change would bench old code: build every time.
+  log('building (tsc)');
+  try {
+    sh(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO });
+  } catch (e) {
+    die(`the TypeScript build failed (run npm ci first?):\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
+  }
+}
+
+let bedStarted = false;
+function startBed() {
+  const wasUp = (() => {
+    try {
+      sh('bash', [join(REPO, 'scripts', 'testbed.sh'), 'status'], { env: bedEnv });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  try {
+    sh('bash', [join(REPO, 'scripts', 'testbed.sh'), 'start'], { env: bedEnv });
+  } catch (e) {
+    die(`the test bed could not be started (scripts/testbed.sh start, needs root): ${e.stderr ?? e.message}`);
+  }
+  bedStarted = !wasUp;
+  const j = JSON.parse(readFileSync(join(bedEnv.TESTBED_DIR, 'testbed.json'), 'utf8'));
+  const hosts = j.hosts.filter((h) => /^host\d+$/.test(h.name)).slice(0, NHOSTS);
+  if (hosts.length < NHOSTS) die(`need ${NHOSTS} bed hosts, testbed.json lists ${hosts.length} (TESTBED_HOSTS)`);
+  return { home: j.home, sshConfig: j.sshConfig, hosts };
+}
+
+/** A `mix new demo --sup` release of `version`, tarred like `deliver build` does, plus an optional random blob. */
+function buildRelease(work, version, blobMB = 0) {
+  const parent = join(work, `src-${version}`);
+  mkdirSync(parent, { recursive: true });
+  sh('mix', ['new', APP, '--sup'], { cwd: parent, env: { ...process.env, MIX_ENV: 'dev' } });
+  const dir = join(parent, APP);
+  const mixExs = join(dir, 'mix.exs');
+  writeFileSync(mixExs, readFileSync(mixExs, 'utf8').replace(/version: "[^"]*"/, `version: "${version}"`));
+  sh('mix', ['release', '--overwrite', '--quiet'], { cwd: dir, env: { ...process.env, MIX_ENV: 'prod' } });
+  const root = join(dir, '_build', 'prod', 'rel', APP);
+  if (blobMB > 0) {
+    // Incompressible data under lib/: the tarball stays a valid release root of (about) that size.
+    const blobDir = join(root, 'lib', 'blob-1.0.0', 'priv');
+    mkdirSync(blobDir, { recursive: true });
+    const fd = createWriteStream(join(blobDir, 'blob.bin'));
+    for (let i = 0; i < blobMB; i++) fd.write(randomBytes(1024 * 1024));
+    fd.end();
+    return new Promise((resolve) => fd.on('finish', resolve)).then(() => tarRelease(work, root, version));
+  }
+  return Promise.resolve(tarRelease(work, root, version));
+}
+
+function tarRelease(work, root, version) {
+  const store = join(work, 'store');
+  mkdirSync(store, { recursive: true });
+  const file = `${APP}_${version}.release.tar.gz`;
+  const path = join(store, file);
+  sh('tar', ['-czf', path, '-C', root, '.']);
+  const sha = sh('sha256sum', [path]).slice(0, 64);
+  writeFileSync(`${path}.sha256`, `${sha}  ${file}\n`);
+  const size = Number(sh('stat', ['-c', '%s', path]).trim());
+  log(`release ${file}: ${mb(size)} MB`);
+  return { file, path, sha, size, version, store };
+}
+
+function makeProject(work, name, bed, store, extra = []) {
+  const dir = join(work, `project-${name}`);
+  mkdirSync(join(dir, '.deliver'), { recursive: true });
+  const deliverTo = `/srv/bench-${name}`;
+  writeFileSync(
+    join(dir, '.deliver', 'config'),
+    [`APP="${APP}"`, `PRODUCTION_HOSTS="${bed.hosts.map((h) => h.name).join(' ')}"`, 'PRODUCTION_USER="root"', `DELIVER_TO="${deliverTo}"`, `RELEASE_STORE="${store}"`, ...extra].join('\n') + '\n',
+  );
+  return { dir, deliverTo, name };
+}
+
+/** Removes what a deploy left on every host (untimed, between rounds), so each round uploads and unpacks again. */
+function wipeHosts(bed, deliverTo) {
+  for (const h of bed.hosts) rmSync(join(h.root, deliverTo.replace(/^\/srv\/?/, '')), { recursive: true, force: true });
+}
+
+const cliEnv = (bed, extra = {}) => {
+  const env = { ...process.env, HOME: bed.home, NO_COLOR: '1', ...extra };
+  for (const k of ['SSH_AUTH_SOCK', 'SSH_AGENT_PID', 'FORCE_COLOR', 'CLICOLOR_FORCE', 'APP_CONFIG']) delete env[k];
+  return env;
+};
+
+/** A preload that records the deliver process's own /proc/self/io and peak RSS when it exits. */
+function ioProbe(work) {
+  const probe = join(work, 'io-probe.cjs');
+  writeFileSync(
+    probe,
+    "const fs=require('fs');process.on('exit',()=>{try{fs.writeFileSync(process.env.BENCH_IO_FILE,JSON.stringify({io:fs.readFileSync('/proc/self/io','utf8'),maxRssKB:process.resourceUsage().maxRSS}))}catch{}});\n",
+  );
+  return probe;
+}
+
+function readIo(file) {
+  const j = JSON.parse(readFileSync(file, 'utf8'));
+  const io = Object.fromEntries(j.io.trim().split('\n').map((l) => l.split(': ')).map(([k, v]) => [k, Number(v)]));
+  return { ...io, maxRssKB: j.maxRssKB };
+}
+
+function deliverDeploy(bed, project, version, extraArgs = [], opts = {}) {
+  const args = [CLI, 'deploy', 'release', 'to', 'production', `--version=${version}`, ...extraArgs];
+  const cmd = opts.timeV ? '/usr/bin/time' : process.execPath;
+  const full = opts.timeV ? ['-v', '-o', opts.timeV, process.execPath, ...args] : args;
+  return timed(cmd, full, { cwd: project.dir, env: cliEnv(bed, opts.env) });
+}
+
+/** The plain-OpenSSH baseline: per host, in parallel, `scp` the tarball then `ssh` to unpack it. Nothing else. */
+function scriptDeploy(bed, rel, deliverTo) {
+  const cfg = bed.sshConfig;
+  const dest = `${deliverTo}/${rel.version}`;
+  const perHost = bed.hosts
+    .map(
+      (h) =>
+        `( scp -q -F ${cfg} ${rel.path} ${h.name}:${deliverTo}.tar.gz && ssh -F ${cfg} ${h.name} 'mkdir -p ${dest} && tar -xzf ${deliverTo}.tar.gz -C ${dest} && rm -f ${deliverTo}.tar.gz' ) &`,
+    )
+    .join('\n');
+  const script = `set -e\npids=""\n${perHost.split('\n').map((l) => `${l}\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done\n`;
+  return timed('bash', ['-c', script], { env: { ...process.env, HOME: bed.home } });
+}
+
+// ---------------------------------------------------------------------------------------------------- benchmarks
+
+async function bench1(work, bed) {
+  log(`1: 5 MB release to ${bed.hosts.length} hosts, ${ROUNDS} rounds alternating deliver and the OpenSSH script`);
+  const rel = await buildRelease(work, '0.1.0');
+  const project = makeProject(work, 'b1', bed, rel.store);
+  const scriptTo = '/srv/bench-script';
+  const deliverMs = [];
+  const scriptMs = [];
+  // One warm-up of each (page cache, first-run compilation), not counted.
+  for (let round = 0; round <= ROUNDS; round++) {
+    wipeHosts(bed, project.deliverTo);
+    wipeHosts(bed, scriptTo);
+    // Alternate which goes first so neither always runs on a machine the other just warmed.
+    const order = round % 2 ? ['script', 'deliver'] : ['deliver', 'script'];
+    for (const which of order) {
+      if (which === 'deliver') {
+        const r = await deliverDeploy(bed, project, rel.version);
+        if (round > 0) deliverMs.push(r.ms);
+      } else {
+        const r = await scriptDeploy(bed, rel, scriptTo);
+        if (round > 0) scriptMs.push(r.ms);
+      }
+    }
+    if (round > 0) log(`  round ${round}: deliver ${sec(deliverMs.at(-1))} s, script ${sec(scriptMs.at(-1))} s`);
+  }
+  // Both really installed the release everywhere (a benchmark of a broken deploy is worthless).
+  for (const h of bed.hosts) {
+    const active = join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP);
+    if (!existsSync(join(active, 'bin', APP))) die(`1: deliver did not install ${APP} on ${h.name}`);
+    if (!existsSync(join(h.root, scriptTo.replace(/^\/srv\/?/, ''), rel.version, 'bin', APP))) die(`1: the script did not unpack on ${h.name}`);
+  }
+  wipeHosts(bed, project.deliverTo);
+  wipeHosts(bed, scriptTo);
+  const ratio = median(deliverMs) / median(scriptMs);
+  return { sizeBytes: rel.size, deliverMs, scriptMs, medianDeliverMs: median(deliverMs), medianScriptMs: median(scriptMs), ratio, target: 0.6, met: ratio <= 0.6 };
+}
+
+async function bench2(work, bed) {
+  log(`2: peak RSS deploying a 200 MB release to ${bed.hosts.length} hosts`);
+  const rel = await buildRelease(work, '0.2.0', 200);
+  const project = makeProject(work, 'b2', bed, rel.store);
+  wipeHosts(bed, project.deliverTo);
+  const tv = join(work, 'time-v.txt');
+  const r = await deliverDeploy(bed, project, rel.version, [], { timeV: tv });
+  const text = readFileSync(tv, 'utf8');
+  const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1]);
+  if (!kb) die(`2: no peak RSS in /usr/bin/time -v output:\n${text}`);
+  for (const h of bed.hosts) {
+    if (!existsSync(join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP, 'lib', 'blob-1.0.0', 'priv', 'blob.bin'))) die(`2: release not installed on ${h.name}`);
+  }
+  wipeHosts(bed, project.deliverTo);
+  rmSync(rel.path, { force: true });
+  return { sizeBytes: rel.size, wallMs: r.ms, peakRssMB: kb / 1024, targetMB: 150, met: kb / 1024 <= 150 };
+}
+
+let s3Started = false;
+function s3Vars() {
+  const wasUp = (() => {
+    try {
+      sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'status'], { env: s3Env });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  try {
+    sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'start'], { env: s3Env, timeout: 180_000 });
+  } catch (e) {
+    die(`the S3 server could not be started (scripts/s3-server.sh start): ${e.stderr ?? e.message}`);
+  }
+  s3Started = !wasUp;
+  const vars = {};
+  for (const line of sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'env'], { env: s3Env }).split('\n')) {
+    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line.trim());
+    if (m) vars[m[1]] = m[2].replace(/^'(.*)'$/, '$1');
+  }
+  return vars;
+}
+
+async function bench3(work, bed) {
+  const help = sh(process.execPath, [CLI, 'deploy', '--help']);
+  if (!/--pull\b/.test(help)) return { skipped: '`deliver deploy` has no --pull option in this build' };
+  log(`3: 50 MB release from S3 to ${bed.hosts.length} hosts, push-through vs --pull, ${ROUNDS} rounds`);
+  const vars = s3Vars();
+  const rel = await buildRelease(work, '0.3.0', 48);
+  const s3 = `s3://${vars.S3_BUCKET}/bench-${process.pid}`;
+  const project = makeProject(work, 'b3', bed, s3, [`LOCAL_RELEASE_STORE="${rel.store}"`]);
+  const env = { ...vars };
+  await timed(process.execPath, [CLI, 'upload', 'release', rel.version, '--force'], { cwd: project.dir, env: cliEnv(bed, env) });
+  const probe = ioProbe(work);
+  const ioFile = join(work, 'io.json');
+  const runs = { push: [], pull: [] };
+  for (let round = 0; round <= ROUNDS; round++) {
+    const order = round % 2 ? ['pull', 'push'] : ['push', 'pull'];
+    for (const mode of order) {
+      wipeHosts(bed, project.deliverTo);
+      rmSync(ioFile, { force: true });
+      const r = await deliverDeploy(bed, project, rel.version, mode === 'pull' ? ['--pull'] : [], {
+        env: { ...env, BENCH_IO_FILE: ioFile, NODE_OPTIONS: `--require ${probe}` },
+      });
+      const io = readIo(ioFile);
+      if (round > 0) runs[mode].push({ ms: r.ms, wchar: io.wchar, rchar: io.rchar, maxRssKB: io.maxRssKB });
+    }
+    if (round > 0) log(`  round ${round}: push ${sec(runs.push.at(-1).ms)} s / ${mb(runs.push.at(-1).wchar)} MB written, pull ${sec(runs.pull.at(-1).ms)} s / ${mb(runs.pull.at(-1).wchar)} MB written`);
+  }
+  for (const h of bed.hosts) {
+    if (!existsSync(join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP, 'bin', APP))) die(`3: release not installed on ${h.name}`);
+  }
+  wipeHosts(bed, project.deliverTo);
+  const sum = (mode) => ({
+    medianMs: median(runs[mode].map((x) => x.ms)),
+    medianWchar: median(runs[mode].map((x) => x.wchar)),
+    medianMaxRssMB: median(runs[mode].map((x) => x.maxRssKB / 1024)),
+  });
+  return { sizeBytes: rel.size, runs, push: sum('push'), pull: sum('pull') };
+}
+
+// ---------------------------------------------------------------------------------------------------- report
+
+function machine() {
+  const ver = (cmd, args) => {
+    const r = spawnSync(cmd, args, { encoding: 'utf8' });
+    return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] || 'unknown';
+  };
+  return {
+    cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    memGB: (totalmem() / 2 ** 30).toFixed(1),
+    kernel: osRelease(),
+    node: process.version,
+    openssh: ver('ssh', ['-V']),
+    date: new Date().toISOString(),
+    commit: ver('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
+  };
+}
+
+function report(m, res) {
+  const L = [];
+  L.push(`Machine: ${m.cpus}, ${m.memGB} GB RAM, Linux ${m.kernel}, Node ${m.node}, ${m.openssh}; commit ${m.commit}, ${m.date}`);
+  L.push(`Hosts: ${NHOSTS} OpenSSH sshd on loopback (scripts/testbed.sh), rounds per comparison: ${ROUNDS} (+1 warm-up)`);
+  if (res.b1) {
+    const b = res.b1;
+    L.push('', `## 1. ${mb(b.sizeBytes)} MB release to ${NHOSTS} hosts: deliver vs plain OpenSSH script`, '');
+    L.push('| round | deliver (s) | script (s) |', '|---|---|---|');
+    b.deliverMs.forEach((d, i) => L.push(`| ${i + 1} | ${sec(d)} | ${sec(b.scriptMs[i])} |`));
+    L.push(`| **median** | **${sec(b.medianDeliverMs)}** | **${sec(b.medianScriptMs)}** |`, '');
+    L.push(`Ratio deliver / script: **${b.ratio.toFixed(2)}** (target ≤ ${b.target}: ${b.met ? 'met' : 'MISSED'})`);
+  }
+  if (res.b2) {
+    const b = res.b2;
+    L.push('', `## 2. Peak memory deploying a ${mb(b.sizeBytes)} MB release to ${NHOSTS} hosts`, '');
+    L.push(`Peak RSS (/usr/bin/time -v): **${b.peakRssMB.toFixed(1)} MB** (target ≤ ${b.targetMB} MB: ${b.met ? 'met' : 'MISSED'}); wall ${sec(b.wallMs)} s`);
+  }
+  if (res.b3) {
+    const b = res.b3;
+    L.push('', `## 3. ${mb(b.sizeBytes ?? 0)} MB release from S3 to ${NHOSTS} hosts: push-through vs --pull`, '');
+    if (b.skipped) L.push(`Not run: ${b.skipped}.`);
+    else {
+      L.push('| round | push (s) | push written (MB) | pull (s) | pull written (MB) |', '|---|---|---|---|---|');
+      b.runs.push.forEach((p, i) => L.push(`| ${i + 1} | ${sec(p.ms)} | ${mb(p.wchar)} | ${sec(b.runs.pull[i].ms)} | ${mb(b.runs.pull[i].wchar)} |`));
+      L.push(`| **median** | **${sec(b.push.medianMs)}** | **${mb(b.push.medianWchar)}** | **${sec(b.pull.medianMs)}** | **${mb(b.pull.medianWchar)}** |`, '');
+      L.push(`Ratio pull / push: wall **${(b.pull.medianMs / b.push.medianMs).toFixed(2)}**, bytes written by the orchestrator **${(b.pull.medianWchar / b.push.medianWchar).toFixed(3)}**; peak RSS push ${b.push.medianMaxRssMB.toFixed(0)} MB, pull ${b.pull.medianMaxRssMB.toFixed(0)} MB`);
+    }
+  }
+  return L.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------------- main
+
+for (const bin of ['mix', 'tar', 'sha256sum', 'scp', 'ssh']) if (!has(bin)) die(`prerequisite missing: ${bin}`);
+if (ONLY.has('2') && !existsSync('/usr/bin/time')) die('prerequisite missing: /usr/bin/time (apt-get install -y time)');
+if (process.getuid?.() !== 0) die('the test bed needs root (sshd on port 22, mount namespaces)');
+ensureBuilt();
+const work = mkdtempSync(join(tmpdir(), 'deliver-bench-'));
+const bed = startBed();
+const results = {};
+let failed;
+try {
+  if (ONLY.has('1')) results.b1 = await bench1(work, bed);
+  if (ONLY.has('2')) results.b2 = await bench2(work, bed);
+  if (ONLY.has('3')) results.b3 = await bench3(work, bed);
+} catch (e) {
+  failed = e;
+} finally {
+  if (s3Started) sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'stop'], { env: s3Env });
+  if (bedStarted) sh('bash', [join(REPO, 'scripts', 'testbed.sh'), 'stop'], { env: bedEnv });
+}
+if (failed) {
+  if (!process.env.BENCH_KEEP) rmSync(work, { recursive: true, force: true });
+  die(failed.message);
+}
+const m = machine();
+const out = process.env.BENCH_OUT ?? join(tmpdir(), 'deliver-bench-results.json');
+writeFileSync(out, JSON.stringify({ machine: m, hosts: NHOSTS, rounds: ROUNDS, ...results }, null, 2) + '\n');
+process.stdout.write(report(m, results));
+log(`raw numbers: ${out}`);
+if (!process.env.BENCH_KEEP) rmSync(work, { recursive: true, force: true });
