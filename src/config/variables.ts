@@ -78,6 +78,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   LOCAL_RELEASE_STORE: v('store', 'edeliver: local directory for temporary files and the default store'),
   S3_ENDPOINT: v('store', 'S3-compatible endpoint http(s)://host[:port] (Ceph, MinIO; default: AWS)'),
   S3_CHECKSUM_MODE: v('store', 'when_required or when_supported (default: when_required with S3_ENDPOINT)'),
+  RELEASE_PULL: v('store', 'true: deploy hosts download the release from the S3 store themselves (presigned URL, curl or wget)', '--pull'),
   S3_URL: v('store', 'edeliver: S3 endpoint host (deliver reads S3_ENDPOINT)'),
   S3_DIR: v('store', 'edeliver: key prefix inside the S3 bucket'),
   S3_REGION: v('store', 'S3 region (default: AWS_REGION or us-east-1)'),

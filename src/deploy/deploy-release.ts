@@ -1,6 +1,6 @@
 // One host's deploy, start to finish, independent of every other host (no lockstep barrier):
-// lock → state → upload (skipped when the same release is installed) → verify sha256 → unpack to staging →
-// link config → install → env file → activate (one rename) → (re)start + health check → audit → prune → unlock.
+// lock → state → upload, or the host's own download with --pull (skipped when the same release is installed) →
+// verify sha256 → unpack to staging → link config → install → env file → activate (one rename) → (re)start + health check → audit → prune → unlock.
 // Until `activate`, the host's `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
 import { existsSync, createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +17,7 @@ import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
 import { acquireLock, newOwner, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import { pullCommand, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
 import { afterActivation, parseHostState, pruneList, sectionOf, type HostState } from './state.js';
 
@@ -132,7 +133,13 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     };
 
     const reuse = existingSha === plan.source.sha256 && state.releases.includes(plan.version);
-    if (!reuse) {
+    if (!reuse && plan.source.pull) {
+      // --pull: the host downloads from S3 itself; the signed URL goes on stdin, never on a command line.
+      step('download');
+      const url = plan.dryRun ? 'https://presigned.invalid/url\n' : pullInput(await plan.source.pull.url());
+      const r = await backend.exec(pullCommand(tarPath).text, { ...(sig ? { signal: sig } : {}), stdin: url });
+      if (r.code !== 0) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
+    } else if (!reuse) {
       step('upload');
       try {
         await backend.upload(plan.source.open(), tarPath, {
@@ -143,6 +150,8 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         if (sig?.aborted) throw new InterruptedError();
         throw remoteStep(host, 'upload', err);
       }
+    }
+    if (!reuse) {
       const stage = stagingDir(l, plan.version, id);
       const verify = verifyCommand(tarPath, plan.source.sha256);
       const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), linkConfigCommand(l, plan.version, id, plan.links) ?? '');

@@ -17,6 +17,7 @@ import { LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, readState, rollbackHost, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
+import { wantsPull } from './pull.js';
 import { prepareSource } from './source.js';
 import { parseKeepReleases } from './state.js';
 import { parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
@@ -89,6 +90,8 @@ export interface DeployFlags extends FanFlags {
   healthCheck?: string;
   /** `deliver update`: the version just built (no prompt). */
   command?: string;
+  /** `--pull`: hosts download from the S3 store themselves (else the RELEASE_PULL setting decides). */
+  pull?: boolean;
 }
 
 export interface DeployResult {
@@ -110,7 +113,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
   const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
   de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
-  const source = await prepareSource(store, release, de.signal);
+  const source = await prepareSource(store, release, de.signal, { pull: wantsPull(flags.pull, s.get('RELEASE_PULL')) });
   const live = new LiveReporter(de.out, targets.map((t) => t.name));
   let outcomes: HostOutcome<HostDeployResult>[] = [];
   try {

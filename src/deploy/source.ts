@@ -1,5 +1,6 @@
 // The release tarball every host receives. A local store's file is streamed to each host directly; any other
 // store (remote, S3) is read once into a local temp file (streamed, never held in memory) and sent from there.
+// With `--pull` (S3 only) nothing is read here: each host downloads the object itself (pull.ts).
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,8 +8,9 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { DeliverError } from '../output/errors.js';
-import { sha256File } from '../store/checksum.js';
+import { isSha256Hex, sha256File } from '../store/checksum.js';
 import type { ReleaseStore, StoredRelease } from '../store/types.js';
+import { assertPullable, PULL_URL_TTL_SECONDS } from './pull.js';
 
 export interface ReleaseSource {
   readonly file: string;
@@ -18,6 +20,16 @@ export interface ReleaseSource {
   open(): Readable;
   /** Removes the temp copy (no-op for a local store). */
   dispose(): Promise<void>;
+  /**
+   * Set in pull mode: hosts download the release themselves; `url()` signs a fresh short-lived GET URL (a local
+   * computation, no request). `open()` and `path` are then not usable: no bytes pass through this machine.
+   */
+  readonly pull?: { url(): Promise<string> };
+}
+
+export interface SourceOptions {
+  /** Hosts download from the (S3) store themselves; any other store is a usage error. */
+  pull?: boolean;
 }
 
 interface PathStore {
@@ -28,7 +40,8 @@ function hasPath(store: ReleaseStore): store is ReleaseStore & PathStore {
   return typeof (store as Partial<PathStore>).pathOf === 'function';
 }
 
-export async function prepareSource(store: ReleaseStore, release: StoredRelease, signal?: AbortSignal): Promise<ReleaseSource> {
+export async function prepareSource(store: ReleaseStore, release: StoredRelease, signal?: AbortSignal, opts: SourceOptions = {}): Promise<ReleaseSource> {
+  if (opts.pull) return pullSource(store, release);
   if (hasPath(store)) {
     const path = store.pathOf(release.file);
     const sha256 = release.sha256 ?? (await sha256File(path));
@@ -49,4 +62,27 @@ export async function prepareSource(store: ReleaseStore, release: StoredRelease,
     if (err instanceof DeliverError) throw err;
     throw new DeliverError(`could not fetch ${release.file} from ${store.description}: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** Pull mode: only the digest is needed here (hosts verify against it); the object is never read by this process. */
+async function pullSource(store: ReleaseStore, release: StoredRelease): Promise<ReleaseSource> {
+  assertPullable(store);
+  const sha256 = release.sha256 ?? (await store.stat(release.file))?.sha256;
+  if (!sha256 || !isSha256Hex(sha256)) {
+    throw new DeliverError(`${store.description}: ${release.file} has no stored sha256, so hosts could not verify a download`, {
+      hint: 'deploy without --pull (the release is then hashed while it streams), or re-upload it with `deliver upload --force`',
+    });
+  }
+  const file = release.file;
+  return {
+    file,
+    path: '',
+    sha256,
+    size: release.size,
+    open: () => {
+      throw new Error(`${file} is pulled by the hosts; it is never read here`);
+    },
+    dispose: async () => undefined,
+    pull: { url: () => store.presignedGetUrl(file, PULL_URL_TTL_SECONDS) },
+  };
 }

@@ -1,0 +1,139 @@
+// --pull: the setting, the store check, the URL handed over on stdin (masked everywhere) and the download script.
+import { execFileSync } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
+import { prepareSource } from '../../src/deploy/source.js';
+import { DeliverError, UsageError } from '../../src/output/errors.js';
+import { clearSecretsForTests, redact } from '../../src/output/redact.js';
+import type { ReleaseStore, StoredRelease } from '../../src/store/types.js';
+
+const sha = 'a'.repeat(64);
+const rel: StoredRelease = { app: 'demo', version: '1.0.0', type: 'release', file: 'demo_1.0.0.release.tar.gz', size: 10, modified: new Date(0), sha256: sha };
+const URL = 'https://s3.example.com/b/demo_1.0.0.release.tar.gz?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKID%2F20260101&X-Amz-Signature=0123abcdef9876&X-Amz-SignedHeaders=host';
+
+function s3Like(extra: Partial<ReleaseStore> = {}): ReleaseStore & { gets: number; signed: string[] } {
+  const s = {
+    kind: 's3' as const,
+    description: 's3://bucket/prefix',
+    gets: 0,
+    signed: [] as string[],
+    list: async () => [rel],
+    stat: async () => rel,
+    put: async () => rel,
+    delete: async () => undefined,
+    get: async () => {
+      s.gets++;
+      return { stream: Readable.from([]), sha256: sha, size: 0 };
+    },
+    presignedGetUrl: async (file: string, ttl: number) => {
+      s.signed.push(`${file}@${ttl}`);
+      return URL;
+    },
+    ...extra,
+  };
+  return s;
+}
+
+afterEach(() => clearSecretsForTests());
+
+describe('wantsPull', () => {
+  it('the flag wins over RELEASE_PULL; the setting accepts the usual booleans and refuses anything else', () => {
+    expect(wantsPull(undefined, undefined)).toBe(false);
+    expect(wantsPull(undefined, 'true')).toBe(true);
+    expect(wantsPull(undefined, 'YES')).toBe(true);
+    expect(wantsPull(undefined, '0')).toBe(false);
+    expect(wantsPull(false, 'true')).toBe(false);
+    expect(wantsPull(true, 'false')).toBe(true);
+    expect(() => wantsPull(undefined, 'sometimes')).toThrow(UsageError);
+    expect(() => wantsPull(undefined, 'sometimes')).toThrow('RELEASE_PULL: expected true or false, got "sometimes"');
+  });
+});
+
+describe('assertPullable', () => {
+  it('refuses local and remote stores with a usage error naming the store', () => {
+    const local = { ...s3Like(), kind: 'local' as const, description: 'local .deliver/releases', presignedGetUrl: undefined } as unknown as ReleaseStore;
+    const remote = { ...s3Like(), kind: 'remote' as const, description: 'root@store:/srv/store', presignedGetUrl: undefined } as unknown as ReleaseStore;
+    expect(() => assertPullable(local)).toThrow(UsageError);
+    expect(() => assertPullable(local)).toThrow('--pull needs an S3 release store; local .deliver/releases is a local store');
+    expect(() => assertPullable(remote)).toThrow('root@store:/srv/store is a remote store');
+    expect(() => assertPullable(s3Like())).not.toThrow();
+  });
+});
+
+describe('pullInput', () => {
+  it('is the URL and a newline; the URL and its signature are masked in any output from now on', () => {
+    expect(redact(`curl ${URL}`)).toContain('X-Amz-Signature=0123abcdef9876');
+    expect(pullInput(URL)).toBe(`${URL}\n`);
+    expect(redact(`got ${URL} here`)).toBe('got *** here');
+    expect(redact('sig 0123abcdef9876 leaked')).toBe('sig *** leaked');
+  });
+
+  it('refuses URLs that would break out of curl\'s quoted config value', () => {
+    expect(() => pullInput('https://x/a"b')).toThrow(DeliverError);
+    expect(() => pullInput('https://x/a b')).toThrow(DeliverError);
+    expect(() => pullInput('https://x/a\nurl = "http://evil"')).toThrow(DeliverError);
+    expect(() => pullInput('file:///etc/passwd')).toThrow(DeliverError);
+  });
+});
+
+describe('pullCommand', () => {
+  const cmd = pullCommand("/srv/app/.deliver/demo/incoming/demo_1.0.0.release.tar.gz.part-x'1").text;
+
+  it('reads the URL from stdin and never names it; feeds it to curl/wget through builtins, not argv', () => {
+    expect(cmd.startsWith('IFS= read -r u ||')).toBe(true);
+    expect(cmd).not.toContain('http://');
+    expect(cmd).not.toContain('https://');
+    expect(cmd).toContain(`printf 'url = "%s"\\n' "$u" | curl -sS -K -`);
+    expect(cmd).toContain(`printf '%s\\n' "$u" | wget -nv -S --content-on-error`);
+    expect(cmd).not.toMatch(/curl[^|;]*"\$u"/);
+    expect(cmd).not.toMatch(/wget[^|;]*"\$u"/);
+    // The path is quoted (it holds a quote here).
+    expect(cmd).toContain(`t='/srv/app/.deliver/demo/incoming/demo_1.0.0.release.tar.gz.part-x'\\''1'`);
+    expect(cmd).toContain(`exit ${EXIT_DOWNLOAD}`);
+  });
+
+  it('is valid POSIX sh (dash) and bash', () => {
+    for (const shell of ['dash', 'bash']) expect(() => execFileSync(shell, ['-n', '-c', cmd])).not.toThrow();
+  });
+
+  it('fails with its one-line reason when neither curl nor wget exists (no tool runs)', () => {
+    let err: { status?: number; stderr?: string } = {};
+    try {
+      execFileSync('/bin/sh', ['-c', cmd], { input: 'https://x/y\n', env: { PATH: '/nonexistent' }, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    } catch (e) {
+      err = e as typeof err;
+    }
+    expect(err.status).toBe(EXIT_DOWNLOAD);
+    expect(pullFailure(err.stderr ?? '', err.status ?? 0)).toBe('cannot download the release: neither curl nor wget is installed on this host');
+  });
+
+  it('pullFailure takes the last non-empty line, or names the exit status', () => {
+    expect(pullFailure('noise\ndownload failed (curl): HTTP 403 AccessDenied\n\n', 6)).toBe('download failed (curl): HTTP 403 AccessDenied');
+    expect(pullFailure('', 255)).toBe('download failed (exit 255)');
+  });
+});
+
+describe('prepareSource with pull', () => {
+  it('reads nothing from the store and signs a fresh short-lived URL per call', async () => {
+    const store = s3Like();
+    const src = await prepareSource(store, rel, undefined, { pull: true });
+    expect(store.gets).toBe(0);
+    expect(src.sha256).toBe(sha);
+    expect(() => src.open()).toThrow('pulled by the hosts');
+    expect(await src.pull!.url()).toBe(URL);
+    await src.pull!.url();
+    expect(store.signed).toEqual([`${rel.file}@300`, `${rel.file}@300`]);
+  });
+
+  it('is a usage error for a store that is not S3, before anything is read', async () => {
+    const store = { ...s3Like(), kind: 'remote' as const, description: 'root@h:/srv/store' } as ReleaseStore;
+    await expect(prepareSource(store, rel, undefined, { pull: true })).rejects.toThrow(UsageError);
+  });
+
+  it('refuses an S3 object without a digest (hosts could not verify it)', async () => {
+    const bare = { ...rel, sha256: undefined } as unknown as StoredRelease;
+    const store = s3Like({ stat: async () => bare });
+    await expect(prepareSource(store, bare, undefined, { pull: true })).rejects.toThrow('s3://bucket/prefix: demo_1.0.0.release.tar.gz has no stored sha256');
+  });
+});
