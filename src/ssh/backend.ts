@@ -1,5 +1,6 @@
 // The Backend over one live ssh2 connection: every exec is a channel on it, and one SFTP session (opened on
 // first use) carries every transfer, so a deploy step costs no new handshake.
+import { setMaxListeners } from 'node:events';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
@@ -178,6 +179,7 @@ export class SshBackend implements Backend {
         fail(new InterruptedError(`${label}: interrupted while running ${step ?? 'a command'}`));
       };
       const onConnClose = () => fail(this.connectionLost(`while running ${step ?? 'a command'}`, command));
+      unboundedListeners(opts.signal);
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       this.client.once('close', onConnClose);
       if (opts.timeoutMs !== undefined && opts.timeoutMs > 0) {
@@ -274,6 +276,7 @@ export class SshBackend implements Backend {
     });
     const sink = new SftpWriteStream(sftp, handle, opts.onProgress);
     try {
+      unboundedListeners(opts.signal);
       await pipeline(source, sink, ...(opts.signal ? [{ signal: opts.signal }] : []));
       // The create mode is filtered by the remote umask; set it exactly, as `install -m` would.
       if (opts.mode !== undefined) await new Promise<void>((resolve, reject) => sftp.fchmod(handle, opts.mode!, (e) => (e ? reject(e) : resolve())));
@@ -318,6 +321,14 @@ export class SshBackend implements Backend {
     return stream;
   }
 
+}
+
+/**
+ * One deploy's AbortSignal is shared by every host's in-flight step, each adding (and later removing) a listener;
+ * more than 10 hosts at once is normal, not a leak, so Node's MaxListenersExceededWarning must not fire.
+ */
+function unboundedListeners(signal: AbortSignal | undefined): void {
+  if (signal) setMaxListeners(0, signal);
 }
 
 function closeQuietly(sftp: SFTPWrapper, handle: Buffer): void {
