@@ -24,6 +24,8 @@ export interface DeployCliFlags extends TargetFlags {
   retryFailed?: boolean;
   healthCheck?: string;
   concurrency?: string;
+  /** `--pull` / `--no-pull` (undefined: RELEASE_PULL decides). */
+  pull?: boolean;
 }
 
 /** The options of `deploy release` (and `update`). */
@@ -36,7 +38,9 @@ export function withDeployOptions(cmd: Command): Command {
     .option('--max-fail <n>', 'failed hosts tolerated before no further host starts, N or P% (default: parallel all, rolling/canary 0)')
     .option('--lock-wait <seconds>', 'wait this long for a host held by another deploy instead of failing')
     .option('--retry-failed', 'deploy only to the hosts that failed in the last deploy to this environment')
-    .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)');
+    .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)')
+    .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
+    .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true');
 }
 
 export function deployFlags(flags: DeployCliFlags): DeployFlags {
@@ -50,6 +54,7 @@ export function deployFlags(flags: DeployCliFlags): DeployFlags {
   if (flags.retryFailed) f.retryFailed = true;
   if (flags.healthCheck !== undefined) f.healthCheck = flags.healthCheck;
   if (flags.concurrency !== undefined) f.concurrency = flags.concurrency;
+  if (flags.pull !== undefined) f.pull = flags.pull;
   return f;
 }
 

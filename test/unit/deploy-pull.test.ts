@@ -2,6 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Command } from 'commander';
+import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/deploy/cli-env.js';
 import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import { DeliverError, UsageError } from '../../src/output/errors.js';
@@ -47,6 +49,19 @@ describe('wantsPull', () => {
     expect(wantsPull(true, 'false')).toBe(true);
     expect(() => wantsPull(undefined, 'sometimes')).toThrow(UsageError);
     expect(() => wantsPull(undefined, 'sometimes')).toThrow('RELEASE_PULL: expected true or false, got "sometimes"');
+  });
+});
+
+describe('--pull / --no-pull', () => {
+  const parse = (...args: string[]): DeployCliFlags => {
+    const cmd = withDeployOptions(new Command('deploy').exitOverride());
+    cmd.parse(args, { from: 'user' });
+    return cmd.opts<DeployCliFlags>();
+  };
+  it('reach the deploy flags; without either, RELEASE_PULL decides (pull stays undefined)', () => {
+    expect(deployFlags(parse('--pull')).pull).toBe(true);
+    expect(deployFlags(parse('--no-pull')).pull).toBe(false);
+    expect('pull' in deployFlags(parse())).toBe(false);
   });
 });
 

@@ -13,17 +13,15 @@ export function registerDeploy(program: Command): void {
           .command('release')
           .argument('[words...]', '[to] <environment> (default staging)')
           .description('upload a release from the store to every host, verify it, activate it atomically')
-          .option('--version <version>', 'release version to deploy, or "latest"')
-          .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
-          .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true'),
+          .option('--version <version>', 'release version to deploy, or "latest"'),
       ),
     ),
   ).action(
-    action(async (ctx, words: string[], flags: DeployCliFlags & { pull?: boolean }) => {
+    action(async (ctx, words: string[], flags: DeployCliFlags) => {
       const env = environmentFrom(words);
       const de = await openDeployEnv(ctx, env, flags);
       try {
-        await deployRelease(de, openReleaseStore(de, ctx.cwd), { ...deployFlags(flags), ...(flags.pull !== undefined ? { pull: flags.pull } : {}) });
+        await deployRelease(de, openReleaseStore(de, ctx.cwd), deployFlags(flags));
       } finally {
         await de.transport.closeAll();
       }
