@@ -17,7 +17,7 @@ import { LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, readState, rollbackHost, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
-import { wantsPull } from './pull.js';
+import { assertPullable, wantsPull } from './pull.js';
 import { prepareSource } from './source.js';
 import { parseKeepReleases } from './state.js';
 import { parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
@@ -107,13 +107,16 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   let targets = de.targets;
   if (flags.retryFailed) targets = retryHosts(await loadLastDeploy(de.projectDir, de.env), targets, de.env);
   const strategy = strategyOf(flags);
+  // --pull with a store hosts cannot pull from is a usage error before the store is even listed.
+  const pull = wantsPull(flags.pull, s.get('RELEASE_PULL'), s.lookup('RELEASE_PULL')?.location);
+  if (pull) assertPullable(store);
   const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
   const keep = parseKeepReleases(s.get('KEEP_RELEASES'));
   const lock = lockSettings(de, flags.lockWait);
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
   const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
   de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
-  const source = await prepareSource(store, release, de.signal, { pull: wantsPull(flags.pull, s.get('RELEASE_PULL')) });
+  const source = await prepareSource(store, release, de.signal, { pull });
   const live = new LiveReporter(de.out, targets.map((t) => t.name));
   let outcomes: HostOutcome<HostDeployResult>[] = [];
   try {

@@ -162,6 +162,9 @@ describe('--pull from S3', () => {
     expect(r.stderr).toContain('--pull needs an S3 release store');
     expect(r.stderr).toContain('.deliver/releases is a local store');
     expect(r.stderr).not.toMatch(/\n\s+at /);
+    const remote = await deliver(fx.dir, ['deploy', 'release', 'production', '--version', VERSION], { RELEASE_STORE: `root@host40:${REMOTE_DIR}`, RELEASE_PULL: 'true' });
+    expect(remote.code).toBe(2);
+    expect(remote.stderr).toContain(`--pull needs an S3 release store; root@host40:${REMOTE_DIR} is a remote store`);
     expect(existsSync(hostPath(p, p.hosts[0]!))).toBe(false);
   });
 

@@ -6,7 +6,7 @@ import { Command } from 'commander';
 import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/deploy/cli-env.js';
 import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
 import { prepareSource } from '../../src/deploy/source.js';
-import { DeliverError, UsageError } from '../../src/output/errors.js';
+import { ConfigError, DeliverError, UsageError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
 import type { ReleaseStore, StoredRelease } from '../../src/store/types.js';
 
@@ -49,6 +49,8 @@ describe('wantsPull', () => {
     expect(wantsPull(true, 'false')).toBe(true);
     expect(() => wantsPull(undefined, 'sometimes')).toThrow(UsageError);
     expect(() => wantsPull(undefined, 'sometimes')).toThrow('RELEASE_PULL: expected true or false, got "sometimes"');
+    expect(() => wantsPull(undefined, 'sometimes', { file: '.deliver/config', line: 7 })).toThrow(ConfigError);
+    expect(() => wantsPull(undefined, 'sometimes', { file: '.deliver/config', line: 7 })).toThrow('.deliver/config:7: RELEASE_PULL: expected true or false');
   });
 });
 
