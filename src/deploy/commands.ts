@@ -7,6 +7,8 @@ import { checkVersion, linkTarget, releaseDir, stagingDir, type Layout } from '.
 export const EXIT_CHECKSUM = 3;
 export const EXIT_BAD_RELEASE = 4;
 export const EXIT_ACTIVE_DIFFERS = 5;
+/** Activation failed inside the combined unpack round trip (deploy-release.ts). */
+export const EXIT_ACTIVATE = 7;
 
 /**
  * One read-only look at a host: where the symlink points, what is stored, the activation history and which release

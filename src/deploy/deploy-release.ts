@@ -10,12 +10,12 @@ import { and, sh } from '../ssh/quote.js';
 import type { Backend, ExecOptions } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import {
-  activateCommand, auditCommand, cleanupCommand, EXIT_CHECKSUM, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
+  activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
   stateCommand, unpackCommand, verifyCommand,
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
-import { acquireLock, newOwner, releaseLock } from './lock.js';
+import { acquireLock, newOwner, releaseCommand, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
 import { pullCommand, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
@@ -92,10 +92,15 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
   const run = (cmd: { text: string }, name: string, extra: ExecOptions = {}) => backend.run(cmd.text, { step: name, ...withSig, ...extra });
   const tarPath = uploadPath(l, plan.source.file, id);
   let locked = false;
+  /** Our lock was already removed by the last remote command. */
+  let unlocked = false;
   let state: HostState | undefined;
   try {
     step('lock');
-    await acquireLock(backend, l, owner, {
+    // The host's state rides along with taking the lock (one shell fewer); it is read only once the lock is ours.
+    const prepCmd = sh`${stateCommand(l)}; echo '[installed-sha]'; ${prepareCommand(l, plan.version)}`;
+    const after = await acquireLock(backend, l, owner, {
+      after: prepCmd,
       waitMs: plan.lock.waitMs,
       ttlMs: plan.lock.ttlMs,
       warn: plan.events.warn,
@@ -107,7 +112,11 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
 
     step('prepare');
     // One round trip for the host's state and an already installed copy of this version.
-    const prep = (await run(sh`${stateCommand(l)}; echo '[installed-sha]'; ${prepareCommand(l, plan.version)}`, 'prepare')).stdout;
+    if (after && after.code !== 0) {
+      const detail = after.stdout.trim().split('\n').slice(-20).join('\n');
+      throw new RemoteError(host, `prepare failed with exit code ${after.code}`, { step: 'prepare', command: prepCmd.text, ...(detail ? { detail } : {}) });
+    }
+    const prep = after ? after.stdout : (await run(prepCmd, 'prepare')).stdout;
     state = parseHostState(prep);
     const existingSha = sectionOf(prep, 'installed-sha')[0] ?? '';
     if (plan.cleanDeploy) {
@@ -132,6 +141,13 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       }
     };
 
+    const previous = state.active !== plan.version ? state.active : undefined;
+    const record = (started: boolean) => {
+      const entry = auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started });
+      const prune = pruneCommand(l, pruneList(afterActivation(state!, plan.version), plan.keepReleases));
+      // The audit line and pruning never fail a deploy that is already active.
+      return sh`{ ${auditCommand(l, entry)}; ${prune ?? sh`true`}; } || true`;
+    };
     const reuse = existingSha === plan.source.sha256 && state.releases.includes(plan.version);
     if (!reuse && plan.source.pull) {
       // --pull: the host downloads from S3 itself; the signed URL goes on stdin, never on a command line.
@@ -160,12 +176,24 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       const post = hookCmd('post_extract_release_archive', stage);
       if (!pre && !post) {
         // No hooks in between: verify, unpack, link and install in one round trip (each part stops the chain).
+        // When nothing else has to happen before activation (no restart, no env file), activation, the audit line
+        // and the unlock ride along too: every round trip costs the host a new shell, about as much as an OpenSSH
+        // login on a busy host. `deliver-unlocked` on stdout says our lock is gone (else `finally` removes it).
+        const inline = !plan.startDeploy && !(plan.envFileLocal && existsSync(plan.envFileLocal));
+        const finish = inline
+          ? [sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id)} && echo deliver-unlocked || true; }`]
+          : [];
         step('unpack');
-        const r = await backend.exec(and(verify, unpack, install).text, withSig);
+        const r = await backend.exec(and(verify, unpack, install, ...finish).text, withSig);
         if (r.code !== 0) {
           const out = `${r.stderr}${r.stdout}`.trim().split('\n').slice(-20).join('\n');
           if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
+          if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
           throw new RemoteError(host, `unpack failed (exit ${r.code})`, { step: 'unpack', ...(out ? { detail: out } : {}) });
+        }
+        if (inline) {
+          unlocked = /^deliver-unlocked$/m.test(r.stdout);
+          return { version: plan.version, ...(previous ? { previous } : {}), uploaded: true, started: false };
         }
       } else {
         step('verify');
@@ -191,13 +219,6 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       await run(sh`chmod 600 ${`${remote}.tmp-${id}`} && mv -f ${`${remote}.tmp-${id}`} ${remote}`, 'env file');
     }
 
-    const previous = state.active !== plan.version ? state.active : undefined;
-    const record = (started: boolean) => {
-      const entry = auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started });
-      const prune = pruneCommand(l, pruneList(afterActivation(state!, plan.version), plan.keepReleases));
-      // The audit line and pruning never fail a deploy that is already active.
-      return sh`{ ${auditCommand(l, entry)}; ${prune ?? sh`true`}; } || true`;
-    };
     step('activate');
     if (!plan.startDeploy) {
       await run(sh`${activateCommand(l, plan.version, id)} && ${record(false)}`, 'activate');
@@ -273,7 +294,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     throw remoteStep(host, current, err);
   } finally {
     // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
-    if (locked || sig?.aborted) await releaseLock(backend, l, owner.id).catch(() => undefined);
+    if ((locked || sig?.aborted) && !unlocked) await releaseLock(backend, l, owner.id).catch(() => undefined);
   }
 }
 

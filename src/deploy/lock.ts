@@ -113,18 +113,47 @@ export interface AcquireOptions {
   pollMs?: number;
   /** --dry-run: the command is printed, not run; there is no answer to parse. */
   dryRun?: boolean;
+  /**
+   * A command run in the same round trip right after the lock is taken (never when it is not): saves the host a
+   * shell. Its output and exit status come back in the result; its failure does not fail the lock step.
+   */
+  after?: Shell;
+}
+
+/** What `after` printed and its exit status (undefined without `after`, and in a dry run). */
+export interface AfterResult {
+  stdout: string;
+  code: number;
+}
+
+const AFTER_MARK = '[deliver-after]';
+const AFTER_EXIT = '[deliver-after-exit]';
+
+/** The acquire command followed, only when the lock was taken, by `after` and its exit status. */
+export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell): Shell {
+  return sh`o=$(${acquireCommand(l, owner)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; printf '%s %s\\n' ${AFTER_EXIT} "$?";; esac; true`;
+}
+
+function splitAfter(stdout: string): AfterResult | undefined {
+  const at = stdout.indexOf(`${AFTER_MARK}\n`);
+  if (at < 0) return undefined;
+  const rest = stdout.slice(at + AFTER_MARK.length + 1);
+  const end = rest.lastIndexOf(`${AFTER_EXIT} `);
+  if (end < 0) return { stdout: rest, code: 255 };
+  return { stdout: rest.slice(0, end), code: Number.parseInt(rest.slice(end + AFTER_EXIT.length + 1), 10) };
 }
 
 /** Takes the host's lock or throws a RemoteError naming the owner. */
-export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner, opts: AcquireOptions): Promise<void> {
+export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner, opts: AcquireOptions): Promise<AfterResult | undefined> {
   const deadline = Date.now() + opts.waitMs;
   let announced = false;
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
-    const res = await backend.run(acquireCommand(l, owner).text, { step: 'lock', ...(opts.signal ? { signal: opts.signal } : {}) });
-    if (opts.dryRun && res.stdout.trim() === '') return;
+    const cmd = opts.after !== undefined && !opts.dryRun ? acquireThenCommand(l, owner, opts.after) : acquireCommand(l, owner);
+    const res = await backend.run(cmd.text, { step: 'lock', ...(opts.signal ? { signal: opts.signal } : {}) });
+    if (opts.dryRun && res.stdout.trim() === '') return undefined;
     const parsed = parseAcquire(res.stdout);
-    if (parsed.acquired) return;
+    if (parsed.acquired) return opts.after !== undefined && !opts.dryRun ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);
     const stale = staleReason(parsed, { ttlMs: opts.ttlMs, machine: owner.machine, pidAlive });
     if (stale) {

@@ -1,10 +1,11 @@
 // Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Backend, ExecResult } from '../../src/ssh/types.js';
+import { sh } from '../../src/ssh/quote.js';
 import { RemoteError } from '../../src/output/errors.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
@@ -53,6 +54,27 @@ describe('deploy lock', () => {
     await expect(acquireLock(b, l, other, opts())).rejects.toThrow(/held by alice/);
     await releaseLock(b, l, a.id);
     await acquireLock(b, l, other, opts());
+  });
+
+  it('runs an `after` command in the same round trip, only once the lock is ours', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const a = newOwner('deploy release', '0.2.0');
+    const got = await acquireLock(b, l, a, { ...opts(), after: sh`echo '[state]'; printf 'line %s\\n' 1 2; ls ${l.lock}` });
+    expect(got).toEqual({ stdout: '[state]\nline 1\nline 2\nowner.json\n', code: 0 });
+    expect(JSON.parse(readFileSync(`${l.lock}/owner.json`, 'utf8')).id).toBe(a.id);
+    // Held by someone else: `after` never runs (its marker file stays absent) and the lock step fails as before.
+    const other = newOwner('deploy release', '0.3.0');
+    await expect(acquireLock(b, l, other, { ...opts(), after: sh`touch ${`${l.home}/ran`}` })).rejects.toThrow(/web1: deploy lock held by/);
+    expect(existsSync(`${l.home}/ran`)).toBe(false);
+    await releaseLock(b, l, a.id);
+    // A failing `after` reports its status and output; the lock is still taken (the caller must release it).
+    const failed = await acquireLock(b, l, other, { ...opts(), after: sh`echo partial; false` });
+    expect(failed).toEqual({ stdout: 'partial\n', code: 1 });
+    expect(existsSync(l.lock)).toBe(true);
+    // Without `after` nothing changes: no result.
+    await releaseLock(b, l, other.id);
+    expect(await acquireLock(b, l, a, opts())).toBeUndefined();
   });
 
   it('waits with --lock-wait until the holder releases', async () => {
