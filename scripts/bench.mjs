@@ -30,6 +30,9 @@ const bedEnv = {
   TESTBED_NET: process.env.TESTBED_NET ?? '127.0.7',
   TESTBED_DIR: process.env.TESTBED_DIR ?? join(REPO, '.testbed-bench'),
   TESTBED_HOSTS: process.env.TESTBED_HOSTS ?? String(NHOSTS),
+  // Hosts get their own clean HOME, as real servers have: this machine's /root/.bashrc (pyenv init, ~0.4 s) would
+  // otherwise run on every remote command. TESTBED_OWN_HOME=0 measures with it.
+  TESTBED_OWN_HOME: process.env.TESTBED_OWN_HOME ?? '1',
 };
 const s3Env = { ...process.env, S3_PORT: process.env.S3_PORT ?? '7487', S3_DIR: process.env.S3_DIR ?? '/tmp/deliver-s3-bench' };
 
