@@ -2,14 +2,12 @@
 // transport (dry-run printer with --dry-run) and the store. Shared by every deploy/node command.
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
-import type { Settings } from '../config/types.js';
 import { ConfigError } from '../output/errors.js';
-import { addSecret, isSecretName } from '../output/redact.js';
-import { createTransport } from '../ssh/index.js';
+import { transportFor } from '../cli/transport.js';
 import { openStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from '../cli/common.js';
-import { hostKeyPolicy, resolveEnvironment } from '../config/resolve.js';
+import { resolveEnvironment } from '../config/resolve.js';
 import type { DeployEnv, DeployFlags } from './run.js';
 import { parseStrategy } from './strategy.js';
 
@@ -69,25 +67,14 @@ export function withTargetOptions(cmd: Command): Command {
     .option('--concurrency <n>', 'hosts worked on at once (default 10)');
 }
 
-function connectTimeoutMs(settings: Settings): number {
-  const s = Number(settings.get('SSH_TIMEOUT') ?? '10');
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
-}
-
 export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {
   const settings = await loadSettings({ cwd: ctx.cwd, deployEnvironment: env, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
-  for (const v of settings.all()) if (isSecretName(v.name)) addSecret(v.value);
   const app = settings.get('APP');
   if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
   const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
   const targets = resolved.targets;
   const dryRun = Boolean(flags.dryRun);
-  const transport = createTransport({
-    hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking),
-    connectTimeoutMs: connectTimeoutMs(settings),
-    out: ctx.out,
-    dryRun,
-  });
+  const transport = transportFor(ctx, settings, flags);
   return { app, env, targets, deliverTo: resolved.deliverTo, settings, transport, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
 }
 

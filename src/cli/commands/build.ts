@@ -7,7 +7,8 @@ import { buildRelease, type BuildReleaseOptions, type BuildReleaseResult } from 
 import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { UsageError } from '../../output/errors.js';
-import { createTransport, gitSshCommand } from '../../ssh/index.js';
+import { gitSshCommand } from '../../ssh/index.js';
+import { connectTimeoutMs, transportFor } from '../transport.js';
 import type { Transport } from '../../ssh/types.js';
 import { openStore } from '../../store/index.js';
 import type { ReleaseStore } from '../../store/types.js';
@@ -43,11 +44,6 @@ export function versionRequest(flags: BuildFlags, settings: Settings): VersionRe
     if (cfg !== undefined && cfg.trim() !== '') req.metadata = parseAutoVersion(cfg, `AUTO_VERSION (${settings.where('AUTO_VERSION')})`);
   }
   return req;
-}
-
-function connectTimeoutMs(settings: Settings): number {
-  const s = Number(settings.get('SSH_TIMEOUT') ?? '10');
-  return Number.isFinite(s) && s > 0 ? s * 1000 : 10_000;
 }
 
 /** The build options, shared by `build release` and `update`. */
@@ -116,12 +112,7 @@ export function registerBuild(program: Command): void {
         ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
       });
       const dryRun = Boolean(flags.dryRun);
-      const transport = createTransport({
-        hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking),
-        connectTimeoutMs: connectTimeoutMs(settings),
-        out: ctx.out,
-        dryRun,
-      });
+      const transport = transportFor(ctx, settings, flags);
       try {
         const result = await buildWithFlags(ctx, settings, flags, {
           transport,

@@ -1,9 +1,8 @@
 // `deliver show releases`: the releases of APP in the release store, sorted by version.
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
-import { hostKeyPolicy } from '../../config/resolve.js';
 import { RELEASE_HEADERS, releaseCells, releaseRows } from '../../build/show-releases.js';
-import { createTransport } from '../../ssh/index.js';
+import { transportFor } from '../transport.js';
 import { openStore } from '../../store/index.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
@@ -22,7 +21,7 @@ export function registerShow(program: Command): void {
     action(async (ctx, flags: CommonOptions) => {
       const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
       const app = settings.get('APP') ?? '';
-      const transport = createTransport({ hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking), out: ctx.out });
+      const transport = transportFor(ctx, settings, flags);
       try {
         const store = openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings });
         const rows = releaseRows(await store.list(app));

@@ -7,12 +7,11 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
-import { hostKeyPolicy } from '../../config/resolve.js';
 import { requireVars } from '../../config/validate.js';
 import type { Settings } from '../../config/types.js';
 import { UsageError } from '../../output/errors.js';
 import { formatBytes } from '../../output/output.js';
-import { createTransport } from '../../ssh/index.js';
+import { transportFor } from '../transport.js';
 import { copyRelease, downloadToFile } from '../../store/copy.js';
 import { DEFAULT_RELEASE_STORE, openStore } from '../../store/index.js';
 import { LocalStore } from '../../store/local.js';
@@ -69,7 +68,7 @@ async function withStores(
   requireVars(settings, 'upload');
   const app = settings.get('APP') as string;
   const local = localDir(settings);
-  const transport = createTransport({ hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking), out: ctx.out });
+  const transport = transportFor(ctx, settings, flags);
   try {
     const store = openStore(settings.get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE, { cwd: ctx.cwd, transport, settings });
     if (store instanceof LocalStore && store.dir === local.dir) {
