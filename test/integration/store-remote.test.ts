@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomSource, roundTrip } from '../helpers/big-release.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { SshTransport } from '../../src/ssh/transport.js';
 import { openStore } from '../../src/store/index.js';
@@ -27,20 +28,6 @@ async function readAll(stream: Readable): Promise<Buffer> {
 }
 
 /** `total` random bytes in 1 MiB chunks, generated as they are read. */
-function randomSource(total: number, hash?: ReturnType<typeof createHash>): Readable {
-  let left = total;
-  return new Readable({
-    read() {
-      if (left === 0) return void this.push(null);
-      const n = Math.min(left, 1024 * 1024);
-      left -= n;
-      const chunk = randomBytes(n);
-      hash?.update(chunk);
-      this.push(chunk);
-    },
-  });
-}
-
 function remote(spec: string, t: SshTransport = transport): RemoteStore {
   return openStore(spec, { cwd: process.cwd(), transport: t }) as RemoteStore;
 }
@@ -175,27 +162,10 @@ describe('remote store (real sshd host)', () => {
     const store = remote(`${tb.user}@${host.name}:/srv/${run}/big`);
     await store.list('big'); // connect first: the pool's own buffers are not the release's
     const size = 200 * 1024 * 1024;
-    const base = process.memoryUsage().rss;
-    let peak = base;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      const h = createHash('sha256');
-      const put = await store.put('big_1.0.0.release.tar.gz', randomSource(size, h));
-      const digest = h.digest('hex');
-      expect(put).toMatchObject({ size, sha256: digest });
-      const got = await store.get('big_1.0.0.release.tar.gz');
-      const back = createHash('sha256');
-      let n = 0;
-      for await (const c of got.stream) {
-        back.update(c as Buffer);
-        n += (c as Buffer).length;
-      }
-      expect(n).toBe(size);
-      expect(back.digest('hex')).toBe(digest);
-    } finally {
-      clearInterval(timer);
-    }
-    expect(peak - base, `peak RSS growth ${((peak - base) / 1048576).toFixed(0)} MB`).toBeLessThan(150 * 1024 * 1024);
+    const r = await roundTrip(store, 'big_1.0.0.release.tar.gz', size);
+    expect(r.put).toMatchObject({ size, sha256: r.digest });
+    expect(r.readBack).toEqual({ bytes: size, digest: r.digest });
+    expect(r.peakGrowth, `peak RSS growth ${(r.peakGrowth / 1048576).toFixed(0)} MB`).toBeLessThan(150 * 1024 * 1024);
     await store.delete('big_1.0.0.release.tar.gz');
   });
 });

@@ -15,6 +15,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomSource, roundTrip } from '../helpers/big-release.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
 import { openStore } from '../../src/store/index.js';
@@ -47,20 +48,6 @@ async function leftovers(prefix: string): Promise<{ objects: string[]; uploads: 
 }
 
 /** `total` bytes of random data in 1 MiB chunks, generated as they are read (never held whole). */
-function randomSource(total: number, hash?: ReturnType<typeof createHash>): Readable {
-  let left = total;
-  return new Readable({
-    read() {
-      if (left === 0) return void this.push(null);
-      const n = Math.min(left, 1024 * 1024);
-      left -= n;
-      const chunk = randomBytes(n);
-      hash?.update(chunk);
-      this.push(chunk);
-    },
-  });
-}
-
 beforeAll(() => {
   env = startS3();
   restoreEnv = applyS3Env(env);
@@ -256,29 +243,10 @@ describe('S3 store (real radosgw)', () => {
   it('streams a 200 MB release in and out with under 150 MB of memory growth', async () => {
     const store = s3Store(`s3://${env.bucket}/${run}/big`);
     const size = 200 * 1024 * 1024;
-    global.gc?.();
-    const base = process.memoryUsage().rss;
-    let peak = base;
-    const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 10);
-    try {
-      const h = createHash('sha256');
-      const put = await store.put('big_1.0.0.release.tar.gz', randomSource(size, h));
-      const digest = h.digest('hex');
-      expect(put).toMatchObject({ size, sha256: digest });
-      const got = await store.get('big_1.0.0.release.tar.gz');
-      const back = createHash('sha256');
-      let n = 0;
-      for await (const c of got.stream) {
-        back.update(c as Buffer);
-        n += (c as Buffer).length;
-      }
-      expect(n).toBe(size);
-      expect(back.digest('hex')).toBe(digest);
-    } finally {
-      clearInterval(timer);
-    }
-    console.log(`S3 200 MB: peak RSS growth ${((peak - base) / 1048576).toFixed(0)} MB`);
-    expect(peak - base).toBeLessThan(150 * 1024 * 1024);
+    const r = await roundTrip(store, 'big_1.0.0.release.tar.gz', size);
+    expect(r.put).toMatchObject({ size, sha256: r.digest });
+    expect(r.readBack).toEqual({ bytes: size, digest: r.digest });
+    expect(r.peakGrowth, `peak RSS growth ${(r.peakGrowth / 1048576).toFixed(0)} MB`).toBeLessThan(150 * 1024 * 1024);
     await store.delete('big_1.0.0.release.tar.gz');
   });
 });
