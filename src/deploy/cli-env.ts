@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
 import { ConfigError } from '../output/errors.js';
 import { transportFor } from '../cli/transport.js';
-import { openStore } from '../store/index.js';
+import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from '../cli/common.js';
 import { resolveEnvironment } from '../config/resolve.js';
@@ -79,5 +79,5 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
 }
 
 export function openReleaseStore(de: DeployEnv, cwd: string): ReleaseStore {
-  return openStore(de.settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd, transport: de.transport, settings: de.settings });
+  return openConfiguredStore(de.settings, { cwd, transport: de.transport });
 }

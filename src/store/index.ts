@@ -45,6 +45,14 @@ export function openStore(spec: string, ctx: StoreContext): ReleaseStore {
   }
 }
 
+/**
+ * The store named by RELEASE_STORE. An empty value means the default, like an unset one: `openStore('')` would
+ * otherwise be the project directory itself.
+ */
+export function openConfiguredStore(settings: Settings, ctx: { cwd: string; transport?: Transport }): ReleaseStore {
+  return openStore(settings.get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE, { ...ctx, settings });
+}
+
 export { LocalStore, localStoreDir } from './local.js';
 export { RemoteStore } from './remote.js';
 export { S3Store } from './s3.js';

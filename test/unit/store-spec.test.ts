@@ -1,7 +1,12 @@
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadSettings } from '../../src/config/load.js';
 import { DeliverError, UsageError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
-import { openStore } from '../../src/store/index.js';
+import { openConfiguredStore, openStore } from '../../src/store/index.js';
+import { LocalStore } from '../../src/store/local.js';
 import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
 import { parseStoreSpec, type StoreSpec } from '../../src/store/spec.js';
 import type { Settings } from '../../src/config/types.js';
@@ -156,5 +161,19 @@ describe('openStore', () => {
 
   it('needs a transport for a remote store', () => {
     expect(() => openStore('u@h:/x', { cwd: '/tmp' })).toThrow(DeliverError);
+  });
+});
+
+describe('openConfiguredStore', () => {
+  it('an empty RELEASE_STORE means the default store, not the project directory', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'deliver-store-'));
+    mkdirSync(join(dir, '.deliver'));
+    for (const value of ['""', '" "', '"custom/dir"']) {
+      writeFileSync(join(dir, '.deliver', 'config'), `APP=demo\nRELEASE_STORE=${value}\n`);
+      const settings = await loadSettings({ cwd: dir, env: {} });
+      const store = openConfiguredStore(settings, { cwd: dir });
+      expect(store).toBeInstanceOf(LocalStore);
+      expect((store as LocalStore).dir).toBe(join(dir, value === '"custom/dir"' ? 'custom/dir' : '.deliver/releases'));
+    }
   });
 });

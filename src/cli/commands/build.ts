@@ -10,7 +10,7 @@ import { UsageError } from '../../output/errors.js';
 import { gitSshCommand } from '../../ssh/index.js';
 import { connectTimeoutMs, transportFor } from '../transport.js';
 import type { Transport } from '../../ssh/types.js';
-import { openStore } from '../../store/index.js';
+import { openConfiguredStore } from '../../store/index.js';
 import type { ReleaseStore } from '../../store/types.js';
 import { action, withCommonOptions, type CommonOptions, type Context } from '../common.js';
 
@@ -116,7 +116,7 @@ export function registerBuild(program: Command): void {
       try {
         const result = await buildWithFlags(ctx, settings, flags, {
           transport,
-          store: async () => openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings }),
+          store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }),
           dryRun,
         });
         ctx.out.result(result);

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import { RELEASE_HEADERS, releaseCells, releaseRows } from '../../build/show-releases.js';
 import { transportFor } from '../transport.js';
-import { openStore } from '../../store/index.js';
+import { openConfiguredStore } from '../../store/index.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 /** `show` may get more subcommands from other modules: reuse the group if it exists. */
@@ -23,7 +23,7 @@ export function registerShow(program: Command): void {
       const app = settings.get('APP') ?? '';
       const transport = transportFor(ctx, settings, flags);
       try {
-        const store = openStore(settings.get('RELEASE_STORE') ?? '.deliver/releases', { cwd: ctx.cwd, transport, settings });
+        const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
         const rows = releaseRows(await store.list(app));
         ctx.out.result({ app, store: store.description, releases: rows });
         if (rows.length === 0) {

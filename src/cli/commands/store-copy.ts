@@ -13,7 +13,7 @@ import { UsageError } from '../../output/errors.js';
 import { formatBytes } from '../../output/output.js';
 import { transportFor } from '../transport.js';
 import { copyRelease, downloadToFile } from '../../store/copy.js';
-import { DEFAULT_RELEASE_STORE, openStore } from '../../store/index.js';
+import { DEFAULT_RELEASE_STORE, openConfiguredStore } from '../../store/index.js';
 import { LocalStore } from '../../store/local.js';
 import { assertStoreFileName } from '../../store/names.js';
 import { notFound } from '../../store/store-errors.js';
@@ -70,7 +70,7 @@ async function withStores(
   const local = localDir(settings);
   const transport = transportFor(ctx, settings, flags);
   try {
-    const store = openStore(settings.get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE, { cwd: ctx.cwd, transport, settings });
+    const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
     if (store instanceof LocalStore && store.dir === local.dir) {
       throw new UsageError(`RELEASE_STORE is this machine's release directory (${local.description}): nothing to copy`, {
         hint: 'set RELEASE_STORE to user@host:/path or s3://bucket[/prefix] in .deliver/config',
