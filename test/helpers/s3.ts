@@ -2,6 +2,7 @@
 // first caller starts it (about 1–2 s), later callers and later test files find it running. It keeps running
 // after the tests (stop it with `scripts/s3-server.sh stop` with the same S3_PORT/S3_DIR).
 import { execFileSync } from 'node:child_process';
+import { S3Client } from '@aws-sdk/client-s3';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,4 +70,16 @@ export function applyS3Env(env: S3TestEnv = s3Env()): () => void {
       else process.env[k] = v;
     }
   };
+}
+
+/** A plain SDK client for the test server, for tests that go behind deliver's back (corrupting an object, say). */
+export function rawS3Client(env: S3TestEnv): S3Client {
+  return new S3Client({
+    endpoint: env.endpoint,
+    region: env.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
 }

@@ -139,3 +139,16 @@ export function requireCommand(name: string): string {
 export function sshExec(tb: Testbed, host: string, command: string, timeoutMs = 60_000): Promise<RunResult> {
   return run('ssh', ['-F', tb.sshConfig, host, command], { cwd: repoRoot, timeoutMs });
 }
+
+/**
+ * True while `pid` runs. A killed process whose parent has not reaped it yet (state Z) counts as dead: this
+ * machine's PID 1 does not reap orphans, so /proc/<pid> of a killed daemon can stay.
+ */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}

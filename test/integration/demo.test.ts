@@ -2,10 +2,9 @@
 // app with real mix on the bed's build host, deploys and starts it on three hosts, and queries the nodes.
 // The test ends with `scripts/demo.sh stop`, so it also stops a demo a developer left running (rerun it after).
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot, type RunResult } from '../helpers/testbed.js';
+import { alive, repoRoot, type RunResult } from '../helpers/testbed.js';
 
 const script = join(repoRoot, 'scripts', 'demo.sh');
 const bedDir = join(repoRoot, '.demo', 'testbed');
@@ -62,15 +61,6 @@ function onHost(host: string, command: string): string {
   return r.stdout.trim();
 }
 
-/** True while `pid` runs: it exists and is not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const show = (r: RunResult) => `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 

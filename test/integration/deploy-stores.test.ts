@@ -16,7 +16,7 @@ import { pullCommand } from '../../src/deploy/pull.js';
 import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
 import { parseStoreSpec } from '../../src/store/spec.js';
 import { createMixFixture, deliver, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
-import { applyS3Env, startS3, type S3TestEnv } from '../helpers/s3.js';
+import { applyS3Env, rawS3Client, startS3, type S3TestEnv } from '../helpers/s3.js';
 import {
   APP, activeVersion, ensureBed, hostPath, installed, json, leftovers, startCli, waitCli, type Bed, type BedHost, type HostJson, type Project,
 } from './deploy-support.js';
@@ -82,14 +82,7 @@ beforeAll(() => {
   bed = ensureBed();
   s3 = startS3();
   restoreEnv = applyS3Env(s3);
-  raw = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  raw = rawS3Client(s3);
   fx = createMixFixture(APP);
   onHost('host40', `mkdir -p ${REMOTE_DIR}`);
 }, 300_000);

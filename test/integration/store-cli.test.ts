@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { startS3, type S3TestEnv } from '../helpers/s3.js';
+import { rawS3Client, startS3, type S3TestEnv } from '../helpers/s3.js';
 import { cliEnv, loadTestbed, runCli, type RunResult, type Testbed, type TestHost } from '../helpers/testbed.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -126,15 +126,8 @@ describe('deliver upload / download with an S3 store', () => {
     // Overwrite the object behind deliver's back (its .sha256 object still names the original bytes).
     const bad = Buffer.from(data);
     bad[1000] = (bad[1000] as number) ^ 0x10;
-    const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
-    const raw = new S3Client({
-      endpoint: s3.endpoint,
-      region: s3.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+    const raw = rawS3Client(s3);
     await raw.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${run}/corrupt/demo_3.0.0.release.tar.gz`, Body: bad }));
     raw.destroy();
 

@@ -20,7 +20,7 @@ import { DeliverError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
 import { openStore } from '../../src/store/index.js';
 import type { S3Store } from '../../src/store/s3.js';
-import { applyS3Env, startS3, type S3TestEnv } from '../helpers/s3.js';
+import { applyS3Env, rawS3Client, startS3, type S3TestEnv } from '../helpers/s3.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const FILE = 'demo_1.0.0.release.tar.gz';
@@ -47,18 +47,10 @@ async function leftovers(prefix: string): Promise<{ objects: string[]; uploads: 
   return { objects: (objs.Contents ?? []).map((o) => o.Key ?? ''), uploads: (mpu.Uploads ?? []).map((u) => u.Key ?? '') };
 }
 
-/** `total` bytes of random data in 1 MiB chunks, generated as they are read (never held whole). */
 beforeAll(() => {
   env = startS3();
   restoreEnv = applyS3Env(env);
-  raw = new S3Client({
-    endpoint: env.endpoint,
-    region: env.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  raw = rawS3Client(env);
 });
 
 afterAll(() => {

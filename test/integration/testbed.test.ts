@@ -6,7 +6,7 @@ import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadTestbed, requireCommand, sshExec, testbedCtl, type TestHost, type Testbed } from '../helpers/testbed.js';
+import { alive, loadTestbed, requireCommand, sshExec, testbedCtl, type TestHost, type Testbed } from '../helpers/testbed.js';
 
 let tb: Testbed;
 let all: TestHost[];
@@ -19,15 +19,6 @@ beforeAll(() => {
   if (tb.hosts.length < 2) throw new Error(`these tests need at least 2 target hosts; the bed has ${tb.hosts.length} (TESTBED_HOSTS)`);
 });
 
-/** True while PID runs; a killed process whose parent has not reaped it yet (state Z) counts as dead. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
