@@ -9,6 +9,37 @@ export const EXIT_BAD_RELEASE = 4;
 export const EXIT_ACTIVE_DIFFERS = 5;
 /** Activation failed inside the combined unpack round trip (deploy-release.ts). */
 export const EXIT_ACTIVATE = 7;
+/** The tarball sent on stdin did not arrive whole (receiveCommand). */
+export const EXIT_UPLOAD = 8;
+
+/** A stdout line that tells the deploy which step a combined round trip has reached (its live status line). */
+export const STEP_MARK = '[deliver-step]';
+
+export function stepMarkCommand(step: 'upload' | 'download' | 'verify' | 'unpack' | 'activate'): Shell {
+  return sh`echo ${`${STEP_MARK} ${step}`}`;
+}
+
+/** The last line of a combined round trip: without it, a zero exit status does not mean the chain ran to the end. */
+export const DONE_MARK = '[deliver-done]';
+
+export function doneMarkCommand(): Shell {
+  return sh`echo ${DONE_MARK}`;
+}
+
+/** The step a stdout line announces, if it is a step mark. */
+export function stepOfLine(line: string): string | undefined {
+  return line.startsWith(`${STEP_MARK} `) ? line.slice(STEP_MARK.length + 1) : undefined;
+}
+
+/**
+ * Writes exactly `size` bytes of stdin to `tarPath` (the tarball streams on the same remote command that unpacks
+ * it: no separate SFTP session). Fewer bytes (the sender stopped) is refused with EXIT_UPLOAD; verifyCommand then
+ * checks the content.
+ */
+export function receiveCommand(tarPath: string, size: number): Shell {
+  if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid release size ${size}`);
+  return sh`head -c ${size} > ${tarPath} && got=$(wc -c < ${tarPath}) && { [ "$got" -eq ${size} ] || { echo "upload incomplete: received $got of ${raw(String(size))} bytes" >&2; rm -f ${tarPath}; exit ${EXIT_UPLOAD}; }; } || exit ${EXIT_UPLOAD}`;
+}
 
 /**
  * One read-only look at a host: where the symlink points, what is stored, the activation history and which release

@@ -6,18 +6,20 @@ import { existsSync, createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HookDef } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
-import { and, sh } from '../ssh/quote.js';
-import type { Backend, ExecOptions } from '../ssh/types.js';
+import type { Readable } from 'node:stream';
+import type { Paused } from '../ssh/continuation.js';
+import { and, sh, type Shell } from '../ssh/quote.js';
+import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import {
-  activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, installCommand, linkConfigCommand, prepareCommand, pruneCommand,
-  stateCommand, unpackCommand, verifyCommand,
+  activateCommand, auditCommand, cleanupCommand, DONE_MARK, doneMarkCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, installCommand, linkConfigCommand, prepareCommand,
+  pruneCommand, receiveCommand, stateCommand, stepMarkCommand, stepOfLine, unpackCommand, verifyCommand,
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
 import { acquireLock, newOwner, releaseCommand, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
-import { pullCommand, pullFailure, pullInput } from './pull.js';
+import { EXIT_DOWNLOAD, pullCommand, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
 import { afterActivation, parseHostState, pruneList, sectionOf, type HostState } from './state.js';
 
@@ -95,12 +97,32 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
   /** Our lock was already removed by the last remote command. */
   let unlocked = false;
   let state: HostState | undefined;
+  /** The lock command, still open and waiting for the rest of its script (see continuation.ts). */
+  let held: Paused | undefined;
+  const closeHeld = async () => {
+    const h = held;
+    held = undefined;
+    if (h) await h.close().catch(() => undefined);
+  };
+  // Combined round trips announce their steps on stdout; those lines drive the status line and are not shown.
+  const onStdout = (line: string) => {
+    const at = stepOfLine(line);
+    if (line === DONE_MARK) return;
+    if (at !== undefined) {
+      current = at;
+      plan.events.step?.(host, at);
+    } else plan.events.line?.(host, 'stdout', line);
+  };
+  const output = { onStdout, ...(withSig.onStderr ? { onStderr: withSig.onStderr } : {}) };
   try {
     step('lock');
-    // The host's state rides along with taking the lock (one shell fewer); it is read only once the lock is ours.
+    // The host's state rides along with taking the lock, and the lock command then stays open: the upload and
+    // unpack that follow run in that same remote shell, so a plain deploy costs each host one session.
     const prepCmd = sh`${stateCommand(l)}; echo '[installed-sha]'; ${prepareCommand(l, plan.version)}`;
     const after = await acquireLock(backend, l, owner, {
       after: prepCmd,
+      hold: true,
+      output,
       waitMs: plan.lock.waitMs,
       ttlMs: plan.lock.ttlMs,
       warn: plan.events.warn,
@@ -109,9 +131,9 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       ...(sig ? { signal: sig } : {}),
     });
     locked = true;
+    held = after?.held;
 
     step('prepare');
-    // One round trip for the host's state and an already installed copy of this version.
     if (after && after.code !== 0) {
       const detail = after.stdout.trim().split('\n').slice(-20).join('\n');
       throw new RemoteError(host, `prepare failed with exit code ${after.code}`, { step: 'prepare', command: prepCmd.text, ...(detail ? { detail } : {}) });
@@ -149,63 +171,56 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       return sh`{ ${auditCommand(l, entry)}; ${prune ?? sh`true`}; } || true`;
     };
     const reuse = existingSha === plan.source.sha256 && state.releases.includes(plan.version);
-    if (!reuse && plan.source.pull) {
-      // --pull: the host downloads from S3 itself; the signed URL goes on stdin, never on a command line.
-      step('download');
-      const url = plan.dryRun ? 'https://presigned.invalid/url\n' : pullInput(await plan.source.pull.url());
-      const r = await backend.exec(pullCommand(tarPath).text, { ...(sig ? { signal: sig } : {}), stdin: url });
-      if (r.code !== 0) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
-    } else if (!reuse) {
-      step('upload');
-      try {
-        await backend.upload(plan.source.open(), tarPath, {
-          ...(sig ? { signal: sig } : {}),
-          onProgress: (bytes) => plan.events.progress?.(host, bytes, plan.source.size),
-        });
-      } catch (err) {
-        if (sig?.aborted) throw new InterruptedError();
-        throw remoteStep(host, 'upload', err);
-      }
-    }
     if (!reuse) {
       const stage = stagingDir(l, plan.version, id);
-      const verify = verifyCommand(tarPath, plan.source.sha256);
-      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
-      const install = installCommand(l, plan.version, id);
       const pre = hookCmd('pre_extract_release_archive', stage);
       const post = hookCmd('post_extract_release_archive', stage);
-      if (!pre && !post) {
-        // No hooks in between: verify, unpack, link and install in one round trip (each part stops the chain).
-        // When nothing else has to happen before activation (no restart, no env file), activation, the audit line
-        // and the unlock ride along too: every round trip costs the host a new shell, about as much as an OpenSSH
-        // login on a busy host. `deliver-unlocked` on stdout says our lock is gone (else `finally` removes it).
-        const inline = !plan.startDeploy && !(plan.envFileLocal && existsSync(plan.envFileLocal));
-        const finish = inline
-          ? [sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id)} && echo deliver-unlocked || true; }`]
-          : [];
-        step('unpack');
-        const r = await backend.exec(and(verify, unpack, install, ...finish).text, withSig);
-        if (r.code !== 0) {
-          const out = `${r.stderr}${r.stdout}`.trim().split('\n').slice(-20).join('\n');
-          if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
-          if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
-          throw new RemoteError(host, `unpack failed (exit ${r.code})`, { step: 'unpack', ...(out ? { detail: out } : {}) });
-        }
-        if (inline) {
-          unlocked = /^deliver-unlocked$/m.test(r.stdout);
-          return { version: plan.version, ...(previous ? { previous } : {}), uploaded: true, started: false };
-        }
-      } else {
-        step('verify');
-        await run(verify, 'verify');
+      const hooks = Boolean(pre || post);
+      // One round trip from the transfer to the unpack (each part stops the chain). With no extract hooks in
+      // between, install rides along; when nothing else has to happen before activation (no restart, no env
+      // file), activation, the audit line and the unlock too. `deliver-unlocked` on stdout says our lock is
+      // gone (else `finally` removes it).
+      const inline = !hooks && !plan.startDeploy && !(plan.envFileLocal && existsSync(plan.envFileLocal));
+      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
+      const chain = and(
+        // --pull: the host downloads from S3 itself; the signed URL follows the script on stdin, never a command
+        // line. A subshell, because the download script ends with `exit 0` when it succeeds.
+        plan.source.pull ? sh`( ${pullCommand(tarPath)} )` : receiveCommand(tarPath, plan.source.size),
+        stepMarkCommand('verify'),
+        verifyCommand(tarPath, plan.source.sha256),
+        ...(hooks ? [] : [stepMarkCommand('unpack'), unpack, installCommand(l, plan.version, id)]),
+        ...(inline
+          ? [stepMarkCommand('activate'), sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id)} && echo deliver-unlocked || true; }`]
+          : []),
+        doneMarkCommand(),
+      );
+      step(plan.source.pull ? 'download' : 'upload');
+      const r = await transfer(backend, plan, chain, held, { ...withSig, ...output });
+      held = undefined;
+      if (r.code !== 0) {
+        const out = `${r.stderr}${r.stdout}`.trim().split('\n').filter((x) => stepOfLine(x) === undefined && x !== DONE_MARK).slice(-20).join('\n');
+        if (r.code === EXIT_DOWNLOAD) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
+        if (r.code === EXIT_UPLOAD) throw new RemoteError(host, out.split('\n').pop() || `upload failed`, { step: 'upload' });
+        if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
+        if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
+        throw new RemoteError(host, `${current} failed (exit ${r.code})`, { step: current, ...(out ? { detail: out } : {}) });
+      }
+      if (!plan.dryRun && !r.stdout.split('\n').includes(DONE_MARK)) {
+        throw new RemoteError(host, `${current} ended early: the remote script stopped before its last step (exit 0)`, { step: current });
+      }
+      if (inline) {
+        unlocked = /^deliver-unlocked$/m.test(r.stdout);
+        return { version: plan.version, ...(previous ? { previous } : {}), uploaded: true, started: false };
+      }
+      if (hooks) {
         await hook('pre_extract_release_archive', stage);
         step('unpack');
         await run(unpack, 'unpack');
         await hook('post_extract_release_archive', stage);
         step('install');
-        await run(install, 'install');
+        await run(installCommand(l, plan.version, id), 'install');
       }
-    }
+    } else await closeHeld();
 
     if (plan.envFileLocal && existsSync(plan.envFileLocal)) {
       step('env file');
@@ -293,8 +308,37 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     }
     throw remoteStep(host, current, err);
   } finally {
+    await closeHeld();
     // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
     if ((locked || sig?.aborted) && !unlocked) await releaseLock(backend, l, owner.id).catch(() => undefined);
+  }
+}
+
+/**
+ * Runs `chain` (transfer → verify → …) in the held lock command when there is one, else as its own command, with
+ * its input after it on stdin: the tarball (streamed with backpressure, progress as it is handed to SSH) or, with
+ * --pull, the presigned URL. A dry run prints the command and what its stdin would carry.
+ */
+async function transfer(backend: Backend, plan: DeployPlan, chain: Shell, held: Paused | undefined, opts: ExecOptions): Promise<ExecResult> {
+  const host = backend.target.name;
+  const sig = plan.signal;
+  let input: Readable | string;
+  if (plan.dryRun) input = plan.source.pull ? 'https://presigned.invalid/url\n' : `<${plan.source.size} bytes of ${plan.source.file}>`;
+  else if (plan.source.pull) input = pullInput(await plan.source.pull.url());
+  else {
+    let sent = 0;
+    const counted = plan.source.open();
+    counted.on('data', (chunk: Buffer) => {
+      sent += chunk.length;
+      plan.events.progress?.(host, sent, plan.source.size);
+    });
+    input = counted;
+  }
+  try {
+    return held ? await held.send(chain, input) : await backend.exec(chain.text, { ...opts, stdin: input });
+  } catch (err) {
+    if (sig?.aborted) throw new InterruptedError();
+    throw err;
   }
 }
 

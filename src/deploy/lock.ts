@@ -3,8 +3,9 @@
 // same machine is gone) are broken with a warning; `--lock-wait` polls instead of failing at once.
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
 import { sh, type Shell } from '../ssh/quote.js';
-import type { Backend } from '../ssh/types.js';
+import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import type { Layout } from './layout.js';
 import { tempId } from './layout.js';
@@ -118,19 +119,34 @@ export interface AcquireOptions {
    * shell. Its output and exit status come back in the result; its failure does not fail the lock step.
    */
   after?: Shell;
+  /**
+   * With `after`: when it succeeds the remote command stays open, waiting for the rest of its script on stdin
+   * (continuation.ts), so the caller's next step runs in the same remote shell. The caller must `send` or `close`.
+   */
+  hold?: boolean;
+  /** Output callbacks for the held command (its continuation's lines arrive here too). */
+  output?: Pick<ExecOptions, 'onStdout' | 'onStderr'>;
 }
 
 /** What `after` printed and its exit status (undefined without `after`, and in a dry run). */
 export interface AfterResult {
   stdout: string;
   code: number;
+  /** With `hold`: the still running lock command, waiting for the rest of its script. */
+  held?: Paused;
 }
 
 const AFTER_MARK = '[deliver-after]';
 const AFTER_EXIT = '[deliver-after-exit]';
 
-/** The acquire command followed, only when the lock was taken, by `after` and its exit status. */
-export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell): Shell {
+/**
+ * The acquire command followed, only when the lock was taken, by `after` and its exit status; with `then`, a
+ * successful `after` is followed by `then` in the same shell (whose exit status becomes the command's).
+ */
+export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell): Shell {
+  if (then) {
+    return sh`o=$(${acquireCommand(l, owner)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac`;
+  }
   return sh`o=$(${acquireCommand(l, owner)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; printf '%s %s\\n' ${AFTER_EXIT} "$?";; esac; true`;
 }
 
@@ -149,11 +165,20 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
   let announced = false;
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
-    const cmd = opts.after !== undefined && !opts.dryRun ? acquireThenCommand(l, owner, opts.after) : acquireCommand(l, owner);
-    const res = await backend.run(cmd.text, { step: 'lock', ...(opts.signal ? { signal: opts.signal } : {}) });
+    const fused = opts.after !== undefined && !opts.dryRun;
+    const hold = fused && opts.hold === true;
+    const cmd = fused ? acquireThenCommand(l, owner, opts.after!, hold ? runScriptFromStdin() : undefined) : acquireCommand(l, owner);
+    const sig = opts.signal ? { signal: opts.signal } : {};
+    let res: ExecResult;
+    if (hold) {
+      const started = await execUntil(backend, cmd.text, (line) => line.startsWith(`${AFTER_EXIT} `), { ...opts.output, ...sig });
+      if (started.paused) return { ...(splitAfter(started.paused.head) ?? { stdout: '', code: 255 }), held: started.paused };
+      res = started.result;
+      if (res.code !== 0) throw lockFailed(backend, cmd, res);
+    } else res = await backend.run(cmd.text, { step: 'lock', ...sig });
     if (opts.dryRun && res.stdout.trim() === '') return undefined;
     const parsed = parseAcquire(res.stdout);
-    if (parsed.acquired) return opts.after !== undefined && !opts.dryRun ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
+    if (parsed.acquired) return fused ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);
     const stale = staleReason(parsed, { ttlMs: opts.ttlMs, machine: owner.machine, pidAlive });
     if (stale) {
@@ -177,6 +202,13 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
       throw new InterruptedError();
     }
   }
+}
+
+/** The error backend.run would raise for a failed lock command (exec does not raise). */
+function lockFailed(backend: Backend, cmd: Shell, res: ExecResult): RemoteError {
+  const how = res.signal ? `was killed by signal ${res.signal}` : `failed with exit code ${res.code}`;
+  const detail = `${res.stderr}${res.stdout}`.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n');
+  return new RemoteError(backend.target.name, `lock ${how}`, { step: 'lock', command: cmd.text, ...(detail ? { detail } : {}) });
 }
 
 export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {

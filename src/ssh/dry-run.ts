@@ -14,8 +14,11 @@ export class DryRunBackend implements Backend {
     this.out.info(`[${this.target.name}] ${line}`);
   }
 
-  exec(command: string, _opts: ExecOptions = {}): Promise<ExecResult> {
+  exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     this.print(`$ ${command}`);
+    // What goes to stdin (a deploy's continuation script and tarball, a presigned URL placeholder) is shown too.
+    if (typeof opts.stdin === 'string') this.print(`  stdin: ${JSON.stringify(opts.stdin)}`);
+    else if (opts.stdin !== undefined) this.print(`  stdin: ${Buffer.isBuffer(opts.stdin) ? `${opts.stdin.length} bytes` : 'a stream'}`);
     return Promise.resolve({ code: 0, stdout: '', stderr: '', durationMs: 0 });
   }
 

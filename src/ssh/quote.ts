@@ -53,9 +53,18 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
   return new Shell(parts.join(' '));
 }
 
-/** Joins fragments with `&&` so the first failure stops the chain. */
+/**
+ * Joins fragments with `&&` so the first failure stops the chain. A fragment that is more than one simple command
+ * (`a; if …; fi`, `a || b`, a pipeline) is grouped in `{ …; }` first: `x && a; b` would run `b` whatever `x` did.
+ */
 export function and(...parts: (Shell | string)[]): Shell {
-  return new Shell(parts.map((p) => (p instanceof Shell ? p.text : p)).filter((t) => t !== '').join(' && '));
+  return new Shell(
+    parts
+      .map((p) => (p instanceof Shell ? p.text : p))
+      .filter((t) => t !== '')
+      .map((t) => (/[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t))
+      .join(' && '),
+  );
 }
 
 /** Wraps a whole script so it runs under `sh -c` with its own quoting (useful with sudo or a login shell). */

@@ -1,41 +1,16 @@
 // Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Backend, ExecResult } from '../../src/ssh/types.js';
+import { localShellBackend } from '../helpers/local-shell.js';
 import { sh } from '../../src/ssh/quote.js';
-import { RemoteError } from '../../src/output/errors.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
   acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
 
-/** Runs command lines with the local sh: lets the lock's shell be exercised without a network. */
-function shellBackend(name = 'local'): Backend {
-  const exec = (command: string): Promise<ExecResult> =>
-    new Promise((resolve) => {
-      const p = spawn('sh', ['-c', command]);
-      let stdout = '';
-      let stderr = '';
-      p.stdout.on('data', (d) => (stdout += d));
-      p.stderr.on('data', (d) => (stderr += d));
-      const t0 = Date.now();
-      p.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, durationMs: Date.now() - t0 }));
-    });
-  return {
-    target: { name, host: name },
-    exec,
-    async run(command: string) {
-      const r = await exec(command);
-      if (r.code !== 0) throw new RemoteError(name, `exit ${r.code}: ${r.stderr}`);
-      return r;
-    },
-    upload: () => Promise.reject(new Error('no upload')),
-    download: () => Promise.reject(new Error('no download')),
-  };
-}
+const shellBackend = (name = 'local') => localShellBackend(name);
 
 const opts = (warnings: string[] = []) => ({ waitMs: 0, ttlMs: 15 * 60_000, warn: (m: string) => warnings.push(m), pollMs: 50 });
 
@@ -75,6 +50,26 @@ describe('deploy lock', () => {
     // Without `after` nothing changes: no result.
     await releaseLock(b, l, other.id);
     expect(await acquireLock(b, l, a, opts())).toBeUndefined();
+  });
+
+  it('with `hold`, keeps the lock command open for the rest of the round trip; a held lock never pauses', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const a = newOwner('deploy release', '0.2.0');
+    const got = await acquireLock(b, l, a, { ...opts(), hold: true, after: sh`mine=${a.id}; echo state` });
+    expect(got).toMatchObject({ stdout: 'state\n', code: 0 });
+    // The rest runs in the same shell (it sees `mine`) while the lock is still ours.
+    const r = await got!.held!.send(sh`grep -qF "$mine" ${`${l.lock}/owner.json`} && echo same-shell`);
+    expect(r).toMatchObject({ code: 0 });
+    expect(r.stdout).toContain('same-shell');
+    const other = newOwner('deploy release', '0.3.0');
+    await expect(acquireLock(b, l, other, { ...opts(), hold: true, after: sh`echo state` })).rejects.toThrow(/web1: deploy lock held by/);
+    // A failing `after` pauses too (its status is reported); closing runs nothing more.
+    await releaseLock(b, l, a.id);
+    const failed = await acquireLock(b, l, other, { ...opts(), hold: true, after: sh`echo partial; false` });
+    expect(failed).toMatchObject({ stdout: 'partial\n', code: 1 });
+    expect((await failed!.held!.close()).code).toBe(0);
+    expect(b.commands).toHaveLength(4);
   });
 
   it('waits with --lock-wait until the holder releases', async () => {

@@ -83,6 +83,13 @@ describe('quote / sh with hostile values under real /bin/sh', () => {
     expect(existsSync(canary)).toBe(false);
   });
 
+  it('and() stops at the first failure even when a part is a list or a pipeline', () => {
+    for (const part of ['echo a; echo b', 'echo a || echo b', 'echo a | cat', 'if true; then echo a; fi;', 'echo a\necho b']) {
+      expect(runSh(and(raw('false'), raw(part), raw('echo c')).text + ' || echo stopped')).toBe('stopped\n');
+      expect(runSh(and(raw('true'), raw(part)).text)).toMatch(/^a\n/);
+    }
+  });
+
   it('raw and and() keep trusted text as is', () => {
     expect(and(raw('true'), sh`printf %s ${'a b'}`).text).toBe(`true && printf %s 'a b'`);
     expect(runSh(and(raw('true'), sh`printf %s ${'a b'}`).text)).toBe('a b');
