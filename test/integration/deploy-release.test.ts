@@ -281,6 +281,27 @@ describe('strategies and failures', () => {
     }
   });
 
+  it('Ctrl-C mid-upload (the tarball streaming into the lock command): exit 130, the remote receiver killed, nothing left', async () => {
+    const p = makeProject(bed, hosts(31, 36), rel.store);
+    expect((await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0')).code).toBe(0);
+    const child = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.4.0']);
+    const done = waitCli(child);
+    const receiving = () =>
+      p.hosts.some((h) =>
+        safeSizes(hostPath(p, h, '.deliver', APP, 'incoming')).some((n) => n > 1024 * 1024),
+      );
+    await until(receiving, 60_000, 'an upload in flight');
+    child.kill('SIGINT');
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(r.stderr).not.toMatch(/internal error|\n\s+at /);
+    for (const h of p.hosts) {
+      expect(hostProcesses(bed, h, /^head -c/)).toEqual([]);
+      expect(leftovers(p, h)).toEqual([]);
+      expect(activeVersion(p, h)).toBe('0.1.0');
+    }
+  });
+
   it('deploys to 40 hosts in one command over one connection each', async () => {
     const p = makeProject(bed, hosts(1, 40), rel.store);
     const logins = () => p.hosts.map((h) => (readFileSync(join(bed.dir, 'log', `${h.name}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length);
@@ -296,3 +317,20 @@ describe('strategies and failures', () => {
     expect(after.map((n, i) => n - before[i]!)).toEqual(Array(40).fill(1));
   }, 300_000);
 });
+
+/** Sizes of the files in `dir` (none when it is missing; a file removed meanwhile is skipped). */
+function safeSizes(dir: string): number[] {
+  const out: number[] = [];
+  try {
+    for (const f of readdirSync(dir)) {
+      try {
+        out.push(statSync(join(dir, f)).size);
+      } catch {
+        // renamed or removed between readdir and stat
+      }
+    }
+  } catch {
+    // not created yet
+  }
+  return out;
+}
