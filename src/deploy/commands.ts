@@ -9,7 +9,7 @@ export const EXIT_BAD_RELEASE = 4;
 export const EXIT_ACTIVE_DIFFERS = 5;
 /** Activation failed inside the combined unpack round trip (deploy-release.ts). */
 export const EXIT_ACTIVATE = 7;
-/** The tarball sent on stdin did not arrive whole (receiveCommand). */
+/** The tarball did not arrive whole (receiveCommand, verifyCommand with a size). */
 export const EXIT_UPLOAD = 8;
 
 /** A stdout line that tells the deploy which step a combined round trip has reached (its live status line). */
@@ -32,13 +32,12 @@ export function stepOfLine(line: string): string | undefined {
 }
 
 /**
- * Writes exactly `size` bytes of stdin to `tarPath` (the tarball streams on the same remote command that unpacks
- * it: no separate SFTP session). Fewer bytes (the sender stopped) is refused with EXIT_UPLOAD; verifyCommand then
- * checks the content.
+ * Writes `size` bytes of stdin to `tarPath` (the tarball streams on the same remote command that unpacks it: no
+ * separate SFTP session). A short file (the sender stopped) is caught by verifyCommand(…, size).
  */
 export function receiveCommand(tarPath: string, size: number): Shell {
   if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid release size ${size}`);
-  return sh`head -c ${size} > ${tarPath} && got=$(wc -c < ${tarPath}) && { [ "$got" -eq ${size} ] || { echo "upload incomplete: received $got of ${raw(String(size))} bytes" >&2; rm -f ${tarPath}; exit ${EXIT_UPLOAD}; }; } || exit ${EXIT_UPLOAD}`;
+  return sh`head -c ${size} > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
 /**
@@ -46,7 +45,8 @@ export function receiveCommand(tarPath: string, size: number): Shell {
  * the node was started from. Parsed by parseHostState (state.ts).
  */
 export function stateCommand(l: Layout): Shell {
-  return sh`if [ -L ${l.root} ]; then printf 'link=%s\\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; printf 'started=%s\\n' "$(cat ${l.started} 2>/dev/null)"; echo '[releases]'; ls -1 ${l.releases} 2>/dev/null; echo '[history]'; tail -n 200 ${l.history} 2>/dev/null; true`;
+  // Shell builtins where a file may be missing (read, globs, tests): on a busy host every process counts.
+  return sh`if [ -L ${l.root} ]; then printf 'link=%s\\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; s=; [ -f ${l.started} ] && IFS= read -r s < ${l.started}; printf 'started=%s\\n' "$s"; echo '[releases]'; for d in ${l.releases}/*; do [ -e "$d" ] && printf '%s\\n' "\${d##*/}"; done; echo '[history]'; if [ -f ${l.history} ]; then tail -n 200 ${l.history}; fi; true`;
 }
 
 /**
@@ -54,13 +54,22 @@ export function stateCommand(l: Layout): Shell {
  * sha256 of an already installed release of this version (empty when none), so an identical one is not re-sent.
  */
 export function prepareCommand(l: Layout, version: string): Shell {
-  return sh`mkdir -p ${l.incoming} ${l.releases} && rm -rf ${l.incoming}/*.part-* ${l.releases}/*.tmp-* && { cat ${releaseDir(l, version)}/.deliver-sha256 2>/dev/null; true; }`;
+  const sha = `${releaseDir(l, version)}/.deliver-sha256`;
+  return sh`{ { [ -d ${l.incoming} ] && [ -d ${l.releases} ]; } || mkdir -p ${l.incoming} ${l.releases}; } && for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done && { x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
 }
 
-/** Refuses (exit 3) and deletes the upload when its sha256 is not the store's: nothing corrupt gets unpacked. */
-export function verifyCommand(tarPath: string, sha256: string): Shell {
+/**
+ * Refuses (exit 3) and deletes the upload when its sha256 is not the store's: nothing corrupt gets unpacked. OpenSSL
+ * hashes with the CPU's SHA instructions (several times faster than coreutils on large releases); sha256sum is the
+ * fallback. With `size`, a short file is reported as an incomplete upload (EXIT_UPLOAD) instead.
+ */
+export function verifyCommand(tarPath: string, sha256: string, size?: number): Shell {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`invalid sha256 ${JSON.stringify(sha256)}`);
-  return sh`actual=$(sha256sum ${tarPath} | cut -c1-64); if [ "$actual" != ${sha256} ]; then rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
+  const short =
+    size === undefined
+      ? raw('')
+      : sh`got=$(wc -c < ${tarPath}); if [ "$got" -ne ${size} ]; then rm -f ${tarPath}; echo "upload incomplete: received $got of ${raw(String(size))} bytes" >&2; exit ${EXIT_UPLOAD}; fi; `;
+  return sh`actual=; if command -v openssl >/dev/null 2>&1; then actual=$(openssl dgst -sha256 -r ${tarPath} 2>/dev/null) || actual=; fi; [ -n "$actual" ] || actual=$(sha256sum ${tarPath}); actual=\${actual%% *}; if [ "$actual" != ${sha256} ]; then ${short}rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
 }
 
 /**
@@ -70,7 +79,7 @@ export function verifyCommand(tarPath: string, sha256: string): Shell {
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
-  return sh`rm -rf ${stage} && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
+  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
 }
 
 /** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */
@@ -116,7 +125,7 @@ export function cleanupCommand(l: Layout, version: string, id: string, tarPath: 
 
 /** Appends one JSON line to the on-host audit log. */
 export function auditCommand(l: Layout, entry: object): Shell {
-  return sh`mkdir -p ${l.home} && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
+  return sh`{ [ -d ${l.home} ] || mkdir -p ${l.home}; } && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
 }
 
 export function auditTailCommand(l: Layout, lines: number): Shell {

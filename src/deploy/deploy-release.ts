@@ -122,6 +122,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     const after = await acquireLock(backend, l, owner, {
       after: prepCmd,
       hold: true,
+      dirs: [l.incoming, l.releases],
       output,
       waitMs: plan.lock.waitMs,
       ttlMs: plan.lock.ttlMs,
@@ -187,7 +188,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         // line. A subshell, because the download script ends with `exit 0` when it succeeds.
         plan.source.pull ? sh`( ${pullCommand(tarPath)} )` : receiveCommand(tarPath, plan.source.size),
         stepMarkCommand('verify'),
-        verifyCommand(tarPath, plan.source.sha256),
+        verifyCommand(tarPath, plan.source.sha256, plan.source.size),
         ...(hooks ? [] : [stepMarkCommand('unpack'), unpack, installCommand(l, plan.version, id)]),
         ...(inline
           ? [stepMarkCommand('activate'), sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id)} && echo deliver-unlocked || true; }`]
@@ -200,7 +201,10 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       if (r.code !== 0) {
         const out = `${r.stderr}${r.stdout}`.trim().split('\n').filter((x) => stepOfLine(x) === undefined && x !== DONE_MARK).slice(-20).join('\n');
         if (r.code === EXIT_DOWNLOAD) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
-        if (r.code === EXIT_UPLOAD) throw new RemoteError(host, out.split('\n').pop() || `upload failed`, { step: 'upload' });
+        if (r.code === EXIT_UPLOAD) {
+          const at = plan.source.pull ? 'download' : 'upload';
+          throw new RemoteError(host, out.split('\n').pop() || `${at} failed`, { step: at });
+        }
         if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
         if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
         throw new RemoteError(host, `${current} failed (exit ${r.code})`, { step: current, ...(out ? { detail: out } : {}) });

@@ -33,8 +33,9 @@ export function newOwner(command: string, version?: string): LockOwner {
   return { id: tempId(), user, machine: hostname(), pid: process.pid, at: new Date().toISOString(), command, ...(version ? { version } : {}) };
 }
 
-export function acquireCommand(l: Layout, owner: LockOwner): Shell {
-  return sh`mkdir -p ${l.home} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
+/** `dirs`: more directories to create in the same `mkdir -p` (a deploy's incoming/ and releases/). */
+export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = []): Shell {
+  return sh`mkdir -p ${l.home} ${dirs} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
 }
 
 export type AcquireResult =
@@ -87,9 +88,9 @@ export function breakCommand(l: Layout, ownerId: string | undefined): Shell {
   return sh`if [ -d ${l.lock} ] && ${same}; then mv -T ${l.lock} ${aside} && rm -rf ${aside}; fi`;
 }
 
-/** Releases our own lock (never someone else's). */
+/** Releases our own lock (never someone else's). owner.json is one line: read by the shell itself, no grep. */
 export function releaseCommand(l: Layout, ownerId: string): Shell {
-  return sh`if grep -qF ${`"id":"${ownerId}"`} ${l.lock}/owner.json 2>/dev/null; then rm -rf ${l.lock}; fi`;
+  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock};; esac`;
 }
 
 /** `deliver unlock`: prints the owner record (if any) and removes the lock. */
@@ -124,6 +125,8 @@ export interface AcquireOptions {
    * (continuation.ts), so the caller's next step runs in the same remote shell. The caller must `send` or `close`.
    */
   hold?: boolean;
+  /** Directories created in the same `mkdir -p` as the lock's parent. */
+  dirs?: string[];
   /** Output callbacks for the held command (its continuation's lines arrive here too). */
   output?: Pick<ExecOptions, 'onStdout' | 'onStderr'>;
 }
@@ -143,11 +146,11 @@ const AFTER_EXIT = '[deliver-after-exit]';
  * The acquire command followed, only when the lock was taken, by `after` and its exit status; with `then`, a
  * successful `after` is followed by `then` in the same shell (whose exit status becomes the command's).
  */
-export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell): Shell {
+export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell, dirs: string[] = []): Shell {
   if (then) {
-    return sh`o=$(${acquireCommand(l, owner)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac`;
+    return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac`;
   }
-  return sh`o=$(${acquireCommand(l, owner)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; printf '%s %s\\n' ${AFTER_EXIT} "$?";; esac; true`;
+  return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; printf '%s %s\\n' ${AFTER_EXIT} "$?";; esac; true`;
 }
 
 function splitAfter(stdout: string): AfterResult | undefined {
@@ -167,7 +170,7 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
     if (opts.signal?.aborted) throw new InterruptedError();
     const fused = opts.after !== undefined && !opts.dryRun;
     const hold = fused && opts.hold === true;
-    const cmd = fused ? acquireThenCommand(l, owner, opts.after!, hold ? runScriptFromStdin() : undefined) : acquireCommand(l, owner);
+    const cmd = fused ? acquireThenCommand(l, owner, opts.after!, hold ? runScriptFromStdin() : undefined, opts.dirs) : acquireCommand(l, owner, opts.dirs);
     const sig = opts.signal ? { signal: opts.signal } : {};
     let res: ExecResult;
     if (hold) {

@@ -247,7 +247,8 @@ describe('strategies and failures', () => {
     copyFileSync(join(rel.store, file), join(store, file));
     copyFileSync(join(rel.store, `${file}.sha256`), join(store, `${file}.sha256`));
     const bytes = readFileSync(join(store, file));
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const mid = Math.floor(bytes.length / 2);
+    bytes[mid] = bytes[mid]! ^ 0xff;
     writeFileSync(join(store, file), bytes);
     const p = makeProject(bed, hosts(22, 22), store);
     const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.3.0');

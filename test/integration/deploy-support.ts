@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { CliResult as BaseCliResult } from '../helpers/fixtures.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO, 'bin', 'deliver');
@@ -110,10 +111,8 @@ export function makeProject(bed: Bed, hosts: BedHost[], store: string, extra = '
   return { dir, deliverTo, hosts };
 }
 
-export interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
+/** The shared CLI result (test/helpers/fixtures.ts) plus the command's wall time. */
+export interface CliResult extends BaseCliResult {
   ms: number;
 }
 
@@ -237,7 +236,7 @@ export async function until(check: () => boolean, ms: number, what: string): Pro
   }
 }
 
-export function json<T>(r: CliResult): T {
+export function json<T>(r: BaseCliResult): T {
   try {
     return JSON.parse(r.stdout) as T;
   } catch {

@@ -1,31 +1,25 @@
 // The remote store (`user@host:/path`) against a real sshd host of the test bed: every operation over one pooled
 // connection, the alias form, files corrupted on the host, failed uploads, edeliver's digest-less files, an
 // unreachable store host, and a 200 MB release streamed through with bounded memory.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomSource, roundTrip } from '../helpers/big-release.js';
+import { expectListsGetsOverwrites, readAll, sha } from '../helpers/store-contract.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { SshTransport } from '../../src/ssh/transport.js';
 import { openStore } from '../../src/store/index.js';
 import type { RemoteStore } from '../../src/store/remote.js';
 import { loadTestbed, type TestHost, type Testbed } from '../helpers/testbed.js';
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const FILE = 'demo_1.0.0.release.tar.gz';
 const run = `store-${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
 let tb: Testbed;
 let host: TestHost;
 let transport: SshTransport;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 /** `total` random bytes in 1 MiB chunks, generated as they are read. */
 function remote(spec: string, t: SshTransport = transport): RemoteStore {
@@ -59,22 +53,7 @@ describe('remote store (real sshd host)', () => {
     expect(readFileSync(onHost(`${run}/a/${FILE}.sha256`), 'utf8')).toBe(`${sha(data)}  ${FILE}\n`);
     expect(readFileSync(onHost(`${run}/a/${FILE}`)).equals(data)).toBe(true);
 
-    await store.put('demo_1.10.0.release.tar.gz', Readable.from([Buffer.from('b')]), { sha256: sha('b'), size: 1 });
-    await store.put('demo_1.9.0.upgrade.tar.gz', Readable.from([Buffer.from('c')]));
-    await store.put('demo_web_1.0.0.release.tar.gz', Readable.from([Buffer.from('d')]));
-    const listed = await store.list('demo');
-    expect(listed.map((r) => r.file)).toEqual([FILE, 'demo_1.9.0.upgrade.tar.gz', 'demo_1.10.0.release.tar.gz']);
-    expect(listed.map((r) => r.sha256)).toEqual([sha(data), sha('c'), sha('b')]);
-    expect((await store.list('*')).length).toBe(4);
-
-    const got = await store.get(FILE);
-    expect(got).toMatchObject({ sha256: sha(data), size: data.length });
-    expect((await readAll(got.stream)).equals(data)).toBe(true);
-
-    await expect(store.put(FILE, Readable.from([Buffer.from('x')]))).rejects.toThrow(
-      `${tb.user}@${host.name}:/srv/${run}/a: ${FILE} already exists; use --force to overwrite it`,
-    );
-    expect((await store.put(FILE, Readable.from([Buffer.from('x')]), { force: true })).sha256).toBe(sha('x'));
+    await expectListsGetsOverwrites(store, FILE, data);
     expect(readFileSync(onHost(`${run}/a/${FILE}`), 'utf8')).toBe('x');
 
     await store.delete(FILE);

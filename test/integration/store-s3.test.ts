@@ -1,7 +1,7 @@
 // The S3 store against a real Ceph radosgw (scripts/s3-server.sh): every operation, both URL forms, corrupted
 // and truncated objects, failing uploads, wrong credentials, a missing bucket, a dead endpoint, presigned URLs,
 // and a 200 MB release streamed through with bounded memory.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,25 +16,19 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomSource, roundTrip } from '../helpers/big-release.js';
+import { expectListsGetsOverwrites, readAll, sha } from '../helpers/store-contract.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
 import { openStore } from '../../src/store/index.js';
 import type { S3Store } from '../../src/store/s3.js';
 import { applyS3Env, rawS3Client, startS3, type S3TestEnv } from '../helpers/s3.js';
 
-const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const FILE = 'demo_1.0.0.release.tar.gz';
 const run = `t${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
 
 let env: S3TestEnv;
 let restoreEnv: () => void;
 let raw: S3Client;
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
 
 function s3Store(url: string): S3Store {
   return openStore(url, { cwd: process.cwd() }) as S3Store;
@@ -77,22 +71,7 @@ describe('S3 store (real radosgw)', () => {
     const head = await raw.send(new HeadObjectCommand({ Bucket: env.bucket, Key: key }));
     expect(head.Metadata?.sha256).toBe(sha(data));
 
-    await store.put('demo_1.10.0.release.tar.gz', Readable.from([Buffer.from('b')]), { sha256: sha('b') });
-    await store.put('demo_1.9.0.upgrade.tar.gz', Readable.from([Buffer.from('c')]));
-    await store.put('demo_web_1.0.0.release.tar.gz', Readable.from([Buffer.from('d')]));
-    const listed = await store.list('demo');
-    expect(listed.map((r) => r.file)).toEqual([FILE, 'demo_1.9.0.upgrade.tar.gz', 'demo_1.10.0.release.tar.gz']);
-    expect(listed.map((r) => r.sha256)).toEqual([sha(data), sha('c'), sha('b')]);
-    expect((await store.list('*')).length).toBe(4);
-
-    const got = await store.get(FILE);
-    expect(got).toMatchObject({ sha256: sha(data), size: data.length });
-    expect((await readAll(got.stream)).equals(data)).toBe(true);
-
-    await expect(store.put(FILE, Readable.from([Buffer.from('x')]))).rejects.toThrow(
-      `s3://${env.bucket}/${run}/modern: ${FILE} already exists; use --force to overwrite it`,
-    );
-    expect((await store.put(FILE, Readable.from([Buffer.from('x')]), { force: true })).sha256).toBe(sha('x'));
+    await expectListsGetsOverwrites(store, FILE, data);
 
     await store.delete(FILE);
     expect(await store.stat(FILE)).toBeUndefined();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVE_DIFFERS, EXIT_BAD_RELEASE, EXIT_CHECKSUM, installCommand,
+  activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVE_DIFFERS, EXIT_BAD_RELEASE, EXIT_CHECKSUM, EXIT_UPLOAD, installCommand,
   linkConfigCommand, prepareCommand, pruneCommand, stateCommand, unpackCommand, verifyCommand,
 } from '../../src/deploy/commands.js';
 import { checkVersion, layoutFor, linkTarget, uploadPath, versionFromLink } from '../../src/deploy/layout.js';
@@ -83,13 +83,45 @@ describe('deploy commands on a real shell', () => {
     run(prepareCommand(l, '0.1.0'));
     const up = uploadPath(l, 'demo_0.1.0.release.tar.gz', 'c');
     const bytes = readFileSync(tar);
-    bytes[bytes.length - 10] ^= 0xff;
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
     writeFileSync(up, bytes);
     const r = run(verifyCommand(up, sha));
     expect(r.code).toBe(EXIT_CHECKSUM);
     expect(r.stderr).toContain(`checksum mismatch: expected ${sha}`);
     expect(existsSync(up)).toBe(false);
     expect(existsSync(l.root)).toBe(false);
+  });
+
+  it('verifies with openssl, with sha256sum when openssl is missing or fails, and names a short upload', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const { tar, sha } = makeRelease(dir, 'demo', '0.1.0');
+    const size = readFileSync(tar).length;
+    // A PATH with sha256sum but no openssl.
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    for (const tool of ['sha256sum', 'rm', 'wc']) execFileSync('ln', ['-s', execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool)]);
+    const variants = [
+      { name: 'openssl', cmd: (t: string, x: string) => verifyCommand(t, x, size).text },
+      { name: 'no openssl', cmd: (t: string, x: string) => `PATH=${bin}; ${verifyCommand(t, x, size).text}` },
+      { name: 'openssl fails', cmd: (t: string, x: string) => `openssl() { return 1; }; ${verifyCommand(t, x, size).text}` },
+    ];
+    for (const v of variants) {
+      const good = join(dir, `good-${v.name.replace(/ /g, '-')}`);
+      execFileSync('cp', [tar, good]);
+      expect(spawnSync('/bin/sh', ['-c', v.cmd(good, sha)]).status, v.name).toBe(0);
+      const bad = `${good}.bad`;
+      const bytes = readFileSync(tar);
+      bytes[5] = bytes[5]! ^ 0xff;
+      writeFileSync(bad, bytes);
+      const r = spawnSync('/bin/sh', ['-c', v.cmd(bad, sha)], { encoding: 'utf8' });
+      expect([r.status, r.stderr], v.name).toEqual([EXIT_CHECKSUM, expect.stringContaining(`checksum mismatch: expected ${sha}, got `)]);
+      expect(r.stderr).toMatch(/got [0-9a-f]{64}\n$/);
+      const short = `${good}.short`;
+      writeFileSync(short, readFileSync(tar).subarray(0, 100));
+      const s2 = spawnSync('/bin/sh', ['-c', v.cmd(short, sha)], { encoding: 'utf8' });
+      expect([s2.status, s2.stderr.trim()], v.name).toEqual([EXIT_UPLOAD, `upload incomplete: received 100 of ${size} bytes`]);
+      expect(existsSync(short)).toBe(false);
+    }
   });
 
   it('flattens an APP/-prefixed tarball and rejects one without the version', () => {

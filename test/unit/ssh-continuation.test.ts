@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { EXIT_UPLOAD, receiveCommand } from '../../src/deploy/commands.js';
+import { EXIT_UPLOAD, receiveCommand, verifyCommand } from '../../src/deploy/commands.js';
 import { execUntil, runScriptFromStdin, scriptInput } from '../../src/ssh/continuation.js';
-import { sh } from '../../src/ssh/quote.js';
+import { and, sh } from '../../src/ssh/quote.js';
 import { localShellBackend } from '../helpers/local-shell.js';
 
 const READY = (line: string) => line === 'READY';
@@ -36,7 +36,8 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const file = join(dir, 'blob');
     const started = await execUntil(backend(), `echo READY; ${runScriptFromStdin().text}`, READY);
-    const r = await started.paused!.send(receiveCommand(file, data.length), Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
+    const sha = createHash('sha256').update(data).digest('hex');
+    const r = await started.paused!.send(and(receiveCommand(file, data.length), verifyCommand(file, sha, data.length)), Readable.from([data.subarray(0, 1000), data.subarray(1000)]));
     expect(r.code, r.stderr).toBe(0);
     expect(createHash('sha256').update(readFileSync(file)).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
   });
@@ -69,10 +70,11 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
     expect(existsSync(marker)).toBe(true);
   });
 
-  it('receive refuses a short upload (exit EXIT_UPLOAD) and removes the partial file', async () => {
+  it('receive + verify refuse a short upload (exit EXIT_UPLOAD) and remove the partial file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cont-'));
     const file = join(dir, 'part');
-    const r = await backend().exec(receiveCommand(file, 100).text, { stdin: Buffer.alloc(60) });
+    const sha = createHash('sha256').update(Buffer.alloc(100)).digest('hex');
+    const r = await backend().exec(and(receiveCommand(file, 100), verifyCommand(file, sha, 100)).text, { stdin: Buffer.alloc(60) });
     expect(r.code).toBe(EXIT_UPLOAD);
     expect(r.stderr).toContain('upload incomplete: received 60 of 100 bytes');
     expect(existsSync(file)).toBe(false);
