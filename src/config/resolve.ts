@@ -6,6 +6,7 @@ import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, sp
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
 import { deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
+import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
 
 export interface ResolvedEnvironment {
   name: string;
@@ -56,9 +57,8 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
   else if (hosts) targets = parseHostList(hosts, whereOf(settings, `${E}_HOSTS`), user);
   else if (wanted.length > 0) targets = [];
   else {
-    const known = knownEnvironments(settings);
     throw new ConfigError(configFileName(settings), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {
-      hint: known.length > 0 ? `known environments: ${known.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)',
+      hint: unknownEnvironmentHint(settings, name),
     });
   }
 
@@ -113,4 +113,24 @@ export function hostKeyPolicy(settings: Settings, flag?: string): HostKeyPolicy 
   const v = set.value.trim() || 'strict';
   if (v === 'strict' || v === 'accept-new') return v;
   return failAt(whereOf(settings, 'HOST_KEY_CHECKING'), `HOST_KEY_CHECKING=${JSON.stringify(v)}: expected strict or accept-new`);
+}
+
+/**
+ * The hint for an unknown environment. A near miss is named: the user's typo (`deploy prodution`: did you mean
+ * production?) or, for staging/production, the config's (`PRODUCTON_HOSTS` is set: a typo for PRODUCTION_HOSTS?).
+ */
+function unknownEnvironmentHint(settings: Settings, name: string): string {
+  const known = knownEnvironments(settings);
+  const near = known.filter((k) => likelyTypo(k, name));
+  const builtin = (BUILTIN_ENVIRONMENTS as readonly string[]).includes(name);
+  if (builtin && near.length > 0) {
+    const k = near[0]!.toUpperCase();
+    const set = settings.get(`${k}_HOSTS`) !== undefined ? `${k}_HOSTS` : `${k}_NODES`;
+    const at = settings.lookup(set)?.location;
+    return `${set} is set${at ? ` (${configFileName(settings)}:${at.line})` : ''}: a typo for ${set.replace(k, name.toUpperCase())}?`;
+  }
+  // Environments that are themselves typos of staging/production are not offered as choices.
+  const choices = known.filter((k) => (BUILTIN_ENVIRONMENTS as readonly string[]).includes(k) || !BUILTIN_ENVIRONMENTS.some((b) => likelyTypo(k, b)));
+  if (near.length > 0) return `did you mean ${near[0]}? known environments: ${choices.join(', ')}`;
+  return choices.length > 0 ? `known environments: ${choices.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)';
 }

@@ -166,6 +166,10 @@ export function editDistance(a: string, b: string): number {
 }
 
 /** Up to 2 typos, fewer for short names, so unrelated short names are never "suggested". */
+export function likelyTypo(a: string, b: string): boolean {
+  return a !== b && closeEnough(a, b);
+}
+
 function closeEnough(a: string, b: string): boolean {
   const limit = Math.min(a.length, b.length) <= 4 ? 1 : 2;
   return editDistance(a, b) <= limit;

@@ -165,7 +165,16 @@ describe('resolveEnvironment', () => {
     const err = thrown(() => resolveEnvironment(s0, 'prodution'));
     expect(err).toBeInstanceOf(ConfigError);
     expect(err.message).toBe('.deliver/config: unknown environment "prodution": neither PRODUTION_HOSTS nor PRODUTION_NODES is set');
-    expect(err.hint).toBe('known environments: production, qa, staging');
+    expect(err.hint).toBe('did you mean production? known environments: production, qa, staging');
+    expect(thrown(() => resolveEnvironment(s0, 'uat')).hint).toBe('known environments: production, qa, staging');
+  });
+
+  it("unknown staging/production: names the config's typo'd variable, never offers it as an environment", async () => {
+    const s = await settings('STAGING_HOSTS=s1\nQA_HOSTS=q1\nPRODUCTON_HOSTS=p1\nDELIVER_TO=/d\n');
+    const err = thrown(() => resolveEnvironment(s, 'production'));
+    expect(err.message).toBe('.deliver/config: unknown environment "production": neither PRODUCTION_HOSTS nor PRODUCTION_NODES is set');
+    expect(err.hint).toBe('PRODUCTON_HOSTS is set (.deliver/config:3): a typo for PRODUCTION_HOSTS?');
+    expect(thrown(() => resolveEnvironment(s, 'uat')).hint).toBe('known environments: qa, staging');
   });
 
   it('a host without any user is an error', async () => {
