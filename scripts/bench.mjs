@@ -246,7 +246,7 @@ function floorUnpack(bed, rel, to) {
 // ---------------------------------------------------------------------------------------------------- benchmarks
 
 async function bench1(work, bed) {
-  log(`1: 5 MB release to ${bed.hosts.length} hosts, ${ROUNDS} rounds rotating deliver, deliver --concurrency=${bed.hosts.length}, the OpenSSH script and the unpack alone`);
+  log(`1: 5 MB release to ${bed.hosts.length} hosts, ${ROUNDS} rounds rotating deliver, deliver --concurrency=10, the OpenSSH script and the unpack alone`);
   const rel = await buildRelease(work, '0.1.0');
   const project = makeProject(work, 'b1', bed, rel.store);
   const scriptTo = '/srv/bench-script';
@@ -256,7 +256,9 @@ async function bench1(work, bed) {
   const variants = {
     deliver: () => deliverDeploy(bed, project, rel.version),
     // The script works on every host at once; deliver's default is 10 at a time.
-    deliverAll: () => deliverDeploy(bed, project, rel.version, [`--concurrency=${bed.hosts.length}`]),
+    // The default (32) takes all 16 hosts at once, like the script; 10 (the default before commit 3d6b433) works in
+    // two waves.
+    deliver10: () => deliverDeploy(bed, project, rel.version, ['--concurrency=10']),
     script: () => scriptDeploy(bed, rel, scriptTo),
     // Not a contender: the unpack alone (16 × `tar -xzf` at once, run directly on the hosts' directories, no SSH,
     // the tarball copied there untimed). No tool that unpacks on the hosts can be faster on this machine.
@@ -292,9 +294,9 @@ async function bench1(work, bed) {
   emptyTrash(bed, TRASH);
   const med = Object.fromEntries(names.map((n) => [n, median(ms[n])]));
   const ratio = med.deliver / med.script;
-  const ratioAll = med.deliverAll / med.script;
+  const ratio10 = med.deliver10 / med.script;
   const floorRatio = med.floor / med.script;
-  return { sizeBytes: rel.size, ms, median: med, ratio, ratioAll, floorRatio, target: 0.6, met: ratio <= 0.6, metAll: ratioAll <= 0.6 };
+  return { sizeBytes: rel.size, ms, median: med, ratio, ratio10, floorRatio, target: 0.6, met: ratio <= 0.6 };
 }
 
 async function bench2(work, bed) {
@@ -400,20 +402,23 @@ function machine() {
     openssh: ver('ssh', ['-V']),
     date: new Date().toISOString(),
     commit: ver('git', ['-C', REPO, 'rev-parse', '--short', 'HEAD']),
+    // Where the hosts' files live matters: on a journal-less ext4 (this kind of VM) creating files right after many
+    // were deleted is slow (ext4 skips recently freed inodes), which makes every unpack costlier.
+    hostsFs: `${ver('stat', ['-f', '-c', '%T', bedEnv.TESTBED_DIR])} (${bedEnv.TESTBED_DIR})`,
   };
 }
 
 function report(m, res) {
   const L = [];
   L.push(`Machine: ${m.cpus}, ${m.memGB} GB RAM, Linux ${m.kernel}, Node ${m.node}, ${m.openssh}; commit ${m.commit}, ${m.date}`);
-  L.push(`Hosts: ${NHOSTS} OpenSSH sshd on loopback (scripts/testbed.sh); rounds: ${ROUNDS} for 1, ${MEM_RUNS} runs for 2, ${S3_ROUNDS} for 3 (each +1 uncounted warm-up except 2)`);
+  L.push(`Hosts: ${NHOSTS} OpenSSH sshd on loopback (scripts/testbed.sh), their files on ${m.hostsFs}; rounds: ${ROUNDS} for 1, ${MEM_RUNS} runs for 2, ${S3_ROUNDS} for 3 (each +1 uncounted warm-up except 2)`);
   if (res.b1) {
     const b = res.b1;
     L.push('', `## 1. ${mb(b.sizeBytes)} MB release to ${NHOSTS} hosts: deliver vs plain OpenSSH script`, '');
-    L.push(`| round | deliver (s) | deliver --concurrency=${NHOSTS} (s) | script (s) | unpack alone, no SSH (s) |`, '|---|---|---|---|---|');
-    b.ms.deliver.forEach((d, i) => L.push(`| ${i + 1} | ${sec(d)} | ${sec(b.ms.deliverAll[i])} | ${sec(b.ms.script[i])} | ${sec(b.ms.floor[i])} |`));
-    L.push(`| **median** | **${sec(b.median.deliver)}** | **${sec(b.median.deliverAll)}** | **${sec(b.median.script)}** | **${sec(b.median.floor)}** |`, '');
-    L.push(`Ratio deliver / script: **${b.ratio.toFixed(2)}** (default concurrency 10), **${b.ratioAll.toFixed(2)}** (--concurrency=${NHOSTS}); target ≤ ${b.target}: ${b.met || b.metAll ? 'met' : 'MISSED'}`);
+    L.push(`| round | deliver (s) | deliver --concurrency=10 (s) | script (s) | unpack alone, no SSH (s) |`, '|---|---|---|---|---|');
+    b.ms.deliver.forEach((d, i) => L.push(`| ${i + 1} | ${sec(d)} | ${sec(b.ms.deliver10[i])} | ${sec(b.ms.script[i])} | ${sec(b.ms.floor[i])} |`));
+    L.push(`| **median** | **${sec(b.median.deliver)}** | **${sec(b.median.deliver10)}** | **${sec(b.median.script)}** | **${sec(b.median.floor)}** |`, '');
+    L.push(`Ratio deliver / script: **${b.ratio.toFixed(2)}** (default concurrency), **${b.ratio10.toFixed(2)}** (--concurrency=10); target ≤ ${b.target}: ${b.met ? 'met' : 'MISSED'}`);
     L.push(`Unpack alone / script: **${b.floorRatio.toFixed(2)}** (the best ratio any tool that unpacks on the hosts could reach here)`);
   }
   if (res.b2) {

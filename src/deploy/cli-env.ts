@@ -9,7 +9,7 @@ import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from '../cli/common.js';
 import { resolveEnvironment } from '../config/resolve.js';
 import type { DeployEnv, DeployFlags } from './run.js';
-import { parseStrategy } from './strategy.js';
+import { DEFAULT_CONCURRENCY, parseStrategy } from './strategy.js';
 
 export interface DeployCliFlags extends TargetFlags {
   version?: string;
@@ -64,7 +64,7 @@ export interface TargetFlags extends CommonOptions {
 export function withTargetOptions(cmd: Command): Command {
   return cmd
     .option('--host <host>', 'only this host of the environment (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-    .option('--concurrency <n>', 'hosts worked on at once (default 10)');
+    .option('--concurrency <n>', `hosts worked on at once (default ${DEFAULT_CONCURRENCY})`);
 }
 
 export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {

@@ -20,7 +20,7 @@ import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
 import { prepareSource } from './source.js';
 import { parseKeepReleases } from './state.js';
-import { parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
+import { DEFAULT_CONCURRENCY, parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
 
 /** An environment ready to act on (from the config loader and the SSH layer). */
 export interface DeployEnv {
@@ -46,7 +46,7 @@ export interface FanFlags {
 function strategyOf(flags: FanFlags): StrategyOptions {
   return {
     strategy: flags.strategy ?? 'parallel',
-    concurrency: parseConcurrency(flags.concurrency, 10),
+    concurrency: parseConcurrency(flags.concurrency),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
   };
@@ -313,7 +313,7 @@ export async function unlock(de: DeployEnv): Promise<void> {
       const state = lines.pop();
       return state === 'UNLOCKED' ? `removed lock ${lines.join(' ').trim() || '(no owner record)'}` : 'no lock';
     },
-    { strategy: 'parallel', concurrency: 10, signal: de.signal },
+    { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },
   );
   de.out.result({ env: de.env, hosts: outcomes });
   for (const o of outcomes) {
@@ -331,7 +331,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
       const l: Layout = layoutFor(t.path ?? de.deliverTo, de.app);
       return parseAuditLog((await b.run(auditTailCommand(l, lines).text, { step: 'read', signal: de.signal })).stdout);
     },
-    { strategy: 'parallel', concurrency: 10, signal: de.signal },
+    { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },
   );
   const all = outcomes.flatMap((o) => (o.value ?? []).map((e) => ({ ...e, host: o.host }))).sort((a, b) => a.at.localeCompare(b.at));
   de.out.result({ env: de.env, deploys: all, errors: outcomes.filter((o) => o.status !== 'ok') });

@@ -44,7 +44,14 @@ export function parseCount(value: string, total: number, flag: string, round: 'u
   return round === 'up' ? Math.ceil(exact) : Math.floor(exact);
 }
 
-export function parseConcurrency(value: string | undefined, fallback = 10): number {
+/**
+ * Hosts worked on at once by default. edeliver, Kamal and SSHKit's parallel runner take every host at once; a bound
+ * keeps sockets and memory (a few MiB per uploading host) in check on large fleets. Handshakes have their own,
+ * smaller bound (SshOptions.maxConcurrentStarts).
+ */
+export const DEFAULT_CONCURRENCY = 32;
+
+export function parseConcurrency(value: string | undefined, fallback = DEFAULT_CONCURRENCY): number {
   if (value === undefined) return fallback;
   if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`--concurrency: expected a whole number ≥ 1, got ${JSON.stringify(value)}`);
   return Number(value);

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { RemoteError } from '../../src/output/errors.js';
-import { failureBudget, parseCount, parseStrategy, planBatches, runStrategy } from '../../src/deploy/strategy.js';
+import { DEFAULT_CONCURRENCY, failureBudget, parseConcurrency, parseCount, parseStrategy, planBatches, runStrategy } from '../../src/deploy/strategy.js';
 
 const hosts = (n: number) => Array.from({ length: n }, (_, i) => ({ name: `h${i + 1}`, host: `h${i + 1}` }));
 
 describe('strategy planning', () => {
+  it('takes up to 32 hosts at once unless --concurrency says otherwise', () => {
+    expect(DEFAULT_CONCURRENCY).toBe(32);
+    expect(parseConcurrency(undefined)).toBe(32);
+    expect(parseConcurrency('4')).toBe(4);
+    expect(() => parseConcurrency('0')).toThrow('--concurrency: expected a whole number ≥ 1, got "0"');
+  });
+
   it('plans parallel, rolling and canary batches', () => {
     const h = [1, 2, 3, 4, 5];
     expect(planBatches(h, { strategy: 'parallel', concurrency: 2 })).toEqual([[1, 2, 3, 4, 5]]);
