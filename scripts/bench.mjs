@@ -15,6 +15,8 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, release as osRelease } from 'node:os';
 import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -124,10 +126,13 @@ function buildRelease(work, version, blobMB = 0) {
     // Incompressible data under lib/: the tarball stays a valid release root of (about) that size.
     const blobDir = join(root, 'lib', 'blob-1.0.0', 'priv');
     mkdirSync(blobDir, { recursive: true });
-    const fd = createWriteStream(join(blobDir, 'blob.bin'));
-    for (let i = 0; i < blobMB; i++) fd.write(randomBytes(1024 * 1024));
-    fd.end();
-    return new Promise((resolve) => fd.on('finish', resolve)).then(() => tarRelease(work, root, version));
+    // Written with backpressure, so this process does not hold the whole blob (its RSS would skew benchmark 3).
+    return pipeline(
+      Readable.from((function* () {
+        for (let i = 0; i < blobMB; i++) yield randomBytes(1024 * 1024);
+      })()),
+      createWriteStream(join(blobDir, 'blob.bin')),
+    ).then(() => tarRelease(work, root, version));
   }
   return Promise.resolve(tarRelease(work, root, version));
 }
@@ -187,12 +192,12 @@ const cliEnv = (bed, extra = {}) => {
   return env;
 };
 
-/** A preload that records the deliver process's own /proc/self/io and peak RSS when it exits. */
+/** A preload that records the deliver process's own /proc/self/io when it exits. */
 function ioProbe(work) {
   const probe = join(work, 'io-probe.cjs');
   writeFileSync(
     probe,
-    "const fs=require('fs');process.on('exit',()=>{try{fs.writeFileSync(process.env.BENCH_IO_FILE,JSON.stringify({io:fs.readFileSync('/proc/self/io','utf8'),maxRssKB:process.resourceUsage().maxRSS}))}catch{}});\n",
+    "const fs=require('fs');process.on('exit',()=>{try{fs.writeFileSync(process.env.BENCH_IO_FILE,JSON.stringify({io:fs.readFileSync('/proc/self/io','utf8')}))}catch{}});\n",
   );
   return probe;
 }
@@ -200,7 +205,15 @@ function ioProbe(work) {
 function readIo(file) {
   const j = JSON.parse(readFileSync(file, 'utf8'));
   const io = Object.fromEntries(j.io.trim().split('\n').map((l) => l.split(': ')).map(([k, v]) => [k, Number(v)]));
-  return { ...io, maxRssKB: j.maxRssKB };
+  return io;
+}
+
+/** `Maximum resident set size` from a `/usr/bin/time -v -o file` report. */
+function peakRssKB(file) {
+  const text = readFileSync(file, 'utf8');
+  const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1]);
+  if (!kb) die(`no peak RSS in /usr/bin/time -v output:\n${text}`);
+  return kb;
 }
 
 function deliverDeploy(bed, project, version, extraArgs = [], opts = {}) {
@@ -310,9 +323,7 @@ async function bench2(work, bed) {
     wipeHosts(bed, project.deliverTo);
     const tv = join(work, 'time-v.txt');
     const r = await deliverDeploy(bed, project, rel.version, [], { timeV: tv });
-    const text = readFileSync(tv, 'utf8');
-    const kb = Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(text)?.[1]);
-    if (!kb) die(`2: no peak RSS in /usr/bin/time -v output:\n${text}`);
+    const kb = peakRssKB(tv);
     for (const h of bed.hosts) {
       if (!existsSync(join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP, 'lib', 'blob-1.0.0', 'priv', 'blob.bin'))) die(`2: release not installed on ${h.name}`);
     }
@@ -367,11 +378,15 @@ async function bench3(work, bed) {
     for (const mode of order) {
       wipeHosts(bed, project.deliverTo);
       rmSync(ioFile, { force: true });
+      // Peak RSS from /usr/bin/time, as in benchmark 2: getrusage's maxRSS of a process spawned by this one starts
+      // at this (large) process's RSS, because Linux keeps the high-water mark across fork and exec.
+      const tv = join(work, 'time-v-3.txt');
       const r = await deliverDeploy(bed, project, rel.version, mode === 'pull' ? ['--pull'] : [], {
         env: { ...env, BENCH_IO_FILE: ioFile, NODE_OPTIONS: `--require ${probe}` },
+        timeV: tv,
       });
       const io = readIo(ioFile);
-      if (round > 0) runs[mode].push({ ms: r.ms, wchar: io.wchar, rchar: io.rchar, maxRssKB: io.maxRssKB });
+      if (round > 0) runs[mode].push({ ms: r.ms, wchar: io.wchar, rchar: io.rchar, maxRssKB: peakRssKB(tv) });
     }
     if (round > 0) log(`  round ${round}: push ${sec(runs.push.at(-1).ms)} s / ${mb(runs.push.at(-1).wchar)} MB written, pull ${sec(runs.pull.at(-1).ms)} s / ${mb(runs.pull.at(-1).wchar)} MB written`);
   }

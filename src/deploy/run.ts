@@ -20,7 +20,7 @@ import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
 import { prepareSource } from './source.js';
 import { parseKeepReleases } from './state.js';
-import { DEFAULT_CONCURRENCY, parseConcurrency, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
+import { DEFAULT_CONCURRENCY, parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
 
 /** An environment ready to act on (from the config loader and the SSH layer). */
 export interface DeployEnv {
@@ -116,6 +116,16 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
   const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
   de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
+  // The first hosts' handshakes overlap fetching the release (a remote or S3 store is read into a temp file first);
+  // each host's task then takes its own connection attempt's result, so a dead host is not tried twice.
+  const first = Math.min(strategy.concurrency, planBatches(targets, strategy)[0]?.length ?? 0);
+  const early = new Map(
+    targets.slice(0, first).map((t) => {
+      const p = connect(de, t);
+      p.catch(() => undefined); // reported by the host's task
+      return [t, p] as const;
+    }),
+  );
   const source = await prepareSource(store, release, de.signal, { pull });
   const live = new LiveReporter(de.out, targets.map((t) => t.name));
   let outcomes: HostOutcome<HostDeployResult>[] = [];
@@ -123,7 +133,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     outcomes = await runStrategy(
       targets,
       async (t) => {
-        const backend = await connect(de, t);
+        const backend = await (early.get(t) ?? connect(de, t));
         try {
           const r = await deployHost(backend, {
             app: de.app,
