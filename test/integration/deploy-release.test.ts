@@ -9,6 +9,11 @@ import {
   APP, activeVersion, bedScript, killSshd, buildReleases, cli, ensureBed, hostPath, hostProcesses, installed, json, leftovers, makeProject,
   startCli, until, waitCli, type Bed, type BedHost, type HostJson, type Project, type Releases,
 } from './deploy-support.js';
+import { deployHost } from '../../src/deploy/deploy-release.js';
+import { prepareSource } from '../../src/deploy/source.js';
+import type { SshBackend } from '../../src/ssh/backend.js';
+import { SshTransport } from '../../src/ssh/transport.js';
+import { openStore } from '../../src/store/index.js';
 
 let bed: Bed;
 let rel: Releases;
@@ -300,6 +305,44 @@ describe('strategies and failures', () => {
       expect(hostProcesses(bed, h, /^head -c/)).toEqual([]);
       expect(leftovers(p, h)).toEqual([]);
       expect(activeVersion(p, h)).toBe('0.1.0');
+    }
+  });
+
+  it('a plain deploy costs each host one SSH session: lock, state, upload, unpack, activate and unlock in one shell', async () => {
+    const p = makeProject(bed, hosts(37, 37), rel.store);
+    const h = p.hosts[0]!;
+    const transport = new SshTransport({ sshConfigFile: join(bed.home, '.ssh', 'config') });
+    try {
+      const backend = (await transport.connect({ name: `root@${h.name}`, host: h.name, user: 'root' })) as SshBackend;
+      const store = openStore(rel.store, { cwd: p.dir });
+      const release = (await store.list(APP)).find((r) => r.version === '0.2.0')!;
+      const source = await prepareSource(store, release);
+      const warnings: string[] = [];
+      const r = await deployHost(backend, {
+        app: APP,
+        env: 'production',
+        version: '0.2.0',
+        source,
+        deliverTo: p.deliverTo,
+        keepReleases: 5,
+        startDeploy: false,
+        cleanDeploy: false,
+        links: {},
+        hooks: new Map(),
+        healthTimeoutMs: 30_000,
+        startTimeoutMs: 30_000,
+        lock: { waitMs: 0, ttlMs: 60_000 },
+        command: 'deploy release',
+        events: { warn: (m) => warnings.push(m) },
+      });
+      expect(r).toMatchObject({ version: '0.2.0', uploaded: true, started: false });
+      expect(warnings).toEqual([]);
+      expect(backend.connection.channels).toBe(1);
+      expect(activeVersion(p, h)).toBe('0.2.0');
+      expect(leftovers(p, h)).toEqual([]);
+      expect(readFileSync(hostPath(p, h, APP, '.deliver-sha256'), 'utf8').trim()).toBe(rel.sha['0.2.0']);
+    } finally {
+      await transport.closeAll();
     }
   });
 
