@@ -32,12 +32,12 @@ export function stepOfLine(line: string): string | undefined {
 }
 
 /**
- * Writes `size` bytes of stdin to `tarPath` (the tarball streams on the same remote command that unpacks it: no
- * separate SFTP session). A short file (the sender stopped) is caught by verifyCommand(…, size).
+ * Writes the rest of stdin, the tarball, to `tarPath` (it streams on the same remote command that unpacks it: no
+ * separate SFTP session). `cat` copies in large blocks (`head -c` reads 8 KiB at a time); the tarball is the last
+ * thing on stdin, and verifyCommand(…, size) catches a file of the wrong size.
  */
-export function receiveCommand(tarPath: string, size: number): Shell {
-  if (!Number.isSafeInteger(size) || size < 0) throw new Error(`invalid release size ${size}`);
-  return sh`head -c ${size} > ${tarPath} || exit ${EXIT_UPLOAD}`;
+export function receiveCommand(tarPath: string): Shell {
+  return sh`cat > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
 /**

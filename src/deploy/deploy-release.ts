@@ -186,7 +186,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       const chain = and(
         // --pull: the host downloads from S3 itself; the signed URL follows the script on stdin, never a command
         // line. A subshell, because the download script ends with `exit 0` when it succeeds.
-        plan.source.pull ? sh`( ${pullCommand(tarPath)} )` : receiveCommand(tarPath, plan.source.size),
+        plan.source.pull ? sh`( ${pullCommand(tarPath)} )` : receiveCommand(tarPath),
         stepMarkCommand('verify'),
         verifyCommand(tarPath, plan.source.sha256, plan.source.size),
         ...(hooks ? [] : [stepMarkCommand('unpack'), unpack, installCommand(l, plan.version, id)]),
