@@ -44,8 +44,9 @@ export type Started = { paused: Paused; result?: undefined } | { paused?: undefi
 
 /**
  * Runs `command` (which must end in runScriptFromStdin() on the path that waits) until a stdout line satisfies
- * `pauseAt` (stdout lines up to there are the head; later ones go to `opts.onStdout`). Returns the paused command, or its result when it ended without pausing (e.g. a lock held by
- * someone else). A rejection (connection lost, interrupted) comes from whichever call is waiting on it.
+ * `pauseAt`: lines up to there are the head, later ones go to `opts.onStdout`. Returns the paused command, or its
+ * result when it ended without pausing (e.g. a lock held by someone else). A rejection (connection lost,
+ * interrupted) comes from whichever call is waiting on it.
  */
 export async function execUntil(backend: Backend, command: string, pauseAt: (line: string) => boolean, opts: ExecOptions = {}): Promise<Started> {
   const input = new PassThrough();
