@@ -18,6 +18,18 @@ export function randomSource(total: number, hash?: ReturnType<typeof createHash>
   });
 }
 
+/** Random bytes in 1 MiB chunks that fail like a dropped build-host connection after `failAfter` bytes. */
+export function failingSource(failAfter: number): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= failAfter) return void this.destroy(new Error('build host connection lost'));
+      sent += 1024 * 1024;
+      this.push(randomBytes(1024 * 1024));
+    },
+  });
+}
+
 /** Puts `size` random bytes as `file`, reads them back, and checks size and digest both ways. */
 export async function roundTrip(
   store: ReleaseStore,

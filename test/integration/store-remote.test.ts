@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomSource, roundTrip } from '../helpers/big-release.js';
+import { failingSource, randomSource, roundTrip } from '../helpers/big-release.js';
 import { expectListsGetsOverwrites, readAll, sha } from '../helpers/store-contract.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { SshTransport } from '../../src/ssh/transport.js';
@@ -106,14 +106,7 @@ describe('remote store (real sshd host)', () => {
 
   it('leaves nothing behind when an upload fails or does not match its digest', async () => {
     const store = remote(`${tb.user}@${host.name}:/srv/${run}/fail`);
-    let sent = 0;
-    const failing = new Readable({
-      read() {
-        if (sent >= 8 * 1024 * 1024) return void this.destroy(new Error('build host connection lost'));
-        sent += 1024 * 1024;
-        this.push(randomBytes(1024 * 1024));
-      },
-    });
+    const failing = failingSource(8 * 1024 * 1024);
     await expect(store.put(FILE, failing)).rejects.toThrow(/build host connection lost/);
     expect(readdirSync(onHost(`${run}/fail`))).toEqual([]);
     await expect(store.put(FILE, randomSource(3 * 1024 * 1024), { sha256: '0'.repeat(64) })).rejects.toThrow(

@@ -15,7 +15,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { randomSource, roundTrip } from '../helpers/big-release.js';
+import { failingSource, randomSource, roundTrip } from '../helpers/big-release.js';
 import { expectListsGetsOverwrites, readAll, sha } from '../helpers/store-contract.js';
 import { DeliverError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
@@ -148,14 +148,7 @@ describe('S3 store (real radosgw)', () => {
   it('leaves nothing behind when an upload fails, is interrupted or does not match its digest', async () => {
     const store = s3Store(`s3://${env.bucket}/${run}/fail`);
     // Fails after 20 MiB: a multipart upload is in flight and must be aborted.
-    let sent = 0;
-    const failing = new Readable({
-      read() {
-        if (sent >= 20 * 1024 * 1024) return void this.destroy(new Error('build host connection lost'));
-        sent += 1024 * 1024;
-        this.push(randomBytes(1024 * 1024));
-      },
-    });
+    const failing = failingSource(20 * 1024 * 1024);
     await expect(store.put(FILE, failing)).rejects.toThrow(`s3://${env.bucket}/${run}/fail: cannot store ${FILE}: build host connection lost`);
     expect(await leftovers(`${run}/fail/`)).toEqual({ objects: [], uploads: [] });
 
