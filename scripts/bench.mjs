@@ -90,22 +90,29 @@ function ensureBuilt() {
   }
 }
 
+/**
+ * `scripts/<script> start` unless its `status` says it is already up; true when this run started it (and so must
+ * stop it at the end).
+ */
+function startService(script, env, what, opts = {}) {
+  const path = join(REPO, 'scripts', script);
+  let wasUp = true;
+  try {
+    sh('bash', [path, 'status'], { env });
+  } catch {
+    wasUp = false;
+  }
+  try {
+    sh('bash', [path, 'start'], { env, ...opts });
+  } catch (e) {
+    die(`${what} could not be started (scripts/${script} start): ${e.stderr ?? e.message}`);
+  }
+  return !wasUp;
+}
+
 let bedStarted = false;
 function startBed() {
-  const wasUp = (() => {
-    try {
-      sh('bash', [join(REPO, 'scripts', 'testbed.sh'), 'status'], { env: bedEnv });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  try {
-    sh('bash', [join(REPO, 'scripts', 'testbed.sh'), 'start'], { env: bedEnv });
-  } catch (e) {
-    die(`the test bed could not be started (scripts/testbed.sh start, needs root): ${e.stderr ?? e.message}`);
-  }
-  bedStarted = !wasUp;
+  bedStarted = startService('testbed.sh', bedEnv, 'the test bed (needs root)');
   const j = JSON.parse(readFileSync(join(bedEnv.TESTBED_DIR, 'testbed.json'), 'utf8'));
   const hosts = j.hosts.filter((h) => /^host\d+$/.test(h.name)).slice(0, NHOSTS);
   if (hosts.length < NHOSTS) die(`need ${NHOSTS} bed hosts, testbed.json lists ${hosts.length} (TESTBED_HOSTS)`);
@@ -338,20 +345,7 @@ async function bench2(work, bed) {
 
 let s3Started = false;
 function s3Vars() {
-  const wasUp = (() => {
-    try {
-      sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'status'], { env: s3Env });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
-  try {
-    sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'start'], { env: s3Env, timeout: 180_000 });
-  } catch (e) {
-    die(`the S3 server could not be started (scripts/s3-server.sh start): ${e.stderr ?? e.message}`);
-  }
-  s3Started = !wasUp;
+  s3Started = startService('s3-server.sh', s3Env, 'the S3 server', { timeout: 180_000 });
   const vars = {};
   for (const line of sh('bash', [join(REPO, 'scripts', 's3-server.sh'), 'env'], { env: s3Env }).split('\n')) {
     const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line.trim());
