@@ -1,10 +1,11 @@
 // Copies between stores and into plain files, verified end to end: the source's digest travels with the bytes
 // and the destination checks it before anything becomes visible.
 import { createWriteStream } from 'node:fs';
-import { link, mkdir, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DeliverError } from '../output/errors.js';
+import { publishTemp } from './local.js';
 import { tempName } from './names.js';
 import { alreadyExists, wrapStoreError } from './store-errors.js';
 import type { ReleaseStore, StoredRelease } from './types.js';
@@ -59,17 +60,7 @@ export async function downloadToFile(
       opts.onProgress?.(bytes);
     });
     await pipeline(got.stream, createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true }), ...(opts.signal ? [{ signal: opts.signal }] : []));
-    if (opts.force) {
-      await rename(tmp, path);
-    } else {
-      try {
-        await link(tmp, path);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new DeliverError(`${path} already exists; use --force to overwrite it`);
-        throw err;
-      }
-      await unlink(tmp);
-    }
+    await publishTemp(tmp, path, Boolean(opts.force), () => new DeliverError(`${path} already exists; use --force to overwrite it`));
     return { path, size: got.size, sha256: got.sha256 };
   } catch (err) {
     got.stream.destroy();

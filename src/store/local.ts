@@ -30,6 +30,21 @@ export function localStoreDir(path: string): string {
   return basename(path) === '.deliver' || isDir(sub) ? sub : path;
 }
 
+/**
+ * Gives a finished temp file its final name: a rename with `force`, else link() + unlink, because link() fails if
+ * the name exists, so no-overwrite holds even against a concurrent writer (`exists()` is then thrown).
+ */
+export async function publishTemp(tmp: string, final: string, force: boolean, exists: () => Error): Promise<void> {
+  if (force) return rename(tmp, final);
+  try {
+    await link(tmp, final);
+  } catch (err) {
+    if (errno(err) === 'EEXIST') throw exists();
+    throw err;
+  }
+  await unlinkQuiet(tmp);
+}
+
 function errno(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -116,18 +131,7 @@ export class LocalStore implements ReleaseStore {
       await writeFile(tmpSha, formatSha256Line(digest, file), { mode: 0o644, flag: 'wx' });
       // The digest lands first: a reader never sees the new release paired with no (or the old) digest for long.
       await rename(tmpSha, join(this.dir, shaFileName(file)));
-      if (opts.force) {
-        await rename(tmp, final);
-      } else {
-        // link() fails if the name exists: no-overwrite holds even against a concurrent writer.
-        try {
-          await link(tmp, final);
-        } catch (err) {
-          if (errno(err) === 'EEXIST') throw alreadyExists(this.description, file);
-          throw err;
-        }
-        await unlinkQuiet(tmp);
-      }
+      await publishTemp(tmp, final, Boolean(opts.force), () => alreadyExists(this.description, file));
       const st = await stat(final);
       return storedRelease(file, st.size, st.mtime, digest);
     } catch (err) {
