@@ -5,7 +5,7 @@ import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
 import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
-import { deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
+import { customEnvironments, deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
 
 export interface ResolvedEnvironment {
@@ -130,7 +130,8 @@ function unknownEnvironmentHint(settings: Settings, name: string): string {
     return `${set} is set${at ? ` (${configFileName(settings)}:${at.line})` : ''}: a typo for ${set.replace(k, name.toUpperCase())}?`;
   }
   // Environments that are themselves typos of staging/production are not offered as choices.
-  const choices = known.filter((k) => (BUILTIN_ENVIRONMENTS as readonly string[]).includes(k) || !BUILTIN_ENVIRONMENTS.some((b) => likelyTypo(k, b)));
+  const custom = customEnvironments(settings);
+  const choices = known.filter((k) => (BUILTIN_ENVIRONMENTS as readonly string[]).includes(k) || custom.includes(k));
   if (near.length > 0) return `did you mean ${near[0]}? known environments: ${choices.join(', ')}`;
   return choices.length > 0 ? `known environments: ${choices.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)';
 }

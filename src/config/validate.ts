@@ -174,7 +174,7 @@ function validUser(value: string, name: string, where: Where): void {
 }
 
 /** Custom environments that are not themselves typos of staging/production. */
-function customEnvironments(settings: Settings): string[] {
+export function customEnvironments(settings: Settings): string[] {
   return knownEnvironments(settings).filter((e) => !BUILTIN_ENVIRONMENTS.includes(e as never) && suggestVariable(`${e.toUpperCase()}_HOSTS`) === undefined);
 }
 

@@ -147,10 +147,8 @@ const AFTER_EXIT = '[deliver-after-exit]';
  * successful `after` is followed by `then` in the same shell (whose exit status becomes the command's).
  */
 export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell, dirs: string[] = []): Shell {
-  if (then) {
-    return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac`;
-  }
-  return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; printf '%s %s\\n' ${AFTER_EXIT} "$?";; esac; true`;
+  const rest = then ? sh`; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac` : sh`;; esac; true`;
+  return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"${rest}`;
 }
 
 function splitAfter(stdout: string): AfterResult | undefined {

@@ -73,6 +73,7 @@ export async function execUntil(backend: Backend, command: string, pauseAt: (lin
     input.destroy();
     return { result: first };
   }
+  const headText = `${head.join('\n')}\n`;
   let used = false;
   const once = () => {
     if (used) throw new Error('a paused remote command takes one continuation');
@@ -80,7 +81,7 @@ export async function execUntil(backend: Backend, command: string, pauseAt: (lin
   };
   return {
     paused: {
-      head: `${head.join('\n')}\n`,
+      head: headText,
       async send(script, data) {
         once();
         input.write(scriptInput(script));
@@ -93,8 +94,7 @@ export async function execUntil(backend: Backend, command: string, pauseAt: (lin
         try {
           const r = await done;
           // The result's stdout is the continuation's own (the head was returned when the command paused).
-          const h = `${head.join('\n')}\n`;
-          return r.stdout.startsWith(h) ? { ...r, stdout: r.stdout.slice(h.length) } : r;
+          return r.stdout.startsWith(headText) ? { ...r, stdout: r.stdout.slice(headText.length) } : r;
         } finally {
           // The remote side may end before reading everything (a failed step): stop reading the source.
           if (data !== undefined && typeof data !== 'string') {
