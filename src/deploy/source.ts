@@ -1,7 +1,7 @@
 // The release tarball every host receives. A local store's file is streamed to each host directly; any other
 // store (remote, S3) is read once into a local temp file (streamed, never held in memory) and sent from there.
 // With `--pull` (S3 only) nothing is read here: each host downloads the object itself (pull.ts).
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,16 @@ import { DeliverError } from '../output/errors.js';
 import { isSha256Hex, sha256File } from '../store/checksum.js';
 import type { ReleaseStore, StoredRelease } from '../store/types.js';
 import { assertPullable, PULL_URL_TTL_SECONDS } from './pull.js';
+import { SharedFileReader } from './shared-reader.js';
 
-/** Reads per host: 256 KiB (not Node's 64 KiB) means a quarter of the file reads; SSH packets are 32 KiB anyway. */
+/** 256 KiB reads (not Node's 64 KiB): a quarter of the reads; SSH packets are 32 KiB anyway. */
 const READ_CHUNK = 256 * 1024;
+
+/** Hosts share each chunk read (shared-reader.ts) instead of reading the whole file once per host. */
+function sharedOpen(path: string, size: number): () => Readable {
+  const reader = new SharedFileReader(path, size, { chunkSize: READ_CHUNK });
+  return () => reader.open();
+}
 
 export interface ReleaseSource {
   readonly file: string;
@@ -49,7 +56,7 @@ export async function prepareSource(store: ReleaseStore, release: StoredRelease,
     const path = store.pathOf(release.file);
     const sha256 = release.sha256 ?? (await sha256File(path));
     const size = (await stat(path)).size;
-    return { file: release.file, path, sha256, size, open: () => createReadStream(path, { highWaterMark: READ_CHUNK }), dispose: async () => undefined };
+    return { file: release.file, path, sha256, size, open: sharedOpen(path, size), dispose: async () => undefined };
   }
   const dir = await mkdtemp(join(tmpdir(), 'deliver-release-'));
   const path = join(dir, release.file);
@@ -58,7 +65,7 @@ export async function prepareSource(store: ReleaseStore, release: StoredRelease,
     await pipeline(got.stream, createWriteStream(path, { mode: 0o600 }), signal ? { signal } : {});
     const sha256 = got.sha256 || (await sha256File(path));
     const size = (await stat(path)).size;
-    return { file: release.file, path, sha256, size, open: () => createReadStream(path, { highWaterMark: READ_CHUNK }), dispose: () => rm(dir, { recursive: true, force: true }) };
+    return { file: release.file, path, sha256, size, open: sharedOpen(path, size), dispose: () => rm(dir, { recursive: true, force: true }) };
   } catch (err) {
     await rm(dir, { recursive: true, force: true });
     if (signal?.aborted) throw err;
