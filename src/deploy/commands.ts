@@ -61,7 +61,8 @@ export function prepareCommand(l: Layout, version: string): Shell {
 /**
  * Refuses (exit 3) and deletes the upload when its sha256 is not the store's: nothing corrupt gets unpacked. OpenSSL
  * hashes with the CPU's SHA instructions (several times faster than coreutils on large releases); sha256sum is the
- * fallback. With `size`, a short file is reported as an incomplete upload (EXIT_UPLOAD) instead.
+ * fallback (each `exec`s in its command substitution: one process, not a subshell and a child). With `size`, a short
+ * file is reported as an incomplete upload (EXIT_UPLOAD) instead.
  */
 export function verifyCommand(tarPath: string, sha256: string, size?: number): Shell {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`invalid sha256 ${JSON.stringify(sha256)}`);
@@ -69,17 +70,19 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
     size === undefined
       ? raw('')
       : sh`got=$(wc -c < ${tarPath}); if [ "$got" -ne ${size} ]; then rm -f ${tarPath}; echo "upload incomplete: received $got of ${raw(String(size))} bytes" >&2; exit ${EXIT_UPLOAD}; fi; `;
-  return sh`actual=; if command -v openssl >/dev/null 2>&1; then actual=$(openssl dgst -sha256 -r ${tarPath} 2>/dev/null) || actual=; fi; [ -n "$actual" ] || actual=$(sha256sum ${tarPath}); actual=\${actual%% *}; if [ "$actual" != ${sha256} ]; then ${short}rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
+  return sh`actual=; if command -v openssl >/dev/null 2>&1; then actual=$(exec openssl dgst -sha256 -r ${tarPath} 2>/dev/null) || actual=; fi; [ -n "$actual" ] || actual=$(exec sha256sum ${tarPath}); actual=\${actual%% *}; if [ "$actual" != ${sha256} ]; then ${short}rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
 }
 
 /**
  * Unpacks into a staging dir next to the final one. A tarball with an `APP/` prefix (edeliver's mix archives) is
- * flattened. The release must have `bin/APP` and `releases/VSN/`, or nothing is installed (exit 4).
+ * flattened. The release must have `bin/APP` and `releases/VSN/`, or nothing is installed (exit 4). `keepTarball`:
+ * a later command of the same script removes the upload (one `rm` less on the host).
  */
-export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string): Shell {
+export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
-  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && rm -f ${tarPath} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
+  const rmTarball = opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`;
+  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && ${rmTarball} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
 }
 
 /** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */

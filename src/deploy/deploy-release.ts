@@ -182,7 +182,8 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       // file), activation, the audit line and the unlock too. `deliver-unlocked` on stdout says our lock is
       // gone (else `finally` removes it).
       const inline = !hooks && !plan.startDeploy && !(plan.envFileLocal && existsSync(plan.envFileLocal));
-      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
+      // Inline, the unlock's `rm` also removes the upload (cleanupCommand does when anything fails before it).
+      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256, { keepTarball: inline }), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
       const chain = and(
         // --pull: the host downloads from S3 itself; the signed URL follows the script on stdin, never a command
         // line. A subshell, because the download script ends with `exit 0` when it succeeds.
@@ -191,7 +192,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         verifyCommand(tarPath, plan.source.sha256, plan.source.size),
         ...(hooks ? [] : [stepMarkCommand('unpack'), unpack, installCommand(l, plan.version, id)]),
         ...(inline
-          ? [stepMarkCommand('activate'), sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id)} && echo deliver-unlocked || true; }`]
+          ? [stepMarkCommand('activate'), sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id, [tarPath])} && echo deliver-unlocked || true; }`]
           : []),
         doneMarkCommand(),
       );

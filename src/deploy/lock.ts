@@ -35,7 +35,17 @@ export function newOwner(command: string, version?: string): LockOwner {
 
 /** `dirs`: more directories to create in the same `mkdir -p` (a deploy's incoming/ and releases/). */
 export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = []): Shell {
-  return sh`mkdir -p ${l.home} ${dirs} && if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${l.lock}/owner.json && echo ACQUIRED; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${l.lock}/owner.json 2>/dev/null; true; fi`;
+  return takeLock(l, owner, dirs, sh`true`);
+}
+
+/**
+ * `mkdir -p` the parents, then the atomic `mkdir` of the lock. Taken: owner.json, `ACQUIRED`, then `onTaken`; held
+ * by someone else: `HELD`, the host's clock, the lock's age and its owner record, exit 0. A lock whose owner record
+ * cannot be written is removed again (it would otherwise look like a dead deploy's for a minute).
+ */
+function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
+  const ownerFile = `${l.lock}/owner.json`;
+  return sh`mkdir -p ${l.home} ${dirs} || exit $?; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
 }
 
 export type AcquireResult =
@@ -88,9 +98,13 @@ export function breakCommand(l: Layout, ownerId: string | undefined): Shell {
   return sh`if [ -d ${l.lock} ] && ${same}; then mv -T ${l.lock} ${aside} && rm -rf ${aside}; fi`;
 }
 
-/** Releases our own lock (never someone else's). owner.json is one line: read by the shell itself, no grep. */
-export function releaseCommand(l: Layout, ownerId: string): Shell {
-  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock};; esac`;
+/**
+ * Releases our own lock (never someone else's). owner.json is one line: read by the shell itself, no grep. `also`:
+ * paths removed by the same `rm` (a deploy's upload, which is not needed once the release is unpacked).
+ */
+export function releaseCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
+  const other = also.length ? sh`rm -rf ${also}` : sh`true`;
+  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`;
 }
 
 /** `deliver unlock`: prints the owner record (if any) and removes the lock. */
@@ -144,11 +158,12 @@ const AFTER_EXIT = '[deliver-after-exit]';
 
 /**
  * The acquire command followed, only when the lock was taken, by `after` and its exit status; with `then`, a
- * successful `after` is followed by `then` in the same shell (whose exit status becomes the command's).
+ * successful `after` is followed by `then` in the same shell (whose exit status becomes the command's). All in the
+ * login shell itself: no subshell to capture the acquire output (on a busy host every process counts).
  */
 export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell, dirs: string[] = []): Shell {
-  const rest = then ? sh`; [ "$a" = 0 ] || exit 0; ${then};; *) exit 0;; esac` : sh`;; esac; true`;
-  return sh`o=$(${acquireCommand(l, owner, dirs)}); r=$?; printf '%s\\n' "$o"; [ "$r" = 0 ] || exit "$r"; case "$o" in ACQUIRED*) echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"${rest}`;
+  const rest = then ? sh`[ "$a" = 0 ] || exit 0; ${then}` : sh`true`;
+  return takeLock(l, owner, dirs, sh`echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; ${rest}`);
 }
 
 function splitAfter(stdout: string): AfterResult | undefined {

@@ -1,5 +1,5 @@
 // Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
-import { existsSync, mkdtempSync, readFileSync, utimesSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { localShellBackend } from '../helpers/local-shell.js';
 import { sh } from '../../src/ssh/quote.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
-  acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseLock, staleReason,
+  acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseCommand, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
 
 const shellBackend = (name = 'local') => localShellBackend(name);
@@ -70,6 +70,31 @@ describe('deploy lock', () => {
     expect(failed).toMatchObject({ stdout: 'partial\n', code: 1 });
     expect((await failed!.held!.close()).code).toBe(0);
     expect(b.commands).toHaveLength(4);
+  });
+
+  it('removes the extra paths with our own lock, and also when the lock is no longer ours', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const a = newOwner('deploy release', '0.2.0');
+    await acquireLock(b, l, a, opts());
+    const upload = join(l.home, 'upload.part-x');
+    writeFileSync(upload, 'tarball');
+    await b.run(releaseCommand(l, a.id, [upload]).text);
+    expect([existsSync(l.lock), existsSync(upload)]).toEqual([false, false]);
+    // Someone else's lock stays; our upload still goes.
+    const other = newOwner('deploy release', '0.3.0');
+    await acquireLock(b, l, other, opts());
+    writeFileSync(upload, 'tarball');
+    await b.run(releaseCommand(l, a.id, [upload]).text);
+    expect([existsSync(l.lock), existsSync(upload)]).toEqual([true, false]);
+  });
+
+  it('takes, reports and refuses the lock the same way under bash, the usual login shell', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = localShellBackend('web1', 'bash');
+    const a = newOwner('deploy release', '0.2.0');
+    expect(await acquireLock(b, l, a, { ...opts(), after: sh`echo state` })).toEqual({ stdout: 'state\n', code: 0 });
+    await expect(acquireLock(b, l, newOwner('deploy release', '0.3.0'), { ...opts(), after: sh`echo state` })).rejects.toThrow(/held by/);
   });
 
   it('waits with --lock-wait until the holder releases', async () => {
