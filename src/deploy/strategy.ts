@@ -47,7 +47,7 @@ export function parseCount(value: string, total: number, flag: string, round: 'u
 /**
  * Hosts worked on at once by default. edeliver, Kamal and SSHKit's parallel runner take every host at once; a bound
  * keeps sockets and memory (a few MiB per uploading host) in check on large fleets. Handshakes have their own,
- * smaller bound (SshOptions.maxConcurrentStarts).
+ * smaller bounds (SshOptions.maxConcurrentStarts, and per server in transport.ts).
  */
 export const DEFAULT_CONCURRENCY = 32;
 

@@ -24,11 +24,17 @@ export const DEFAULT_SSH_OPTIONS: SshOptions = {
   hostKeyPolicy: 'strict',
   connectTimeoutMs: 10_000,
   keepaliveIntervalMs: 15_000,
-  maxConcurrentStarts: 8,
+  maxConcurrentStarts: 16,
   connectAttempts: 3,
 };
 
 const MAX_JUMP_DEPTH = 8;
+
+/**
+ * Handshakes at once to one sshd: below its MaxStartups (10 unauthenticated connections, after which it drops new
+ * ones at random). All ProxyCommand connections count as one server: they usually log in to the same bastion.
+ */
+const MAX_STARTS_PER_SERVER = 8;
 
 export type TransportOptions = Partial<SshOptions> & {
   hostKeyPolicy?: HostKeyPolicy;
@@ -56,6 +62,7 @@ export class SshTransport implements Transport {
   /** Every connection opened, in order (closed in reverse so tunnels close before their bastions). */
   private readonly opened: SshConnection[] = [];
   private readonly startLimit;
+  private readonly serverLimits = new Map<string, ReturnType<typeof pLimit>>();
   private readonly warned = new Set<string>();
   /** Bumped by closeAll(): a handshake still in flight from before then closes itself instead of leaking. */
   private generation = 0;
@@ -174,26 +181,29 @@ export class SshTransport implements Transport {
       const verifier = await prepareHostKeyVerifier(verifierCtx);
       plan.tried = [];
       try {
-        const client = await this.startLimit(async () => {
-          const sock = viaJump
-            ? await forward(viaJump, r.hostName, r.port)
-            : r.proxyCommand
-              ? spawnProxyCommand(expandProxyCommand(r.proxyCommand, { host: r.hostName, port: r.port, user: r.user, alias: r.alias }))
-              : undefined;
-          return handshake({
-            host: r.hostName,
-            port: r.port,
-            username: r.user,
-            ...(sock ? { sock } : {}),
-            ...(plan.agentSocket ? { agent: plan.agentSocket } : {}),
-            authHandler: authHandlerFor(plan),
-            hostVerifier: verifier.verify,
-            algorithms: { serverHostKey: verifier.serverHostKey as never },
-            readyTimeout: connectTimeoutMs,
-            keepaliveInterval: keepaliveMs,
-            keepaliveCountMax: r.serverAliveCountMax ?? 3,
-          });
-        });
+        // The server's slot first, then the global one: a handshake queued behind its own server holds no global slot.
+        const client = await this.serverLimit(r)(() =>
+          this.startLimit(async () => {
+            const sock = viaJump
+              ? await forward(viaJump, r.hostName, r.port)
+              : r.proxyCommand
+                ? spawnProxyCommand(expandProxyCommand(r.proxyCommand, { host: r.hostName, port: r.port, user: r.user, alias: r.alias }))
+                : undefined;
+            return handshake({
+              host: r.hostName,
+              port: r.port,
+              username: r.user,
+              ...(sock ? { sock } : {}),
+              ...(plan.agentSocket ? { agent: plan.agentSocket } : {}),
+              authHandler: authHandlerFor(plan),
+              hostVerifier: verifier.verify,
+              algorithms: { serverHostKey: verifier.serverHostKey as never },
+              readyTimeout: connectTimeoutMs,
+              keepaliveInterval: keepaliveMs,
+              keepaliveCountMax: r.serverAliveCountMax ?? 3,
+            });
+          }),
+        );
         this.handshakes++;
         const conn = new SshConnection(client, address);
         if (generation !== this.generation) {
@@ -220,6 +230,14 @@ export class SshTransport implements Transport {
         await sleep(backoffMs(attempt));
       }
     }
+  }
+
+  /** The handshake slots of the sshd that `r`'s connection logs in to (see MAX_STARTS_PER_SERVER). */
+  private serverLimit(r: ResolvedHost): ReturnType<typeof pLimit> {
+    const key = r.proxyCommand ? 'ProxyCommand' : `${r.hostName}:${r.port}`;
+    let limit = this.serverLimits.get(key);
+    if (!limit) this.serverLimits.set(key, (limit = pLimit(MAX_STARTS_PER_SERVER)));
+    return limit;
   }
 
   private policyFor(label: string, r: ResolvedHost): HostKeyPolicy {

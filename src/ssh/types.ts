@@ -69,7 +69,7 @@ export interface SshOptions {
   identityFiles?: string[];
   connectTimeoutMs: number;
   keepaliveIntervalMs: number;
-  /** Hosts whose connection handshakes may run at once (below sshd's MaxStartups 10). */
+  /** Connection handshakes that may run at once, to different servers. */
   maxConcurrentStarts: number;
   /** Attempts for connection failures only (refused, reset, timeout). */
   connectAttempts: number;
