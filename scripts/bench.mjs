@@ -81,12 +81,14 @@ function timed(cmd, args, opts = {}) {
 // ---------------------------------------------------------------------------------------------------- set-up
 
 function ensureBuilt() {
-  // `npm ci` runs `prepare` (tsc), but a stale dist after a source change would bench old code: build every time.
-  log('building (tsc)');
+  // `npm ci` runs `prepare` (the build), but a stale dist after a source change would bench old code: build every
+  // time, as `npm run build` does (tsc, then the bundle bin/deliver runs).
+  log('building (tsc + bundle)');
   try {
     sh(process.execPath, [join(REPO, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(REPO, 'tsconfig.json')], { cwd: REPO });
+    sh(process.execPath, [join(REPO, 'scripts', 'bundle.mjs')], { cwd: REPO });
   } catch (e) {
-    die(`the TypeScript build failed (run npm ci first?):\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
+    die(`the build failed (run npm ci first?):\n${e.stdout ?? ''}${e.stderr ?? e.message}`);
   }
 }
 

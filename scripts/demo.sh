@@ -50,13 +50,13 @@ deliver() {
   fi
 }
 
-# bin/deliver runs dist/; (re)build it when it is missing or older than a source file.
+# bin/deliver runs dist/deliver.mjs; (re)build it when it is missing or older than a source file.
 ensure_built() {
-  local main=$REPO/dist/cli/main.js
+  local main=$REPO/dist/deliver.mjs
   if [[ ! -f $main || -n $(find "$REPO/src" -name '*.ts' -newer "$main" -print -quit) ]]; then
     heading 'Compiling deliver (npm run build)'
     [[ -d $REPO/node_modules ]] || die "node_modules is missing; run 'npm ci' in $REPO first"
-    (cd "$REPO" && npx --no-install tsc -p tsconfig.json) || die 'compiling deliver failed'
+    (cd "$REPO" && npm run --silent build) || die 'compiling deliver failed'
   fi
 }
 

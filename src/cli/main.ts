@@ -7,9 +7,19 @@ import { setInterruptSignal } from './common.js';
 import { DeliverError, EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE } from '../output/errors.js';
 import { redact } from '../output/redact.js';
 
+/** deliver's own package.json: the nearest one above this module (dist/cli/main.js, or the bundle dist/deliver.mjs). */
 function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (let dir = new URL('.', import.meta.url); ; ) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'deliver' && pkg.version) return pkg.version;
+    } catch {
+      // none here
+    }
+    const up = new URL('..', dir);
+    if (up.href === dir.href) return 'unknown';
+    dir = up;
+  }
 }
 
 export function buildProgram(): Command {

@@ -1,7 +1,7 @@
-// `deliver check`, `deliver init` and `deliver help` as a user runs them: the real bin/deliver (compiled first with
-// tsc), exit codes, messages with file:line, no stack traces. No SSH is involved.
+// `deliver check`, `deliver init` and `deliver help` as a user runs them: the real bin/deliver (the built bundle),
+// exit codes, messages with file:line, no stack traces. No SSH is involved.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,14 +10,27 @@ const REPO = resolve(import.meta.dirname, '..', '..');
 const BIN = join(REPO, 'bin', 'deliver');
 const root = mkdtempSync(join(tmpdir(), 'deliver-cli-'));
 
+/** The newest modification time of a file under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
+  }
+  return t;
+}
+
 beforeAll(() => {
-  // Build dist/ from the current sources (type errors elsewhere must not stop the emit).
+  // `npm test` builds first (pretest); run alone, this test builds a missing or stale bundle itself (`npm run build`:
+  // tsc, then scripts/bundle.mjs). Never while fresh: other test files may be running bin/deliver right now.
+  const bundle = join(REPO, 'dist', 'deliver.mjs');
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest(join(REPO, 'src'))) return;
   try {
     execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.json')], { stdio: 'pipe' });
   } catch {
     // reported by the typecheck step; the emitted JS is what we test
   }
-  if (!existsSync(join(REPO, 'dist', 'cli', 'main.js'))) throw new Error('tsc did not produce dist/cli/main.js');
+  execFileSync(process.execPath, [join(REPO, 'scripts', 'bundle.mjs')], { stdio: 'pipe' });
+  if (!existsSync(bundle)) throw new Error('the build did not produce dist/deliver.mjs');
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
