@@ -118,7 +118,28 @@ function startBed() {
   const j = JSON.parse(readFileSync(join(bedEnv.TESTBED_DIR, 'testbed.json'), 'utf8'));
   const hosts = j.hosts.filter((h) => /^host\d+$/.test(h.name)).slice(0, NHOSTS);
   if (hosts.length < NHOSTS) die(`need ${NHOSTS} bed hosts, testbed.json lists ${hosts.length} (TESTBED_HOSTS)`);
-  return { home: j.home, sshConfig: j.sshConfig, hosts };
+  const bed = { home: j.home, sshConfig: j.sshConfig, hosts };
+  checkSessionHome(bed);
+  return bed;
+}
+
+/**
+ * A bed that was already running keeps the HOME its sessions got when it started: one started without
+ * TESTBED_OWN_HOME=1 runs this machine's shell start-up files on every remote command (a `pyenv init` here costs each
+ * SSH session ~0.3 s of CPU) and would measure them instead of the tools.
+ */
+function checkSessionHome(bed) {
+  const want = bedEnv.TESTBED_OWN_HOME === '1' ? '/srv/home' : undefined;
+  if (!want) return;
+  let got;
+  try {
+    got = sh('ssh', ['-F', bed.sshConfig, bed.hosts[0].name, 'echo "$HOME"'], { env: { ...process.env, HOME: bed.home } }).trim();
+  } catch (e) {
+    die(`cannot reach bed host ${bed.hosts[0].name} over ssh: ${e.stderr ?? e.message}`);
+  }
+  if (got !== want) {
+    die(`the running test bed gives sessions HOME=${got}, not ${want}: restart it (scripts/testbed.sh stop) so the bench starts it with TESTBED_OWN_HOME=1`);
+  }
 }
 
 /** A `mix new demo --sup` release of `version`, tarred like `deliver build` does, plus an optional random blob. */
