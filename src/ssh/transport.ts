@@ -59,8 +59,8 @@ export class SshTransport implements Transport {
   private readonly out: Output | undefined;
   private config: SshConfig | undefined;
   private readonly pool = new Map<string, Promise<SshConnection>>();
-  /** Every connection opened, in order (closed in reverse so tunnels close before their bastions). */
-  private readonly opened: SshConnection[] = [];
+  /** Every connection opened, with the jump host's connection it tunnels through (closed after it). */
+  private readonly opened: { conn: SshConnection; via?: SshConnection }[] = [];
   private readonly startLimit;
   private readonly serverLimits = new Map<string, ReturnType<typeof pLimit>>();
   private readonly warned = new Set<string>();
@@ -210,7 +210,7 @@ export class SshTransport implements Transport {
           void conn.close();
           throw new RemoteError(label, 'connection closed: the transport was closed while connecting');
         }
-        this.opened.push(conn);
+        this.opened.push({ conn, ...(viaJump ? { via: viaJump } : {}) });
         this.out?.debug(`${label}: connected to ${address}${viaJump ? ` via ${jumpName}` : r.proxyCommand ? ' via ProxyCommand' : ''}`);
         return conn;
       } catch (err) {
@@ -260,10 +260,31 @@ export class SshTransport implements Transport {
 
   async closeAll(): Promise<void> {
     this.generation++;
-    const conns = this.opened.splice(0).reverse();
+    const opened = this.opened.splice(0);
     this.pool.clear();
-    for (const c of conns) await c.close();
+    // All at once (one by one, 16 hosts took ~20 ms at the end of every command), tunnels before their jump hosts.
+    for (const layer of closingLayers(opened)) await Promise.all(layer.map((c) => c.close()));
   }
+}
+
+/**
+ * Connections in the order they can be closed, as layers closed together: each layer holds every connection that no
+ * remaining one tunnels through (a jump host closes after all of its tunnels).
+ */
+export function closingLayers<T>(opened: readonly { conn: T; via?: T }[]): T[][] {
+  const layers: T[][] = [];
+  let left = [...opened];
+  while (left.length > 0) {
+    const jumps = new Set(left.map((o) => o.via));
+    const now = left.filter((o) => !jumps.has(o.conn));
+    if (now.length === 0) {
+      layers.push(left.map((o) => o.conn)); // a cycle cannot happen (a jump host is opened first); never spin on one
+      break;
+    }
+    layers.push(now.map((o) => o.conn));
+    left = left.filter((o) => jumps.has(o.conn));
+  }
+  return layers;
 }
 
 function isAuthFailure(err: unknown): boolean {

@@ -1,14 +1,14 @@
-// How many SSH handshakes run at once: up to 16 to different servers, but never more than 8 to one sshd (its
-// MaxStartups drops new unauthenticated connections beyond 10). Real TCP listeners that accept and never answer
-// hold every handshake open until its timeout (700 ms): connections arriving before the first timeout were in flight
-// together.
+// How connections open and close together. Handshakes at once: up to 16 to different servers, but never more than
+// 8 to one sshd (its MaxStartups drops new unauthenticated connections beyond 10). Real TCP listeners that accept
+// and never answer hold every handshake open until its timeout (1.5 s): connections arriving before the first
+// timeout were in flight together. Closing: all at once, tunnels before their jump hosts.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SshTransport } from '../../src/ssh/transport.js';
+import { closingLayers, SshTransport } from '../../src/ssh/transport.js';
 import type { HostTarget } from '../../src/ssh/types.js';
 
 interface Silent {
@@ -18,7 +18,7 @@ interface Silent {
   arrivals: number[];
 }
 
-const TIMEOUT_MS = 700;
+const TIMEOUT_MS = 1500;
 
 /** Connections that arrived before the first handshake could have timed out. */
 const firstWave = (arrivals: number[], since: number) => arrivals.filter((t) => t - since < TIMEOUT_MS / 2).length;
@@ -74,5 +74,23 @@ describe('SSH handshakes at once', () => {
     const results = await Promise.allSettled(many.map((s, i) => t.connect({ name: `h${i}`, host: '127.0.0.1', port: s.port, user: 'deploy' })));
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     expect(firstWave(many.flatMap((s) => s.arrivals), t0)).toBe(12);
+  });
+});
+
+describe('closing connections', () => {
+  it('closes all at once, tunnels before the jump hosts they run through (chains too)', () => {
+    const [a, b, c, bastion, inner, outer] = ['a', 'b', 'c', 'bastion', 'inner-bastion', 'outer-bastion'];
+    expect(closingLayers([{ conn: a }, { conn: b }, { conn: c }])).toEqual([[a, b, c]]);
+    // outer-bastion → inner-bastion → c; bastion → a, b
+    const layers = closingLayers([
+      { conn: bastion },
+      { conn: a, via: bastion },
+      { conn: outer },
+      { conn: inner, via: outer },
+      { conn: b, via: bastion },
+      { conn: c, via: inner },
+    ]);
+    expect(layers).toEqual([[a, b, c], [bastion, inner], [outer]]);
+    expect(closingLayers([])).toEqual([]);
   });
 });
