@@ -4,7 +4,7 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
-import { sh, type Shell } from '../ssh/quote.js';
+import { and, sh, type Shell } from '../ssh/quote.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import type { Layout } from './layout.js';
@@ -39,13 +39,16 @@ export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = [])
 }
 
 /**
- * `mkdir -p` the parents, then the atomic `mkdir` of the lock. Taken: owner.json, `ACQUIRED`, then `onTaken`; held
- * by someone else: `HELD`, the host's clock, the lock's age and its owner record, exit 0. A lock whose owner record
- * cannot be written is removed again (it would otherwise look like a dead deploy's for a minute).
+ * `mkdir -p` the parents (unless they all exist: no process on a redeploy), then the atomic `mkdir` of the lock.
+ * Taken: owner.json, `ACQUIRED`, then `onTaken`; held by someone else: `HELD`, the host's clock, the lock's age and
+ * its owner record, exit 0. A lock whose owner record cannot be written is removed again (it would otherwise look
+ * like a dead deploy's for a minute).
  */
 function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
   const ownerFile = `${l.lock}/owner.json`;
-  return sh`mkdir -p ${l.home} ${dirs} || exit $?; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
+  const parents = [l.home, ...dirs];
+  const exist = parents.map((d) => sh`[ -d ${d} ]`);
+  return sh`{ ${and(...exist)} || mkdir -p ${parents} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
 }
 
 export type AcquireResult =

@@ -7,7 +7,7 @@ import { localShellBackend } from '../helpers/local-shell.js';
 import { sh } from '../../src/ssh/quote.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
-  acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseCommand, releaseLock, staleReason,
+  acquireCommand, acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseCommand, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
 
 const shellBackend = (name = 'local') => localShellBackend(name);
@@ -70,6 +70,21 @@ describe('deploy lock', () => {
     expect(failed).toMatchObject({ stdout: 'partial\n', code: 1 });
     expect((await failed!.held!.close()).code).toBe(0);
     expect(b.commands).toHaveLength(4);
+  });
+
+  it('creates missing parent directories, and runs no `mkdir -p` once they exist', async () => {
+    const l = layoutFor(join(mkdtempSync(join(tmpdir(), 'lk-')), 'srv', 'app'), 'demo');
+    const b = shellBackend('web1');
+    const log = join(tmpdir(), `mkdir-log-${process.pid}-${Date.now()}`);
+    // A shell function in front of the command records every mkdir it runs.
+    const traced = (owner: ReturnType<typeof newOwner>) => `mkdir() { echo "mkdir $*" >> ${log}; command mkdir "$@"; }; ${acquireCommand(l, owner, [`${l.home}/incoming`]).text}`;
+    const a = newOwner('deploy release', '0.2.0');
+    expect((await b.run(traced(a))).stdout).toBe('ACQUIRED\n');
+    expect(existsSync(`${l.home}/incoming`)).toBe(true);
+    await releaseLock(b, l, a.id);
+    writeFileSync(log, '');
+    expect((await b.run(traced(newOwner('deploy release', '0.3.0')))).stdout).toBe('ACQUIRED\n');
+    expect(readFileSync(log, 'utf8')).toBe(`mkdir ${l.lock}\n`);
   });
 
   it('removes the extra paths with our own lock, and also when the lock is no longer ours', async () => {
