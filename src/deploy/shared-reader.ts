@@ -28,7 +28,7 @@ export class SharedFileReader {
     opts: SharedReaderOptions = {},
   ) {
     this.chunkSize = opts.chunkSize ?? 256 * 1024;
-    this.cacheBytes = opts.cacheBytes ?? 16 * 1024 * 1024;
+    this.cacheBytes = opts.cacheBytes ?? 8 * 1024 * 1024;
   }
 
   /** A stream of the whole file; each call is an independent reader. */
