@@ -87,6 +87,16 @@ describe('deploy lock', () => {
     expect(readFileSync(log, 'utf8')).toBe(`mkdir ${l.lock}\n`);
   });
 
+  it('removes a lock whose owner record cannot be written, and fails with the write\'s status', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    // A shell function in front of the command makes the owner record's write fail (a full disk, say).
+    const r = await b.exec(`printf() { return 3; }; ${acquireCommand(l, newOwner('deploy release', '0.2.0')).text}`);
+    expect(r.code).toBe(3);
+    expect(r.stdout).not.toContain('ACQUIRED');
+    expect(existsSync(l.lock)).toBe(false);
+  });
+
   it('removes the extra paths with our own lock, and also when the lock is no longer ours', async () => {
     const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
     const b = shellBackend('web1');
