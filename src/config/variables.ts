@@ -165,11 +165,12 @@ export function editDistance(a: string, b: string): number {
   return d[a.length]![b.length]!;
 }
 
-/** Up to 2 typos, fewer for short names, so unrelated short names are never "suggested". */
+/** Two different names, one probably a typo of the other (closeEnough). */
 export function likelyTypo(a: string, b: string): boolean {
   return a !== b && closeEnough(a, b);
 }
 
+/** Up to 2 typos, fewer for short names, so unrelated short names are never "suggested". */
 function closeEnough(a: string, b: string): boolean {
   const limit = Math.min(a.length, b.length) <= 4 ? 1 : 2;
   return editDistance(a, b) <= limit;

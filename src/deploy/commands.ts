@@ -40,6 +40,11 @@ export function receiveCommand(tarPath: string): Shell {
   return sh`cat > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
+/** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
+export function ensureDirsCommand(dirs: string[]): Shell {
+  return sh`{ ${and(...dirs.map((d) => sh`[ -d ${d} ]`))}; } || mkdir -p ${dirs}`;
+}
+
 /**
  * One read-only look at a host: where the symlink points, what is stored, the activation history and which release
  * the node was started from. Parsed by parseHostState (state.ts).
@@ -55,7 +60,7 @@ export function stateCommand(l: Layout): Shell {
  */
 export function prepareCommand(l: Layout, version: string): Shell {
   const sha = `${releaseDir(l, version)}/.deliver-sha256`;
-  return sh`{ { [ -d ${l.incoming} ] && [ -d ${l.releases} ]; } || mkdir -p ${l.incoming} ${l.releases}; } && for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done && { x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+  return sh`{ ${ensureDirsCommand([l.incoming, l.releases])}; } && for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done && { x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
 }
 
 /**
@@ -128,7 +133,7 @@ export function cleanupCommand(l: Layout, version: string, id: string, tarPath: 
 
 /** Appends one JSON line to the on-host audit log. */
 export function auditCommand(l: Layout, entry: object): Shell {
-  return sh`{ [ -d ${l.home} ] || mkdir -p ${l.home}; } && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
+  return sh`{ ${ensureDirsCommand([l.home])}; } && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
 }
 
 export function auditTailCommand(l: Layout, lines: number): Shell {

@@ -4,7 +4,8 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
-import { and, sh, type Shell } from '../ssh/quote.js';
+import { sh, type Shell } from '../ssh/quote.js';
+import { ensureDirsCommand } from './commands.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import type { Layout } from './layout.js';
@@ -46,9 +47,7 @@ export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = [])
  */
 function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
   const ownerFile = `${l.lock}/owner.json`;
-  const parents = [l.home, ...dirs];
-  const exist = parents.map((d) => sh`[ -d ${d} ]`);
-  return sh`{ ${and(...exist)} || mkdir -p ${parents} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
+  return sh`{ ${ensureDirsCommand([l.home, ...dirs])} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
 }
 
 export type AcquireResult =
