@@ -192,8 +192,16 @@ function makeProject(work, name, bed, store, extra = []) {
 }
 
 /** Removes what a deploy left on every host (untimed, between rounds), so each round uploads and unpacks again. */
+/** Where a host's `/srv/...` path is on this machine (each bed host sees its own directory as /srv). */
+const onHost = (h, srvPath, ...rest) => join(h.root, srvPath.replace(/^\/srv\/?/, ''), ...rest);
+
+/** A bash script that runs every line (each a backgrounded `( … ) &`) at once and fails if any of them fails. */
+function allAtOnce(lines) {
+  return `set -e\npids=""\n${lines.map((l) => `${l}\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done\n`;
+}
+
 function wipeHosts(bed, deliverTo) {
-  for (const h of bed.hosts) rmSync(join(h.root, deliverTo.replace(/^\/srv\/?/, '')), { recursive: true, force: true });
+  for (const h of bed.hosts) rmSync(onHost(h, deliverTo), { recursive: true, force: true });
 }
 
 /**
@@ -205,7 +213,7 @@ function wipeHosts(bed, deliverTo) {
  */
 function setAside(bed, deliverTo, trash) {
   for (const h of bed.hosts) {
-    const dir = join(h.root, deliverTo.replace(/^\/srv\/?/, ''));
+    const dir = onHost(h, deliverTo);
     if (!existsSync(dir)) continue;
     mkdirSync(join(h.root, trash), { recursive: true });
     renameSync(dir, join(h.root, trash, `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`));
@@ -257,20 +265,17 @@ function deliverDeploy(bed, project, version, extraArgs = [], opts = {}) {
 function scriptDeploy(bed, rel, deliverTo) {
   const cfg = bed.sshConfig;
   const dest = `${deliverTo}/${rel.version}`;
-  const perHost = bed.hosts
-    .map(
-      (h) =>
-        `( scp -q -F ${cfg} ${rel.path} ${h.name}:${deliverTo}.tar.gz && ssh -F ${cfg} ${h.name} 'mkdir -p ${dest} && tar -xzf ${deliverTo}.tar.gz -C ${dest} && rm -f ${deliverTo}.tar.gz' ) &`,
-    )
-    .join('\n');
-  const script = `set -e\npids=""\n${perHost.split('\n').map((l) => `${l}\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done\n`;
-  return timed('bash', ['-c', script], { env: { ...process.env, HOME: bed.home } });
+  const perHost = bed.hosts.map(
+    (h) =>
+      `( scp -q -F ${cfg} ${rel.path} ${h.name}:${deliverTo}.tar.gz && ssh -F ${cfg} ${h.name} 'mkdir -p ${dest} && tar -xzf ${deliverTo}.tar.gz -C ${dest} && rm -f ${deliverTo}.tar.gz' ) &`,
+  );
+  return timed('bash', ['-c', allAtOnce(perHost)], { env: { ...process.env, HOME: bed.home } });
 }
 
 /** Copies the tarball next to where floorUnpack unpacks it, on every host (untimed). */
 function placeTarball(bed, rel, to) {
   for (const h of bed.hosts) {
-    const dir = join(h.root, to.replace(/^\/srv\/?/, ''));
+    const dir = onHost(h, to);
     mkdirSync(dir, { recursive: true });
     sh('cp', [rel.path, join(dir, 'release.tar.gz')]);
   }
@@ -279,11 +284,10 @@ function placeTarball(bed, rel, to) {
 /** The unpack alone, on all hosts' directories at once, without SSH: the floor for any tool (see bench1). */
 function floorUnpack(bed, rel, to) {
   const perHost = bed.hosts.map((h) => {
-    const dir = join(h.root, to.replace(/^\/srv\/?/, ''));
+    const dir = onHost(h, to);
     return `( mkdir -p ${dir}/${rel.version} && tar -xzf ${dir}/release.tar.gz -C ${dir}/${rel.version} && rm -f ${dir}/release.tar.gz ) &`;
   });
-  const script = `set -e\npids=""\n${perHost.map((l) => `${l}\npids="$pids $!"`).join('\n')}\nfor p in $pids; do wait $p; done\n`;
-  return timed('bash', ['-c', script]);
+  return timed('bash', ['-c', allAtOnce(perHost)]);
 }
 
 // ---------------------------------------------------------------------------------------------------- benchmarks
@@ -298,9 +302,8 @@ async function bench1(work, bed) {
   emptyTrash(bed, TRASH);
   const variants = {
     deliver: () => deliverDeploy(bed, project, rel.version),
-    // The script works on every host at once; deliver's default is 10 at a time.
-    // The default (32) takes all 16 hosts at once, like the script; 10 (the default before commit 3d6b433) works in
-    // two waves.
+    // The script works on every host at once, and so does deliver's default (32); 10 (the default before commit
+    // 3d6b433) works in two waves.
     deliver10: () => deliverDeploy(bed, project, rel.version, ['--concurrency=10']),
     script: () => scriptDeploy(bed, rel, scriptTo),
     // Not a contender: the unpack alone (16 × `tar -xzf` at once, run directly on the hosts' directories, no SSH,
@@ -322,10 +325,7 @@ async function bench1(work, bed) {
       if (round > 0) ms[which].push(r.ms);
       // Each really installed the release everywhere (a benchmark of a broken deploy is worthless).
       for (const h of bed.hosts) {
-        const dir =
-          which === 'script' || which === 'floor'
-            ? join(h.root, (which === 'script' ? scriptTo : floorTo).replace(/^\/srv\/?/, ''), rel.version)
-            : join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP);
+        const dir = which === 'script' ? onHost(h, scriptTo, rel.version) : which === 'floor' ? onHost(h, floorTo, rel.version) : onHost(h, project.deliverTo, APP);
         if (!existsSync(join(dir, 'bin', APP))) die(`1: ${which} did not install ${APP} on ${h.name}`);
       }
     }
@@ -355,7 +355,7 @@ async function bench2(work, bed) {
     const r = await deliverDeploy(bed, project, rel.version, [], { timeV: tv });
     const kb = peakRssKB(tv);
     for (const h of bed.hosts) {
-      if (!existsSync(join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP, 'lib', 'blob-1.0.0', 'priv', 'blob.bin'))) die(`2: release not installed on ${h.name}`);
+      if (!existsSync(onHost(h, project.deliverTo, APP, 'lib', 'blob-1.0.0', 'priv', 'blob.bin'))) die(`2: release not installed on ${h.name}`);
     }
     runs.push({ wallMs: r.ms, peakRssMB: kb / 1024 });
     log(`  run ${i + 1}: peak RSS ${(kb / 1024).toFixed(1)} MB, wall ${sec(r.ms)} s`);
@@ -408,7 +408,7 @@ async function bench3(work, bed) {
     if (round > 0) log(`  round ${round}: push ${sec(runs.push.at(-1).ms)} s / ${mb(runs.push.at(-1).wchar)} MB written, pull ${sec(runs.pull.at(-1).ms)} s / ${mb(runs.pull.at(-1).wchar)} MB written`);
   }
   for (const h of bed.hosts) {
-    if (!existsSync(join(h.root, project.deliverTo.replace(/^\/srv\/?/, ''), APP, 'bin', APP))) die(`3: release not installed on ${h.name}`);
+    if (!existsSync(onHost(h, project.deliverTo, APP, 'bin', APP))) die(`3: release not installed on ${h.name}`);
   }
   wipeHosts(bed, project.deliverTo);
   const sum = (mode) => ({
