@@ -1,16 +1,14 @@
 // What every release store (remote, S3) must do alike, checked by the same code against each real backend.
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { buffer as readAll } from 'node:stream/consumers';
 import { expect } from 'vitest';
 import type { ReleaseStore } from '../../src/store/types.js';
 
 export const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
-export async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
-}
+/** A whole stream as one Buffer (node's own consumer). */
+export { readAll };
 
 /**
  * With `file` (a `demo_1.0.0` release holding `data`) already stored: lists only the app's releases and upgrades in

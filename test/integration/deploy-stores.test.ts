@@ -17,6 +17,7 @@ import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
 import { parseStoreSpec } from '../../src/store/spec.js';
 import { createMixFixture, deliver, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 import { applyS3Env, rawS3Client, startS3, type S3TestEnv } from '../helpers/s3.js';
+import { readAll } from '../helpers/store-contract.js';
 import {
   APP, activeVersion, ensureBed, hostPath, installed, json, leftovers, startCli, waitCli, type Bed, type BedHost, type HostJson, type Project,
 } from './deploy-support.js';
@@ -49,12 +50,6 @@ function project(name: string, hs: BedHost[], extra = ''): Project {
     extra: [`PRODUCTION_HOSTS="${hs.map((h) => h.name).join(' ')}"`, 'PRODUCTION_USER="root"', `DELIVER_TO="${deliverTo}"`, extra].join('\n'),
   });
   return { dir: fx.dir, deliverTo, hosts: hs };
-}
-
-async function readAll(body: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of body) chunks.push(Buffer.from(c));
-  return Buffer.concat(chunks);
 }
 
 /** Runs the CLI and samples its /proc/<pid>/io until it exits: the largest wchar seen (bytes it wrote anywhere). */
