@@ -64,12 +64,37 @@ export function redact(text: string): string {
   return out + text.slice(at);
 }
 
-/** A copy of `value` with every string in it (object keys too) redacted: use it before JSON.stringify. */
+/**
+ * A copy of `value` with every string in it (object keys too) redacted: use it before JSON.stringify. A value whose
+ * JSON text holds no secret's JSON spelling holds no secret (the common case, one pass); otherwise its strings are
+ * masked as one NUL-joined text (no secret holds a NUL), so a large result costs one pass per secret either way.
+ */
 export function redactValue<T>(value: T): T {
-  if (typeof value === 'string') return redact(value) as T;
-  if (Array.isArray(value)) return value.map((v: unknown) => redactValue(v)) as T;
+  if (secrets.size === 0) return value;
+  const text = JSON.stringify(value);
+  if (text === undefined || !allSpellings().some((s) => text.includes(s))) return value;
+  const strings: string[] = [];
+  walk(value, (s) => (strings.push(s), s));
+  const masked = redact(strings.join('\0')).split('\0');
+  if (masked.length !== strings.length) return walk(value, redact); // a string held a NUL itself
+  let i = 0;
+  return walk(value, () => masked[i++]!);
+}
+
+/** Rebuilds plain objects and arrays, mapping every string (keys first, in order) through `f`. */
+function walk<T>(value: T, f: (s: string) => string): T {
+  if (typeof value === 'string') return f(value) as T;
+  if (Array.isArray(value)) return value.map((v: unknown) => walk(v, f)) as T;
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [redact(k), redactValue(v)])) as T;
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      const key = f(k);
+      const val = walk(v, f);
+      // a key named __proto__ stays a key (an assignment would set the prototype)
+      if (key === '__proto__') Object.defineProperty(out, key, { value: val, enumerable: true, writable: true, configurable: true });
+      else out[key] = val;
+    }
+    return out as T;
   }
   return value;
 }

@@ -66,6 +66,10 @@ describe('redact', () => {
   it('redactValue keeps the shape and non-string values', () => {
     addSecret('s3cr3t-value');
     expect(redactValue({ a: ['s3cr3t-value', 1, true, null], b: { c: 'x s3cr3t-value' } })).toEqual({ a: ['***', 1, true, null], b: { c: 'x ***' } });
+    expect(redactValue(['nul\0s3cr3t-value', 's3cr3t-value'])).toEqual(['nul\0***', '***']);
+    expect(JSON.stringify(redactValue(JSON.parse('{"__proto__":"s3cr3t-value"}')))).toBe('{"__proto__":"***"}');
+    const big = Array.from({ length: 5_000 }, (_, i) => ({ name: `V${i}`, value: i % 100 === 0 ? 's3cr3t-value' : 'plain' }));
+    expect(redactValue(big).filter((v) => v.value === '***')).toHaveLength(50);
   });
 
   it('the audit line masks a registered secret in the error before cutting it to one bounded line', () => {
