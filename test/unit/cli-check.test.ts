@@ -134,6 +134,38 @@ describe('deliver check', () => {
     expect(doc.targets).toEqual({ environment: 'production', hosts: ['deploy@web1.example.com', 'deploy@web2.example.com'], deliverTo: '/opt' });
   });
 
+  it('--json masks secrets holding " and \\, multi-line keys and API_KEY-style names; check prints none of them', () => {
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n-----END OPENSSH PRIVATE KEY-----';
+    const dir = project({
+      '.deliver/config': `${VALID}DATABASE_URL="ecto://shop:$DB_PASSWORD@db/shop"\nSIGNING_CERT="$SSH_PRIVATE_KEY"\nAPI_KEY=k-9f8e7d6c5b4a\n`,
+      '.deliver/.env': `S3_SECRET=very-secret-key\nDB_PASSWORD='pa"ss\\wd-42'\nSSH_PRIVATE_KEY="${key.replace(/\n/g, '\\n')}"\n`,
+    });
+    const leaks = /pa"ss|ss\\wd|ss\\\\wd|b3BlbnNzaC1rZXk|k-9f8e7d6c5b4a/;
+    const json = deliver(dir, ['check', 'production', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(leaks);
+    const doc = JSON.parse(json.stdout) as { variables: { name: string; value: string }[] };
+    const value = (name: string) => doc.variables.find((v) => v.name === name)?.value;
+    expect(value('DATABASE_URL')).toBe('ecto://shop:***@db/shop');
+    expect(value('SIGNING_CERT')).toBe('***');
+    expect(value('API_KEY')).toBe('***');
+    const human = deliver(dir, ['check', 'production']);
+    expect(human.code).toBe(0);
+    expect(human.stdout + human.stderr).not.toMatch(leaks);
+    expect(human.stdout).toMatch(/^DATABASE_URL\s+ecto:\/\/shop:\*\*\*@db\/shop\s/m);
+  });
+
+  it.each([' s3://AKIAEXAMPLE@sup3rs3cretvalue:releases', 's3://AKIAEXAMPLE@sup3rs3cretvalue', 's3://AKIAEXAMPLE@sup3rs3cretvalue:', 's3://AKIAEXAMPLE@sup3r:s3cretvalue:releases'])(
+    'RELEASE_STORE %j: the secret is masked in check and check --json',
+    (store) => {
+    const dir = project({ '.deliver/config': VALID.replace(/^RELEASE_STORE=.*$/m, `RELEASE_STORE='${store}'`) });
+    for (const args of [['check', 'production'], ['check', 'production', '--json']]) {
+      const r = deliver(dir, args);
+      expect(r.stdout).toContain('AKIAEXAMPLE@***');
+      expect(r.stdout + r.stderr).not.toMatch(/sup3r|s3cret/);
+    }
+  });
+
   it('missing variables and typos: exit 2, what is missing, did-you-mean', () => {
     const dir = project({ '.deliver/config': 'APP=shop\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\nPRODUCTON_HOSTS="web1"\n' });
     const r = deliver(dir, ['check', 'production']);
