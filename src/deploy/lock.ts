@@ -104,7 +104,8 @@ export function pidAlive(pid: number): boolean {
  * Breaks the lock judged stale, and only that one: the same owner id (none for a lock without a readable record)
  * and the same mtime (not refreshed since). Checked before the move and again after it, on the directory moved
  * aside (a unique name: only one breaker gets it), so a heartbeat landing in between puts the lock back. Prints
- * BROKEN, or KEPT when the lock is not (or no longer) the judged one.
+ * BROKEN, or KEPT when the lock is not (or no longer) the judged one. Should a newcomer take the free name in that
+ * instant, the put-back fails and the aside copy goes: its holder finds the lock lost at its next refresh.
  */
 export function breakCommand(l: Layout, judged: { ownerId?: string | undefined; stamp: number }): Shell {
   const aside = `${l.lock}.stale-${tempId()}`;

@@ -46,6 +46,8 @@ describe('deploy lock', () => {
     // Only the first deploy (0.1.0) is slow: its extract hook holds it inside the lock for four TTLs.
     const hook = `pre_extract_release_archive() {\n  if [ "$VERSION" = 0.1.0 ]; then sleep ${slow}; fi\n}\n`;
     const p = makeProject(bed, bed.hosts.slice(0, 2), store, `LOCK_TTL="${ttl}"\n${hook}`);
+    const logins = () => p.hosts.map((h) => (readFileSync(join(bed.dir, 'log', `${h.name}.log`), 'utf8').match(/Accepted publickey/g) ?? []).length);
+    const before = logins();
     const first = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.1.0']);
     const firstDone = waitCli(first);
     for (const h of p.hosts) {
@@ -59,6 +61,8 @@ describe('deploy lock', () => {
     expect(second.stderr).toContain(`waiting for the deploy lock held by`);
     expect(second.stderr).toContain(`(pid ${first.pid}, deploy release 0.1.0`);
     expect(second.stderr).not.toMatch(/stale/);
+    // The heartbeat rode each deploy's one connection per host.
+    expect(logins().map((n, i) => n - before[i]!)).toEqual([2, 2]);
     for (const h of p.hosts) {
       expect(activeVersion(p, h)).toBe('0.2.0');
       expect(leftovers(p, h)).toEqual([]);
