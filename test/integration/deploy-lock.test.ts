@@ -3,7 +3,7 @@
 // roots (bin/APP, releases/VSN/): nothing is started, so no `mix release` build is needed.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,4 +71,23 @@ describe('deploy lock', () => {
       expect(audit.map((e) => `${e.version} ${e.result}`)).toEqual(['0.1.0 ok', '0.2.0 ok']);
     }
   }, 120_000);
+
+  it('a deploy whose lock is removed under it (deliver unlock) stops before its next step and activates nothing', async () => {
+    const hook = 'pre_extract_release_archive() {\n  sleep 5\n}\n';
+    const p = makeProject(bed, bed.hosts.slice(2, 4), store, `LOCK_TTL="3"\n${hook}`);
+    const deploy = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.1.0']);
+    const done = waitCli(deploy);
+    for (const h of p.hosts) {
+      await until(() => existsSync(hostPath(p, h, '.deliver', APP, 'incoming')) && !existsSync(hostPath(p, h, APP)) && readdirSync(hostPath(p, h, '.deliver', APP, 'incoming')).length > 0, 30_000, `${h.name}'s upload`);
+    }
+    const unlock = await cli(bed, p, 'unlock', 'production');
+    expect(unlock.code, unlock.stderr).toBe(0);
+    const r = await done;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/root@host3 \[pre_extract_release_archive\]: lost the deploy lock/);
+    for (const h of p.hosts) {
+      expect(activeVersion(p, h)).toBeUndefined();
+      expect(leftovers(p, h)).toEqual([]);
+    }
+  }, 60_000);
 });
