@@ -241,7 +241,7 @@ describe('strategies and failures', () => {
     const retry = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.4.0', '--retry-failed', '--json');
     expect(retry.code, retry.stderr).toBe(0);
     expect(json<{ hosts: HostJson[] }>(retry).hosts.map((h) => h.host)).toEqual([`root@${victim.name}`]);
-    expect(retry.stderr).toMatch(/breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
+    expect(retry.stderr).toMatch(/broke a stale deploy lock \(its process \d+ on .* is gone\)/);
     expect(activeVersion(p, victim)).toBe('0.4.0');
     expect(leftovers(p, victim)).toEqual([]);
   }, 300_000);
