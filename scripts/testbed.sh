@@ -213,6 +213,8 @@ PermitUserRC no
 SetEnv ERL_EPMD_PORT=$(host_epmd "$name") LANG=C.UTF-8 TESTBED_HOST=$name HOME=$SESSION_HOME
 Subsystem sftp internal-sftp
 EOF
+  CONFIG_CHANGED=0
+  cmp -s "$etc/sshd_config.tmp" "$etc/sshd_config" || CONFIG_CHANGED=1
   mv "$etc/sshd_config.tmp" "$etc/sshd_config"
 }
 
@@ -342,14 +344,24 @@ cmd_start() {
   fi
   ensure_keys
   echo "$NET" >"$DIR/run/net"
-  local name down=()
+  local name down=() changed=()
   for name in $(all_names); do
     write_host_config "$name"
-    sshd_pid "$name" >/dev/null || down+=("$name")
+    if ! sshd_pid "$name" >/dev/null; then
+      down+=("$name")
+    elif ((CONFIG_CHANGED)); then
+      changed+=("$name")
+    fi
   done
   write_client_files
   # A fresh bed belongs to whoever started it now; test/helpers/global-setup.ts re-marks it when that is vitest.
   ((${#down[@]} == NHOSTS + 1)) && rm -f "$DIR/run/started-by-vitest"
+  if ((${#changed[@]} > 0)); then
+    # A running sshd keeps the configuration it started with (say, from before sessions got their own HOME).
+    echo "testbed: restarting ${#changed[@]} running hosts whose sshd_config changed" >&2
+    kill_hosts TERM "${changed[@]}"
+    down+=("${changed[@]}")
+  fi
   start_hosts "${down[@]+"${down[@]}"}"
   if ((${#down[@]} > 0)); then
     # One real login proves keys, known_hosts, config and the /srv mount fit together.
