@@ -1,6 +1,7 @@
 // `deliver build upgrade --from=REF | --with=VERSION [--to=REF]` and `deliver build appups`: the old release (built
 // from REF, or taken from the store), then the new one with `build release`'s pipeline, then on the same build host
 // connection: the old release next to the new one, appups, relup, the upgrade tarball, its check, the store.
+import { Readable } from 'node:stream';
 import { buildRelease, type BuildReleaseDeps, type BuildReleaseOptions, type BuildReleaseResult, type BuiltRelease } from '../build/build-release.js';
 import { validateVersion } from '../build/version.js';
 import { DeliverError, RemoteError, UsageError } from '../output/errors.js';
@@ -136,7 +137,7 @@ async function upgradeSteps(o: BuildUpgradeOptions, d: BuildReleaseDeps, b: Buil
   await b.step(`unpack ${oldFile}`, b.inDir(cmd.unpackOld(p)));
   const storedAppups = appupsFileName(app, from, b.version);
   const given = !o.appupsOnly && !d.dryRun && (await b.store.stat(storedAppups)) !== undefined;
-  if (given) await upload(d, b, storedAppups, cmd.givenAppups(p));
+  if (given) await uploadAppups(d, b, storedAppups, cmd.givenAppups(p));
 
   let appups: AppupLine[] = [];
   const generate = async (buildLib?: string) => {
@@ -197,6 +198,23 @@ async function upload(d: BuildReleaseDeps, b: BuiltRelease, file: string, remote
   const got = await b.store.get(file, { signal: d.signal });
   await b.backend.upload(got.stream, remote, { signal: d.signal });
   d.out.step(`upload ${file} (${formatBytes(got.size)}) to the build host`, Date.now() - t0);
+}
+
+/**
+ * The store's appups, as the user may have edited them after `build appups` stored them: a checksum mismatch means
+ * an edit here (the file is for editing), so the edited text is used, and said so.
+ */
+async function uploadAppups(d: BuildReleaseDeps, b: BuiltRelease, file: string, remote: string): Promise<void> {
+  const got = await b.store.get(file, { signal: d.signal });
+  const chunks: Buffer[] = [];
+  try {
+    for await (const c of got.stream) chunks.push(Buffer.from(c as Buffer));
+  } catch (e) {
+    if (!(e instanceof DeliverError && /checksum mismatch/.test(e.message))) throw e;
+    d.out.info(`${file} was edited after \`build appups\` stored it: using the edited appups`);
+  }
+  await b.backend.upload(Readable.from([Buffer.concat(chunks)]), remote, { signal: d.signal });
+  d.out.step(`upload ${file} (appups from ${b.store.description})`);
 }
 
 async function storeFile(d: BuildReleaseDeps, b: BuiltRelease, remote: string, file: string, appups: AppupLine[]) {

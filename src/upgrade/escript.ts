@@ -10,6 +10,7 @@ export const UPGRADE_ESCRIPT = String.raw`%% deliver's upgrade helper, run with 
 %% IN_FILE/OUT_FILE ("-" for none): appups as {App, Appup}. terms (the store's APP_OLD~NEW.appups). BUILD_LIB
 %% ("-" for none): rebar3's _build/PROFILE/lib, where rebar3 relup takes the appups from when it reassembles.
 -mode(compile).
+-define(GENERATED, "%% written by deliver build upgrade/appups\n").
 
 main(["appups", Old, New, Rel, OldVsn, NewVsn, Project, BuildLib, In, Out]) ->
     run(fun() -> appups(Old, New, Rel, OldVsn, NewVsn, {Project, BuildLib}, In, Out) end);
@@ -31,11 +32,20 @@ fail(Fmt, Args) -> throw({deliver, lists:flatten(io_lib:format(Fmt, Args))}).
 
 rel_file(Root, Rel, Vsn) -> filename:join([Root, "releases", Vsn, Rel ++ ".rel"]).
 
+%% release_handler runs only where sasl is started: in the .rel as {sasl, Vsn} or with a start type.
+started_sasl(Root, Rel, Vsn) ->
+    {ok, [{release, _, _, Apps}]} = file:consult(rel_file(Root, Rel, Vsn)),
+    lists:any(fun({sasl, _}) -> true;
+                 ({sasl, _, T}) when is_atom(T) -> lists:member(T, [permanent, transient, temporary]);
+                 ({sasl, _, T, _}) -> lists:member(T, [permanent, transient, temporary]);
+                 (_) -> false
+              end, Apps).
+
 read_rel(Root, Rel, Vsn) ->
     File = rel_file(Root, Rel, Vsn),
     case file:consult(File) of
         {ok, [{release, {_, Vsn}, {erts, Erts}, Apps}]} ->
-            {Erts, [{A, V} || App <- Apps, {A, V} <- [{element(1, App), element(2, App)}]]};
+            {Erts, [{element(1, App), element(2, App)} || App <- Apps]};
         {ok, [{release, {_, Other}, _, _}]} -> fail("~ts names version ~ts, expected ~ts", [File, Other, Vsn]);
         {error, R} -> fail("cannot read ~ts: ~ts", [File, file:format_error(R)])
     end.
@@ -84,7 +94,7 @@ appup(Old, New, {App, OV, NV}, {Project, BuildLib}, Given) ->
                 end
         end,
     check_appup(App, Src, Appup, OV, NV),
-    Text = io_lib:format("~tp.~n", [Appup]),
+    Text = [?GENERATED, io_lib:format("%% ~ts~n~tp.~n", [Src, Appup])],
     ok = file:write_file(Target, Text),
     BuildEbin = filename:join([BuildLib, atom_to_list(App), "ebin"]),
     case BuildLib =/= "-" andalso filelib:is_dir(BuildEbin) of
@@ -101,7 +111,16 @@ user_appup(Target, Project, App) ->
     first_appup([C || {_, F} = C <- Candidates, filelib:is_regular(F)]).
 
 first_appup([]) -> none;
+first_appup([{"ebin", File} | More]) ->
+    %% An appup deliver wrote in an earlier run (the build directory kept) is not the user's.
+    case file:read_file(File) of
+        {ok, <<?GENERATED, _/binary>>} -> first_appup(More);
+        _ -> first_appup_file("ebin", File)
+    end;
 first_appup([{Src, File} | _]) ->
+    first_appup_file(Src, File).
+
+first_appup_file(Src, File) ->
     case file:script(File) of
         {ok, U} -> {Src ++ " " ++ File, U};
         {error, R} -> fail("~ts: ~ts", [File, format(R)])
@@ -167,8 +186,8 @@ join([H | T]) -> lists:flatten([H | [", " ++ X || X <- T]]).
 relup(Old, New, Rel, OldVsn, NewVsn) ->
     {OldErts, OldApps} = read_rel(Old, Rel, OldVsn),
     {NewErts, NewApps} = read_rel(New, Rel, NewVsn),
-    [fail("the release ~ts has no sasl: release_handler cannot install upgrades on it", [V])
-     || {V, Apps} <- [{OldVsn, OldApps}, {NewVsn, NewApps}], not lists:keymember(sasl, 1, Apps)],
+    _ = [fail("the release ~ts has no sasl: release_handler cannot install upgrades on it", [V])
+     || {R, V} <- [{Old, OldVsn}, {New, NewVsn}], not started_sasl(R, Rel, V)],
     OldErts =:= NewErts orelse
         io:format("warning: ERTS changes from ~s to ~s: the upgrade restarts the emulator~n", [OldErts, NewErts]),
     Path = [ebin(Old, A, V) || {A, V} <- OldApps] ++ [ebin(New, A, V) || {A, V} <- NewApps],

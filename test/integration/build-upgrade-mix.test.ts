@@ -23,9 +23,10 @@ const counter = (step: number) => `defmodule Demo.Counter do
 end
 `;
 
+/** mix release starts sasl by default; `sasl: false` takes it out of the release's started applications. */
 function setVersion(version: string, sasl = true): void {
   const mixExs = readFileSync(join(fx.dir, 'mix.exs'), 'utf8')
-    .replace(/version: "[^"]*",(\n\s*releases: .*)?/, `version: "${version}",${sasl ? '\n      releases: [demo: [applications: [sasl: :permanent]]],' : ''}`);
+    .replace(/version: "[^"]*",(\n\s*releases: .*)?/, `version: "${version}",${sasl ? '' : '\n      releases: [demo: [applications: [sasl: :none]]],'}`);
   commitFile(fx, 'mix.exs', mixExs, `version ${version}`);
 }
 
