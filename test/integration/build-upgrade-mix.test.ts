@@ -1,7 +1,7 @@
 // `deliver build upgrade` / `build appups` for a `mix release` app with a gen_server counter, built on the bed's real
 // build host; the upgrade tarball is then installed by release_handler in a running node of the old release
 // (unpacked here on the test machine, same OTP), which must keep its OS pid and its counter.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,8 @@ afterAll(() => {
     } catch {
       // already stopped
     }
-    execFileSync('epmd', ['-port', String(node.env.ERL_EPMD_PORT), '-kill'], { stdio: 'ignore' });
+    // The node's epmd (it started one on its port); gone already when the node took it down.
+    spawnSync('epmd', ['-port', String(node.env.ERL_EPMD_PORT), '-kill'], { stdio: 'ignore' });
   }
 });
 
