@@ -133,6 +133,14 @@ describe('build upgrade (mix release)', () => {
     expect(rpc('IO.puts(Demo.Counter.bump())')).toBe('11');
     expect(rpc('IO.puts(Demo.Greeting.hello())')).toBe('hello_from_0_2_0');
     expect(readFileSync(join(dir, 'releases/start_erl.data'), 'utf8')).toMatch(/ 0\.2\.0$/);
+
+    // A restart afterwards boots 0.2.0 (release_handler made it permanent in start_erl.data, which bin/demo reads).
+    execFileSync(join(dir, 'bin/demo'), ['stop'], { env: node.env, stdio: 'ignore' });
+    for (let i = 0; i < 50 && safeRpc('IO.puts(:ok)') === 'ok'; i++) await new Promise((res) => setTimeout(res, 200));
+    execFileSync(join(dir, 'bin/demo'), ['daemon'], { env: node.env, stdio: 'ignore' });
+    for (let i = 0; i < 50 && !/^\d+$/.test(safeRpc('IO.puts(:os.getpid())')); i++) await new Promise((res) => setTimeout(res, 200));
+    expect(rpc('IO.puts(Application.spec(:demo, :vsn))')).toBe('0.2.0');
+    expect(rpc('IO.puts(Demo.Counter.bump())')).toBe('10');
   });
 
   it('build appups --with stores the appups; an edited copy is what the next build upgrade of that pair uses', async () => {

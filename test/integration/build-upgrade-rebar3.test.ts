@@ -39,6 +39,16 @@ function script(...args: string[]): string {
   return execFileSync(join(node.dir, 'bin/demorel'), args, { env: node.env, encoding: 'utf8', timeout: 60_000 }).trim();
 }
 
+async function pong(): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    try {
+      if (script('ping') === 'pong') return;
+    } catch {
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+}
+
 beforeAll(() => {
   bed();
   fx = createRebarFixture('demorel');
@@ -81,13 +91,7 @@ describe('build upgrade (rebar3)', () => {
     execFileSync('tar', ['-xzf', store('demorel_0.1.0.release.tar.gz'), '-C', dir]);
     node = { dir, env: { ...process.env, ERL_EPMD_PORT: String(spareEpmdPort(8)) } };
     script('daemon');
-    for (let i = 0; i < 50; i++) {
-      try {
-        if (script('ping') === 'pong') break;
-      } catch {
-        await new Promise((res) => setTimeout(res, 200));
-      }
-    }
+    await pong();
     const pid = script('pid');
     expect(script('eval', 'demorel_counter:bump().')).toBe('1');
     writeFileSync(join(dir, 'releases/demorel-0.2.0.tar.gz'), readFileSync(store('demorel_0.2.0.upgrade.tar.gz')));
@@ -95,5 +99,11 @@ describe('build upgrade (rebar3)', () => {
     expect(script('pid')).toBe(pid);
     expect(script('eval', 'demorel_counter:bump().')).toBe('11');
     expect(script('versions')).toMatch(/\* 0\.2\.0\s+permanent/);
+
+    // A restart afterwards boots 0.2.0.
+    script('stop');
+    script('daemon');
+    await pong();
+    expect(script('eval', 'demorel_counter:bump().')).toBe('10');
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { mixTools, rebarTools } from '../helpers/tool-settings.js';
 import type { ToolSettings } from '../../src/build/commands.js';
 import { detectProject } from '../../src/build/project.js';
 import { UsageError } from '../../src/output/errors.js';
@@ -13,17 +14,6 @@ import { appupsFileName, parseAppupLines, upgradeFileName } from '../../src/upgr
 import { describeRelup, parseRelup } from '../../src/upgrade/relup.js';
 import { tarMember } from '../../src/upgrade/stored-relup.js';
 
-const mixTools: ToolSettings = {
-  kind: detectProject(new Set(['mix.exs'])),
-  app: 'demo',
-  mixEnv: 'prod',
-  rebarProfile: 'prod',
-  skipMixClean: false,
-  verbose: false,
-  localRebar3: false,
-  localRelx: false,
-};
-const rebarTools: ToolSettings = { ...mixTools, kind: detectProject(new Set(['rebar.config'])), app: 'demorel' };
 const distilleryTools: ToolSettings = { ...mixTools, kind: detectProject(new Set(['mix.exs', 'rel/config.exs'])) };
 const p: c.UpgradePaths = { buildDir: '/srv/b', releaseDir: '/srv/b/_build/prod/rel/demo', name: 'demo', from: '0.1.0', to: '0.2.0' };
 const W = '/srv/b/_build/deliver/upgrade';

@@ -1,12 +1,9 @@
 // `deliver build upgrade --from=REF | --with=VERSION [--to=REF]` and `deliver build appups --from|--with`.
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/load.js';
 import { buildUpgrade, checkUpgradeSource } from '../../upgrade/build-upgrade.js';
 import { formatBytes, formatMs } from '../../output/output.js';
-import { openConfiguredStore } from '../../store/index.js';
-import { transportFor } from '../transport.js';
 import { action, withCommonOptions } from '../common.js';
-import { buildDeps, releaseOptions, withBuildOptions, type BuildFlags } from './build.js';
+import { buildSession, releaseOptions, withBuildOptions, type BuildFlags } from './build.js';
 
 interface UpgradeFlags extends BuildFlags {
   from?: string;
@@ -28,25 +25,15 @@ function register(program: Command, name: 'upgrade' | 'appups', description: str
   ).action(
     action(async (ctx, flags: UpgradeFlags) => {
       checkUpgradeSource(flags, `build ${name}`);
-      const settings = await loadSettings({
-        cwd: ctx.cwd,
-        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
-        ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
-      });
-      const dryRun = Boolean(flags.dryRun);
-      const transport = transportFor(ctx, settings, flags);
-      try {
-        const deps = buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }), dryRun });
+      await buildSession(ctx, flags, async (settings, deps) => {
         const r = await buildUpgrade({ from: flags.from, with: flags.with, to: flags.to, appupsOnly: name === 'appups', release: releaseOptions(settings, flags) }, deps);
         ctx.out.result(r);
-        if (dryRun) return;
+        if (deps.dryRun) return;
         for (const a of r.appups) ctx.out.info(`  appup ${a.app} ${a.from} → ${a.to}: ${a.source}`);
         ctx.out.info(
           `${ctx.out.c.green('built')} ${name === 'upgrade' ? 'upgrade' : 'appups'} ${r.app} ${r.from} → ${ctx.out.c.bold(r.to)} → ${r.store}: ${r.file} (${formatBytes(r.size)}, sha256 ${r.sha256.slice(0, 12)}…) in ${formatMs(r.durationMs)}`,
         );
-      } finally {
-        await transport.closeAll();
-      }
+      });
     }),
   );
 }

@@ -113,6 +113,22 @@ export async function buildWithFlags(
   return buildRelease(opts, buildDeps(ctx, settings, flags, deps));
 }
 
+/** A `build …` command's session: its settings, the build host's pooled connection (closed at the end), the store. */
+export async function buildSession(ctx: Context, flags: BuildFlags, run: (settings: Settings, deps: BuildReleaseDeps) => Promise<void>): Promise<void> {
+  const settings = await loadSettings({
+    cwd: ctx.cwd,
+    ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+    ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
+  });
+  const dryRun = Boolean(flags.dryRun);
+  const transport = transportFor(ctx, settings, flags);
+  try {
+    await run(settings, buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }), dryRun }));
+  } finally {
+    await transport.closeAll();
+  }
+}
+
 export function registerBuild(program: Command): void {
   const build = program.command('build').description('build on the build host');
   withCommonOptions(
@@ -120,29 +136,16 @@ export function registerBuild(program: Command): void {
       build.command('release').description('build a release of the current branch (or --branch/--revision/--tag) on BUILD_HOST and store it'),
     ).option('-F, --force', 'replace a release of the same version in the store'),
   ).action(
-    action(async (ctx, flags: BuildFlags) => {
-      const settings = await loadSettings({
-        cwd: ctx.cwd,
-        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
-        ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
-      });
-      const dryRun = Boolean(flags.dryRun);
-      const transport = transportFor(ctx, settings, flags);
-      try {
-        const result = await buildWithFlags(ctx, settings, flags, {
-          transport,
-          store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }),
-          dryRun,
-        });
+    action(async (ctx, flags: BuildFlags) =>
+      buildSession(ctx, flags, async (settings, deps) => {
+        const result = await buildRelease(releaseOptions(settings, flags), deps);
         ctx.out.result(result);
-        if (!dryRun) {
+        if (!deps.dryRun) {
           ctx.out.info(
             `${ctx.out.c.green('built')} ${result.app} ${ctx.out.c.bold(result.version)} → ${result.store}: ${result.file} (${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…) in ${formatMs(result.durationMs)}`,
           );
         }
-      } finally {
-        await transport.closeAll();
-      }
-    }),
+      }),
+    ),
   );
 }
