@@ -33,6 +33,8 @@ export interface BuildReleaseOptions {
   useStored?: boolean;
   /** `build appups`: build only, leave the store alone (the release stays on the build host for the next steps). */
   skipStore?: boolean;
+  /** `build upgrade`: build, but keep a release of the built version the store already has (no --force needed). */
+  keepStored?: boolean;
 }
 
 export interface BuildHostInfo {
@@ -172,7 +174,7 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
     const have = await store.stat(releaseFileName(app, version));
     if (have) return storedResult(have, store.description, ref, d.buildHost.name, kind, started);
   }
-  if (version !== undefined && !o.force && !d.dryRun && !o.useStored && !o.skipStore) await assertNotInStore(store, releaseFileName(app, version), app, version);
+  if (version !== undefined && !o.force && !d.dryRun && !o.useStored && !o.skipStore && !o.keepStored) await assertNotInStore(store, releaseFileName(app, version), app, version);
 
   const tools: cmd.ToolSettings = {
     kind,
@@ -352,9 +354,15 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
     await built();
     return { ...storedResult({ app, version: builtVersion, file, size: 0 }, store.description, ref, host, kind, started), fromStore: false };
   }
-  if (o.useStored && !d.dryRun) {
+  if ((o.useStored || o.keepStored) && !d.dryRun) {
     const have = await store.stat(file);
-    if (have) return storedResult(have, store.description, ref, host, kind, started);
+    if (have) {
+      if (o.keepStored) {
+        out.info(`keeping ${file} that ${store.description} already has (the build of ${ref.sha.slice(0, 7)} is not stored over it)`);
+        await built();
+      }
+      return storedResult(have, store.description, ref, host, kind, started);
+    }
   }
   if (!o.force && !d.dryRun && builtVersion !== version) await assertNotInStore(store, file, app, builtVersion);
 

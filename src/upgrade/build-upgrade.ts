@@ -84,7 +84,8 @@ export async function buildUpgrade(o: BuildUpgradeOptions, d: BuildReleaseDeps):
   }
 
   // 2. The new release, then the upgrade steps on the same connection.
-  const newOpts: BuildReleaseOptions = { ...o.release, skipStore: o.appupsOnly };
+  // A new release `build release` already stored is kept (--force replaces it); the upgrade is built either way.
+  const newOpts: BuildReleaseOptions = { ...o.release, skipStore: o.appupsOnly, keepStored: !o.release.force };
   if (o.to !== undefined) {
     delete newOpts.branch;
     delete newOpts.tag;
@@ -132,7 +133,9 @@ async function upgradeSteps(o: BuildUpgradeOptions, d: BuildReleaseDeps, b: Buil
   }
   const p: cmd.UpgradePaths = { buildDir: b.buildDir, releaseDir: b.releaseDir, name: t.releaseName ?? t.app, from, to: b.version };
 
-  await b.step('prepare the upgrade', b.inDir(cmd.prepareWorkDir(p)), { stdin: UPGRADE_ESCRIPT });
+  // --dry-run names the program instead of printing its 200 lines.
+  const program = d.dryRun ? `<deliver_upgrade.erl: ${UPGRADE_ESCRIPT.split('\n').length} lines, src/upgrade/escript.ts>` : UPGRADE_ESCRIPT;
+  await b.step('prepare the upgrade', b.inDir(cmd.prepareWorkDir(p)), { stdin: program });
   await upload(d, b, oldFile, cmd.oldTarball(p));
   await b.step(`unpack ${oldFile}`, b.inDir(cmd.unpackOld(p)));
   const storedAppups = appupsFileName(app, from, b.version);

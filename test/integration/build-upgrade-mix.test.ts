@@ -53,13 +53,15 @@ beforeAll(() => {
   writeDeliverConfig(fx, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt: BUILD_AT });
 });
 
-afterAll(() => {
+afterAll(async () => {
   if (node) {
     try {
       execFileSync(join(node.dir, 'bin/demo'), ['stop'], { env: node.env, stdio: 'ignore', timeout: 30_000 });
     } catch {
       // already stopped
     }
+    // mix's stop returns at once; epmd refuses -kill while the node is still registered.
+    for (let i = 0; i < 50 && safeRpc('IO.puts(:ok)') === 'ok'; i++) await new Promise((res) => setTimeout(res, 200));
     // The node's epmd (it started one on its port); gone already when the node took it down.
     spawnSync('epmd', ['-port', String(node.env.ERL_EPMD_PORT), '-kill'], { stdio: 'ignore' });
   }

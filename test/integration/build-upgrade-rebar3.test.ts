@@ -2,7 +2,7 @@
 // (rebar3's own relup and tar, deliver's generated appup); the tarball then hot-upgrades a running 0.1.0 node with
 // relx's own `bin/demorel upgrade 0.2.0` (node unpacked here on the test machine, same OTP).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -71,11 +71,14 @@ afterAll(() => {
 });
 
 describe('build upgrade (rebar3)', () => {
-  it('--from=TAG: rebar3 relup with a generated appup; relx `upgrade` installs it in a running node, same pid, counter kept', async () => {
+  it('--from=TAG after build release: rebar3 relup with a generated appup; relx `upgrade` installs it in a running node, same pid, counter kept, restart boots 0.2.0', async () => {
     git(fx.dir, 'tag', 'v0.1.0');
     setVersion('0.2.0');
     commitFile(fx, 'apps/demorel/src/demorel_counter.erl', counter(10), 'counter counts in tens');
 
+    // edeliver's order: the release first, then the upgrade; the stored release is kept, not an error.
+    expect((await deliver(fx.dir, ['build', 'release'])).code).toBe(0);
+    const stored = statSync(store('demorel_0.2.0.release.tar.gz')).mtimeMs;
     const r = await deliver(fx.dir, ['build', 'upgrade', '--from=v0.1.0', '--json']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -83,6 +86,7 @@ describe('build upgrade (rebar3)', () => {
     expect(res).toMatchObject({ from: '0.1.0', to: '0.2.0', file: 'demorel_0.2.0.upgrade.tar.gz' });
     expect(res.appups).toEqual([{ app: 'demorel', from: '0.1.0', to: '0.2.0', source: 'generated' }]);
     for (const f of ['demorel_0.1.0.release.tar.gz', 'demorel_0.2.0.release.tar.gz', 'demorel_0.2.0.upgrade.tar.gz']) expect(existsSync(store(f))).toBe(true);
+    expect(statSync(store('demorel_0.2.0.release.tar.gz')).mtimeMs).toBe(stored);
     const relup = await deliver(fx.dir, ['show', 'relup', '0.2.0']);
     expect(relup.stdout).toContain('0.1.0 → 0.2.0 (upgrade');
     expect(relup.stdout).toContain('code_change up: demorel_counter');
