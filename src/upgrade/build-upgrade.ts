@@ -3,6 +3,7 @@
 // connection: the old release next to the new one, appups, relup, the upgrade tarball, its check, the store.
 import { Readable } from 'node:stream';
 import { buildRelease, type BuildReleaseDeps, type BuildReleaseOptions, type BuildReleaseResult, type BuiltRelease } from '../build/build-release.js';
+import type { ToolSettings } from '../build/commands.js';
 import { validateVersion } from '../build/version.js';
 import { DeliverError, RemoteError, UsageError } from '../output/errors.js';
 import { formatBytes } from '../output/output.js';
@@ -144,7 +145,7 @@ async function upgradeSteps(o: BuildUpgradeOptions, d: BuildReleaseDeps, b: Buil
 
   let appups: AppupLine[] = [];
   const generate = async (buildLib?: string) => {
-    const r = await b.step('appups', b.inDir(cmd.generateAppups(p, { ...(buildLib ? { buildLib } : {}), given, write: o.appupsOnly })));
+    const r = await saslChecked(t, () => b.step('appups', b.inDir(cmd.generateAppups(p, { ...(buildLib ? { buildLib } : {}), given, write: o.appupsOnly }))));
     appups = parseAppupLines(r.stdout);
     for (const a of appups) out.debug(`appup ${a.app} ${a.from} → ${a.to}: ${a.source}`);
   };
@@ -153,7 +154,7 @@ async function upgradeSteps(o: BuildUpgradeOptions, d: BuildReleaseDeps, b: Buil
     case 'mix-release':
       await generate();
       if (o.appupsOnly) return storeFile(d, b, cmd.writtenAppups(p), file, appups);
-      await saslChecked(() => b.step('relup (systools:make_relup)', b.inDir(cmd.makeRelup(p))));
+      await b.step('relup (systools:make_relup)', b.inDir(cmd.makeRelup(p)));
       await b.step('pack the upgrade', b.inDir(cmd.packMixUpgrade(p)));
       tarball = cmd.upgradeTarball(t, p);
       break;
@@ -177,18 +178,19 @@ async function upgradeSteps(o: BuildUpgradeOptions, d: BuildReleaseDeps, b: Buil
   return stored;
 }
 
-/** The one refusal a mix release user can fix with one line: no sasl (so no release_handler) in the release. */
-async function saslChecked<T>(f: () => Promise<T>): Promise<T> {
+/** The one refusal users fix with one line: no sasl (so no release_handler) started in a release. */
+async function saslChecked<T>(t: ToolSettings, f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
-    if (e instanceof RemoteError && /has no sasl/.test(e.detail ?? '')) {
-      const line = /the release (\S+) has no sasl/.exec(e.detail ?? '');
-      throw new UsageError(`the release ${line?.[1] ?? ''} has no sasl, so no release_handler to install upgrades with`.replace('  ', ' '), {
-        hint: 'add sasl to the release in mix.exs, in project/0: `releases: [APP: [applications: [sasl: :permanent]]]` (then build, deploy and start that release before upgrading from it)',
-      });
-    }
-    throw e;
+    const m = e instanceof RemoteError ? /the release (\S+) has no sasl/.exec(e.detail ?? '') : null;
+    if (!m) throw e;
+    const name = t.releaseName ?? t.app;
+    throw new UsageError(`the release ${m[1]} has no sasl, so no release_handler to install upgrades with`, {
+      hint: t.kind.buildTool === 'mix'
+        ? `start sasl in the release: in mix.exs, project/0: \`releases: [${name}: [applications: [sasl: :permanent]]]\` (then build, deploy and start a release with it before upgrading from it)`
+        : `add sasl to the release's applications in rebar.config: \`{release, {${name}, "VSN"}, [${name}, sasl]}\` (then build, deploy and start a release with it before upgrading from it)`,
+    });
   }
 }
 

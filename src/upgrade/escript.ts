@@ -41,6 +41,11 @@ started_sasl(Root, Rel, Vsn) ->
                  (_) -> false
               end, Apps).
 
+check_sasl(Old, New, Rel, OldVsn, NewVsn) ->
+    _ = [fail("the release ~ts has no sasl: release_handler cannot install upgrades on it", [V])
+         || {R, V} <- [{Old, OldVsn}, {New, NewVsn}], not started_sasl(R, Rel, V)],
+    ok.
+
 read_rel(Root, Rel, Vsn) ->
     File = rel_file(Root, Rel, Vsn),
     case file:consult(File) of
@@ -57,6 +62,7 @@ ebin(Root, App, Vsn) -> filename:join([Root, "lib", atom_to_list(App) ++ "-" ++ 
 appups(Old, New, Rel, OldVsn, NewVsn, Project, In, Out) ->
     {_, OldApps} = read_rel(Old, Rel, OldVsn),
     {_, NewApps} = read_rel(New, Rel, NewVsn),
+    check_sasl(Old, New, Rel, OldVsn, NewVsn),
     Given = given(In),
     Unchanged = [A || {A, V} <- NewApps, lists:member({A, V}, OldApps), changed_modules(Old, New, A, V, V) =/= []],
     Unchanged =:= [] orelse
@@ -186,8 +192,7 @@ join([H | T]) -> lists:flatten([H | [", " ++ X || X <- T]]).
 relup(Old, New, Rel, OldVsn, NewVsn) ->
     {OldErts, OldApps} = read_rel(Old, Rel, OldVsn),
     {NewErts, NewApps} = read_rel(New, Rel, NewVsn),
-    _ = [fail("the release ~ts has no sasl: release_handler cannot install upgrades on it", [V])
-     || {R, V} <- [{Old, OldVsn}, {New, NewVsn}], not started_sasl(R, Rel, V)],
+    check_sasl(Old, New, Rel, OldVsn, NewVsn),
     OldErts =:= NewErts orelse
         io:format("warning: ERTS changes from ~s to ~s: the upgrade restarts the emulator~n", [OldErts, NewErts]),
     Path = [ebin(Old, A, V) || {A, V} <- OldApps] ++ [ebin(New, A, V) || {A, V} <- NewApps],

@@ -23,7 +23,7 @@ const counter = (step: number) => `defmodule Demo.Counter do
 end
 `;
 
-/** mix release starts sasl by default; `sasl: false` takes it out of the release's started applications. */
+/** mix release starts sasl by default; `sasl = false` sets `sasl: :none`, which takes it out of the release's started applications. */
 function setVersion(version: string, sasl = true): void {
   const mixExs = readFileSync(join(fx.dir, 'mix.exs'), 'utf8')
     .replace(/version: "[^"]*",(\n\s*releases: .*)?/, `version: "${version}",${sasl ? '' : '\n      releases: [demo: [applications: [sasl: :none]]],'}`);
@@ -82,7 +82,7 @@ describe('build upgrade (mix release)', () => {
     const r = await deliver(fx.dir, ['build', 'upgrade', '--from=v0.0.1']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('has no sasl, so no release_handler to install upgrades with');
-    expect(r.stderr).toContain('releases: [APP: [applications: [sasl: :permanent]]]');
+    expect(r.stderr).toContain('releases: [demo: [applications: [sasl: :permanent]]]');
   });
 
   it('--from=TAG: builds 0.1.0 from the tag and 0.2.0 from HEAD, generates the appup, stores the upgrade; it hot-upgrades a running 0.1.0 node', async () => {

@@ -129,13 +129,14 @@ describe('deliver_upgrade.erl relup and check', () => {
     expect(wrong.stderr).toBe(`error: ${relup} upgrades to 2.0 from 1.0, not from 0.9\n`);
   });
 
-  it('refuses a release without sasl', () => {
+  it('refuses a release without sasl (appups and relup)', () => {
     const a = release('nosasl1', '1.0', [['shop', '1.0']], false);
     app(a, 'shop', '1.0', { shop_lib: PLAIN(1) });
     const b = release('nosasl2', '2.0', [['shop', '2.0']], false);
     app(b, 'shop', '2.0', { shop_lib: PLAIN(2) });
-    const r = run('relup', a, b, 'shop', '1.0', '2.0');
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('error: the release 1.0 has no sasl: release_handler cannot install upgrades on it');
+    for (const r of [run('appups', a, b, 'shop', '1.0', '2.0', join(dir, 'none'), '-', '-', '-'), run('relup', a, b, 'shop', '1.0', '2.0')]) {
+      expect(r.code).toBe(1);
+      expect(r.stderr).toBe('error: the release 1.0 has no sasl: release_handler cannot install upgrades on it\n');
+    }
   });
 });
