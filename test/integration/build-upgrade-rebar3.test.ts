@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bed, commitFile, createRebarFixture, deliver, git, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { bed, commitFile, createRebarFixture, deliver, git, onHost, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 
 const BUILD_AT = '/srv/builds/build-upgrade-rebar3';
 let fx: Fixture;
@@ -109,5 +109,31 @@ describe('build upgrade (rebar3)', () => {
     script('daemon');
     await pong();
     expect(script('eval', 'demorel_counter:bump().')).toBe('10');
+  });
+
+  it('--with from a remote store: 0.2.0 → 0.3.0 stored there with its relup; the running node takes it', async () => {
+    const remote = { RELEASE_STORE: 'root@host39:/srv/upgrade-store' };
+    onHost('host39', 'rm -rf /srv/upgrade-store');
+    expect((await deliver(fx.dir, ['upload', 'release', '0.2.0'], remote)).code).toBe(0);
+    setVersion('0.3.0');
+    commitFile(fx, 'apps/demorel/src/demorel_counter.erl', counter(100), 'counter counts in hundreds');
+
+    const r = await deliver(fx.dir, ['build', 'upgrade', '--with=0.2.0', '--json'], remote);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ from: '0.2.0', to: '0.3.0', file: 'demorel_0.3.0.upgrade.tar.gz' });
+    expect(onHost('host39', 'ls /srv/upgrade-store').split('\n')).toEqual(expect.arrayContaining([
+      'demorel_0.3.0.release.tar.gz', 'demorel_0.3.0.upgrade.tar.gz', 'demorel_0.3.0.upgrade.tar.gz.sha256', 'demorel_0.3.0.upgrade.tar.gz.relup',
+    ]));
+    expect((await deliver(fx.dir, ['show', 'releases'], remote)).stdout).toMatch(/demorel +0\.3\.0 .*upgrade from 0\.2\.0/);
+    expect((await deliver(fx.dir, ['show', 'relup', '0.3.0'], remote)).stdout).toContain('0.2.0 → 0.3.0 (upgrade');
+
+    if (!node) throw new Error('no node from the first test');
+    const got = await deliver(fx.dir, ['download', 'upgrade', '0.3.0', join(node.dir, 'releases/demorel-0.3.0.tar.gz')], remote);
+    expect(got.code).toBe(0);
+    const pid = script('pid');
+    script('upgrade', '0.3.0');
+    expect(script('pid')).toBe(pid);
+    expect(script('eval', 'demorel_counter:bump().')).toBe('110');
   });
 });
