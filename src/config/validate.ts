@@ -2,6 +2,7 @@
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { ConfigError } from '../output/errors.js';
 import { failAt as fail, parseBuildHost, parseHostList, parseNodeList, splitList, type Where } from './hosts.js';
+import { parseReleaseKind } from './release-kind.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
@@ -159,6 +160,7 @@ export function validateSettings(settings: Settings): ValidationResult {
   check('HOST_KEY_CHECKING', (value, where) => {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
+  check('RELEASE_KIND', (value, where) => void parseReleaseKind(value, where));
   for (const name of BOOLEAN_VARS) {
     const v = settings.lookup(name);
     if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {
