@@ -28,8 +28,8 @@ export function parseKind(stdout: string): DetectedKind | undefined {
 }
 
 /**
- * The line a release script prints for a command it does not have: Distillery `'daemon' is not a valid command` (and
- * its usage, exit 0), mix `ERROR: Unknown command ping`, relx its `Usage: APP [COMMAND] [ARGS]` (exit 1). Seen in
+ * The line a release script prints for a command it does not have: Distillery `'daemon' is not a valid command` before
+ * its usage, mix `ERROR: Unknown command ping`, relx only its usage `Usage: APP [COMMAND] [ARGS]` (all exit 1). Seen in
  * the answer to one of our own commands, it means deliver runs the script as the wrong kind of release.
  */
 export function unknownScriptCommand(output: string): string | undefined {

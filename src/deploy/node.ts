@@ -3,7 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import { sh } from '../ssh/quote.js';
-import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
+import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
 import {
   configCommand, defaultMigrateExpr, detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
@@ -66,16 +66,18 @@ function assertKnownCommand(ctx: NodeContext, kind: ReleaseKind, output: string,
   throw new RemoteError(ctx.backend.target.name, `bin/${ctx.layout.app} is not a ${kind} release (${why}): it answered "${line}"`, { step, hint: SET_KIND });
 }
 
-/** backend.run, with a wrong-kind answer (exit 0 from Distillery, non-zero from mix and relx) reported as such. */
+/**
+ * Runs a release script command that must succeed. Its whole answer is read (not only the tail `run` keeps): a
+ * wrong-kind script prints its "not a valid command" line before a long usage text.
+ */
 async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, step: string, timeoutMs: number): Promise<void> {
-  let r: ExecResult;
-  try {
-    r = await ctx.backend.run(command, { step, ...execOpts(ctx, { timeoutMs }) });
-  } catch (err) {
-    if (err instanceof RemoteError) assertKnownCommand(ctx, kind, `${err.message}\n${err.detail ?? ''}`, step);
-    throw err;
+  const r = await ctx.backend.exec(command, execOpts(ctx, { timeoutMs }));
+  const output = `${r.stdout}\n${r.stderr}`;
+  assertKnownCommand(ctx, kind, output, step);
+  if (r.code !== 0) {
+    const how = r.signal ? `was killed by signal ${r.signal}` : `failed with exit code ${r.code}`;
+    throw new RemoteError(ctx.backend.target.name, `${step} ${how}`, { step, command, detail: output.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n') });
   }
-  assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, step);
 }
 
 export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<boolean> {
