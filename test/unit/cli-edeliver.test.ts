@@ -72,6 +72,15 @@ describe('edeliver commands deliver answers with its own way', () => {
     expect(r).toMatchObject({ code: 2, err: "deliver: edeliver's `check` word (a config dry run) is its own command in deliver: deliver check [environment]\n" });
   });
 
+  it('edeliver\'s advertised `check release|config` is deliver check', async () => {
+    const project = join(root, 'checked');
+    mkdirSync(join(project, '.deliver'), { recursive: true });
+    writeFileSync(join(project, '.deliver', 'config'), 'APP=demo\nBUILD_HOST=build\nBUILD_USER=u\nBUILD_AT=/b\nSTAGING_HOSTS=h1\nSTAGING_USER=u\nTEST_AT=/srv\n');
+    const plain = await deliver(['check', '--json'], project);
+    expect(plain.code).toBe(0);
+    for (const word of ['release', 'config']) expect(await deliver(['check', word, '--json'], project)).toEqual(plain);
+  });
+
   it('-v prints the version like --version', async () => {
     const r = await deliver(['-v']);
     expect(r.code).toBe(0);
