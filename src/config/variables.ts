@@ -70,10 +70,10 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   HEALTH_CHECK_TIMEOUT: v('deploy', 'seconds HEALTH_CHECK may take to pass (default: 30)'),
   START_TIMEOUT: v('deploy', 'seconds a node may take to start or stop (default: 30)'),
   LOCK_TTL: v('deploy', 'seconds after which a deploy lock left by a crashed run expires (default: 900)'),
-  RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   MIGRATE_COMMAND: v('node', 'command `migrate` runs in the release root (default: bin/APP eval "<App>.Release.migrate()")'),
   ECTO_REPOSITORY: v('node', 'Ecto repository module for migrate/migrations'),
   VERSION_INFO_LAST_COMMITS: v('node', 'commits listed by `version` (default: 5)'),
+  RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   // Release store
   RELEASE_STORE: v('store', 'where releases are kept: a directory, user@host:/path or s3://[KEY@SECRET:]bucket[/prefix] (default: .deliver/releases)'),
   LOCAL_RELEASE_STORE: v('store', 'edeliver: local directory for temporary files and the default store'),
