@@ -47,9 +47,8 @@ export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   }
   if (ctx.configuredKind) return ctx.configuredKind;
   if (found === 'unknown') {
-    throw new RemoteError(ctx.backend.target.name, `cannot tell whether ${ctx.layout.root}/bin/${ctx.layout.app} is a mix release, Distillery or relx release from its files`, {
+    throw new RemoteError(ctx.backend.target.name, `cannot tell whether ${ctx.layout.root}/bin/${ctx.layout.app} is a mix release, Distillery or relx release from its files: ${SET_KIND}`, {
       step: 'detect',
-      hint: SET_KIND,
     });
   }
   return found;
@@ -63,7 +62,7 @@ function assertKnownCommand(ctx: NodeContext, kind: ReleaseKind, output: string,
   const line = unknownScriptCommand(output);
   if (!line) return;
   const why = ctx.configuredKind ? 'as RELEASE_KIND/USING_DISTILLERY say' : 'as detected from its files';
-  throw new RemoteError(ctx.backend.target.name, `bin/${ctx.layout.app} is not a ${kind} release (${why}): it answered "${line}"`, { step, hint: SET_KIND });
+  throw new RemoteError(ctx.backend.target.name, `bin/${ctx.layout.app} is not a ${kind} release (${why}): it answered "${line}"; ${SET_KIND}`, { step });
 }
 
 /**

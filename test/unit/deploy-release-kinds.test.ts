@@ -19,6 +19,7 @@ import { writeReleaseLayout, type LayoutKind } from '../helpers/release-layouts.
 const root = mkdtempSync(join(tmpdir(), 'deliver-kinds-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 let n = 0;
+const SET_KIND = "set RELEASE_KIND=mix, distillery or relx in .deliver/config (edeliver's USING_DISTILLERY=true means distillery)";
 const run = (text: string) => spawnSync('sh', ['-c', text], { encoding: 'utf8' });
 
 /** A deploy host with release 0.1.0 of `demo` of this kind installed and active. */
@@ -72,8 +73,7 @@ describe('release kind detection', () => {
   it('an unknown release fails with the setting to use; RELEASE_KIND decides then', async () => {
     const l = host('bare');
     const err = await failure(detectKind(ctx(l)));
-    expect(err.message).toContain(`cannot tell whether ${l.root}/bin/demo is a mix release, Distillery or relx release`);
-    expect(err.hint).toMatch(/^set RELEASE_KIND=mix, distillery or relx in \.deliver\/config/);
+    expect(err.message).toBe(`h1: cannot tell whether ${l.root}/bin/demo is a mix release, Distillery or relx release from its files: ${SET_KIND}`);
     expect(await detectKind(ctx(l, 'relx'))).toBe('relx');
   });
 
@@ -140,22 +140,21 @@ describe('node control per release kind', () => {
     const t0 = Date.now();
     const err = await failure(startNode(c, 'mix', 20_000));
     expect(Date.now() - t0).toBeLessThan(10_000);
-    expect(err.message).toBe(`h1: bin/demo is not a mix release (as RELEASE_KIND/USING_DISTILLERY say): it answered "'daemon' is not a valid command"`);
+    expect(err.message).toBe(`h1: bin/demo is not a mix release (as RELEASE_KIND/USING_DISTILLERY say): it answered "'daemon' is not a valid command"; ${SET_KIND}`);
     expect(err.step).toBe('start');
-    expect(err.hint).toContain('RELEASE_KIND=mix, distillery or relx');
   });
 
   it('a mix release run as Distillery or relx fails at its first command naming RELEASE_KIND', async () => {
     const l = host('mix');
     const asDistillery = await failure(startNode(ctx(l, 'distillery'), 'distillery', 5000));
-    expect(asDistillery.message).toBe('h1: bin/demo is not a distillery release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"');
+    expect(asDistillery.message).toBe('h1: bin/demo is not a distillery release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"; ' + SET_KIND);
     const asRelx = await failure(runQuery(ctx(l, 'relx'), 'relx', { action: 'ping' }));
-    expect(asRelx.message).toBe('h1: bin/demo is not a relx release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"');
+    expect(asRelx.message).toBe('h1: bin/demo is not a relx release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"; ' + SET_KIND);
   });
 
   it('a relx release run as a mix release fails naming RELEASE_KIND', async () => {
     const err = await failure(runQuery(ctx(host('relx'), 'mix'), 'mix', { action: 'version' }));
-    expect(err.message).toBe('h1: bin/demo is not a mix release (as RELEASE_KIND/USING_DISTILLERY say): it answered "Usage: demo [COMMAND] [ARGS]"');
+    expect(err.message).toBe('h1: bin/demo is not a mix release (as RELEASE_KIND/USING_DISTILLERY say): it answered "Usage: demo [COMMAND] [ARGS]"; ' + SET_KIND);
   });
 
   it('Distillery\'s rpc answers: the value alone for version, the output without the :ok for rpc', () => {
