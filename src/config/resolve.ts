@@ -3,11 +3,11 @@
 import { ConfigError, UsageError } from '../output/errors.js';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
 import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
-import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
 import { customEnvironments, deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
+import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
 
 export interface ResolvedEnvironment {
   name: string;

@@ -2,10 +2,10 @@
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { ConfigError } from '../output/errors.js';
 import { failAt as fail, parseBuildHost, parseHostList, parseNodeList, splitList, type Where } from './hosts.js';
-import { parseReleaseKind } from './release-kind.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
+import { parseReleaseKind } from './release-kind.js';
 
 export interface Requirement {
   /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
