@@ -26,7 +26,7 @@ export function buildProgram(): Command {
   const program = new Command('deliver');
   program
     .description('Build Erlang/Elixir releases on a build host and ship them to your servers over SSH.')
-    .version(packageVersion(), '--version', 'print the version of deliver')
+    .version(packageVersion(), '-v, --version', 'print the version of deliver')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     // Program options only before the command word: `deploy release --version 1.2` is the release version.

@@ -7,6 +7,7 @@ import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
 import { customEnvironments, deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
+import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
 
 export interface ResolvedEnvironment {
   name: string;
@@ -135,4 +136,11 @@ function unknownEnvironmentHint(settings: Settings, name: string): string {
   const choices = known.filter((k) => (BUILTIN_ENVIRONMENTS as readonly string[]).includes(k) || custom.includes(k));
   if (near.length > 0) return `did you mean ${near[0]}? known environments: ${choices.join(', ')}`;
   return choices.length > 0 ? `known environments: ${choices.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)';
+}
+
+/** The release kind the user set: RELEASE_KIND, else distillery for USING_DISTILLERY=true; undefined means "detect". */
+export function configuredReleaseKind(settings: Settings): ReleaseKind | undefined {
+  const kind = settings.get('RELEASE_KIND');
+  if (kind !== undefined && kind.trim() !== '') return parseReleaseKind(kind, whereOf(settings, 'RELEASE_KIND'));
+  return /^(1|true|yes|on)$/i.test(settings.get('USING_DISTILLERY')?.trim() ?? '') ? 'distillery' : undefined;
 }

@@ -5,6 +5,7 @@ import { failAt as fail, parseBuildHost, parseHostList, parseNodeList, someHosts
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
+import { parseReleaseKind } from './release-kind.js';
 
 export interface Requirement {
   /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
@@ -167,6 +168,7 @@ export function validateSettings(settings: Settings): ValidationResult {
   check('HOST_KEY_CHECKING', (value, where) => {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
+  check('RELEASE_KIND', (value, where) => void parseReleaseKind(value, where));
   for (const name of BOOLEAN_VARS) {
     const v = settings.lookup(name);
     if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {

@@ -73,6 +73,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   MIGRATE_COMMAND: v('node', 'command `migrate` runs in the release root (default: bin/APP eval "<App>.Release.migrate()")'),
   ECTO_REPOSITORY: v('node', 'Ecto repository module for migrate/migrations'),
   VERSION_INFO_LAST_COMMITS: v('node', 'commits listed by `version` (default: 5)'),
+  RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   // Release store
   RELEASE_STORE: v('store', 'where releases are kept: a directory, user@host:/path or s3://[KEY@SECRET:]bucket[/prefix] (default: .deliver/releases)'),
   LOCAL_RELEASE_STORE: v('store', 'edeliver: local directory for temporary files and the default store'),

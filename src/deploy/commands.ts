@@ -82,12 +82,15 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
  * Unpacks into a staging dir next to the final one. A tarball with an `APP/` prefix (edeliver's mix archives) is
  * flattened. The release must have `bin/APP` and `releases/VSN/`, or nothing is installed (exit 4). `keepTarball`:
  * a later command of the same script removes the upload (one `rm` less on the host).
+ * The release's own package `releases/VSN/APP.tar.gz` (Distillery puts one in every release: half its size) is
+ * removed: only release_handler reads such a file, for a release it has not installed yet, and it deletes the file
+ * itself after unpacking; a release deployed whole is installed (docs/DEPLOY.md, "Distillery").
  */
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
   const rmTarball = opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`;
-  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && ${rmTarball} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
+  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && ${rmTarball} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`} && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
 }
 
 /** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */

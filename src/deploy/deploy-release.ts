@@ -19,6 +19,7 @@ import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseCommand, releaseLock, type LockKeeper } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import type { ReleaseKind } from './node-commands.js';
 import { EXIT_DOWNLOAD, pullCommand, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
 import { afterActivation, parseHostState, pruneList, sectionOf, type HostState } from './state.js';
@@ -53,6 +54,8 @@ export interface DeployPlan {
   lock: { waitMs: number; ttlMs: number };
   /** What the lock and audit log say is running (`deploy release`, `update`). */
   command: string;
+  /** RELEASE_KIND / USING_DISTILLERY=true: the release kind, when the user set it. */
+  configuredKind?: ReleaseKind;
   signal?: AbortSignal;
   events: DeployEvents;
   dryRun?: boolean;
@@ -256,6 +259,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
         backend,
         layout: l,
         envFile: envFile(l, plan.env),
+        ...(plan.configuredKind ? { configuredKind: plan.configuredKind } : {}),
         ...(plan.dryRun ? { dryRun: true } : {}),
         ...(sig ? { signal: sig } : {}),
         ...(plan.events.line ? { onLine: (s: 'stdout' | 'stderr', line: string) => plan.events.line!(host, s, line) } : {}),
@@ -384,7 +388,7 @@ async function rollbackAfterFailedStart(
   id: string,
   timeoutMs: number,
 ): Promise<string> {
-  const quiet: NodeContext = { backend, layout: l, ...(nctx.envFile ? { envFile: nctx.envFile } : {}) };
+  const quiet: NodeContext = { backend, layout: l, ...(nctx.envFile ? { envFile: nctx.envFile } : {}), ...(nctx.configuredKind ? { configuredKind: nctx.configuredKind } : {}) };
   try {
     if (!(await backend.exec(sh`[ -d ${releaseDir(l, previous)} ]`.text)).code) {
       const kind = await detectKind(quiet);

@@ -3,11 +3,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import { sh } from '../ssh/quote.js';
-import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
+import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
 import {
   configCommand, defaultMigrateExpr, detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
-  startCommand, stopCommand, versionCommand, type ReleaseKind,
+  startCommand, stopCommand, unknownScriptCommand, versionCommand, type ReleaseKind,
 } from './node-commands.js';
 
 export interface NodeContext {
@@ -20,7 +20,11 @@ export interface NodeContext {
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
   /** --dry-run: commands are printed, not run, so never wait on their answers. */
   dryRun?: boolean;
+  /** RELEASE_KIND / USING_DISTILLERY=true (config/resolve.ts configuredReleaseKind): wins over detection. */
+  configuredKind?: ReleaseKind;
 }
+
+const SET_KIND = 'set RELEASE_KIND=mix, distillery or relx in .deliver/config (edeliver\'s USING_DISTILLERY=true means distillery)';
 
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
@@ -34,18 +38,50 @@ function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
 
 export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   const r = await ctx.backend.run(detectKindCommand(ctx.layout).text, { step: 'detect', ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const kind = parseKind(r.stdout) ?? (ctx.dryRun ? 'mix' : undefined);
-  if (!kind) {
+  const found = parseKind(r.stdout) ?? (ctx.dryRun ? 'mix' : undefined);
+  if (!found) {
     throw new RemoteError(ctx.backend.target.name, `no release of ${ctx.layout.app} deployed at ${ctx.layout.root}`, {
       step: 'detect',
       hint: 'deploy one first: deliver deploy release <env>',
     });
   }
-  return kind;
+  if (ctx.configuredKind) return ctx.configuredKind;
+  if (found === 'unknown') {
+    throw new RemoteError(ctx.backend.target.name, `cannot tell whether ${ctx.layout.root}/bin/${ctx.layout.app} is a mix release, Distillery or relx release from its files: ${SET_KIND}`, {
+      step: 'detect',
+    });
+  }
+  return found;
+}
+
+/**
+ * Throws when the script answered that it has no such command: deliver runs it as the wrong kind of release, and
+ * the user needs the setting, not the script's usage text.
+ */
+function assertKnownCommand(ctx: NodeContext, kind: ReleaseKind, output: string, step: string): void {
+  const line = unknownScriptCommand(output);
+  if (!line) return;
+  const why = ctx.configuredKind ? 'as RELEASE_KIND/USING_DISTILLERY say' : 'as detected from its files';
+  throw new RemoteError(ctx.backend.target.name, `bin/${ctx.layout.app} is not a ${kind} release (${why}): it answered "${line}"; ${SET_KIND}`, { step });
+}
+
+/**
+ * Runs a release script command that must succeed. Its whole answer is read (not only the tail `run` keeps): a
+ * wrong-kind script prints its "not a valid command" line before a long usage text.
+ */
+async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, step: string, timeoutMs: number): Promise<void> {
+  const r = await ctx.backend.exec(command, execOpts(ctx, { timeoutMs }));
+  const output = `${r.stdout}\n${r.stderr}`;
+  assertKnownCommand(ctx, kind, output, step);
+  if (r.code !== 0) {
+    const how = r.signal ? `was killed by signal ${r.signal}` : `failed with exit code ${r.code}`;
+    throw new RemoteError(ctx.backend.target.name, `${step} ${how}`, { step, command, detail: output.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n') });
+  }
 }
 
 export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<boolean> {
   const r = await ctx.backend.exec(pingCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  if (r.code !== 0) assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, 'ping');
   return r.code === 0;
 }
 
@@ -76,7 +112,7 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
   if (!ctx.dryRun && (await isRunning(ctx, kind))) {
     throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
   }
-  await ctx.backend.run(startCommand(ctx.layout, kind, ctx.envFile).text, { step: 'start', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
+  await runScript(ctx, kind, startCommand(ctx.layout, kind, ctx.envFile).text, 'start', timeoutMs + 30_000);
   const up = await waitFor(ctx, kind, true, timeoutMs);
   const tail = await logTail(ctx);
   if (!up) {
@@ -96,11 +132,14 @@ export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = 
     // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
     // loop on the host instead of booting a VM per poll.
     const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    if (r.code !== 0) return false;
+    if (r.code !== 0) {
+      assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, 'stop');
+      return false;
+    }
     const last = r.stdout.trim().split('\n').pop() ?? '';
     if (/^\d+$/.test(last)) osPid = Number(last);
   }
-  await ctx.backend.run(stopCommand(ctx.layout, kind, ctx.envFile).text, { step: 'stop', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
+  await runScript(ctx, kind, stopCommand(ctx.layout, kind, ctx.envFile).text, 'stop', timeoutMs + 30_000);
   const gone =
     osPid !== undefined
       ? (await ctx.backend.exec(sh`i=0; while kill -0 ${osPid} 2>/dev/null; do i=$((i+1)); if [ $i -gt ${Math.ceil(timeoutMs / 200)} ]; then exit 1; fi; sleep 0.2; done`.text, { timeoutMs: timeoutMs + 10_000, ...(ctx.signal ? { signal: ctx.signal } : {}) })).code === 0
@@ -145,6 +184,9 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
   const r = await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs }));
+  // `run` and a MIGRATE_COMMAND are the user's own commands: their usage errors are theirs to read.
+  if (q.action !== 'run' && !(q.action === 'migrate' && q.command)) assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, q.action);
+  if (kind === 'distillery' && r.code === 0 && (q.action === 'rpc' || q.action === 'version')) return { ...r, stdout: distilleryAnswer(r.stdout, q.action) };
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();
     // relx's eval prints an error term and still exits 0 (edeliver issue #210): an error is an error.
@@ -153,4 +195,17 @@ export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery
     if (q.action === 'version' && r.code === 0) return { ...r, stdout: out.trim().replace(/^"(.*)"$/, '$1') };
   }
   return r;
+}
+
+/**
+ * Distillery's rpc prints the expression's value after its output (IO.inspect): `version` keeps only the value,
+ * unquoted; `rpc` drops the `:ok` an IO.puts returns, so both print what a mix release would.
+ */
+export function distilleryAnswer(stdout: string, action: 'rpc' | 'version'): string {
+  const lines = stdout.split('\n');
+  while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
+  while (lines.length && lines[0]!.trim() === '') lines.shift();
+  if (action === 'version') return (lines.at(-1) ?? '').trim().replace(/^"(.*)"$/, '$1');
+  if (lines.at(-1)?.trim() === ':ok') lines.pop();
+  return lines.length ? `${lines.join('\n')}\n` : '';
 }

@@ -8,6 +8,7 @@ import { activateCommand, auditCommand, stateCommand } from './commands.js';
 import { envFile, tempId, type Layout } from './layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import type { ReleaseKind } from './node-commands.js';
 import { parseHostState, previousVersion, type HostState } from './state.js';
 
 export interface RollbackTarget {
@@ -44,6 +45,8 @@ export interface RollbackOptions {
   env: string;
   lock: { waitMs: number; ttlMs: number };
   startTimeoutMs: number;
+  /** RELEASE_KIND / USING_DISTILLERY=true, when the user set it. */
+  configuredKind?: ReleaseKind;
   signal?: AbortSignal;
   warn: (m: string) => void;
   step?: (host: string, step: string) => void;
@@ -70,7 +73,7 @@ export async function rollbackHost(backend: Backend, t: RollbackTarget, opts: Ro
     opts.step?.(t.host, name);
   };
   try {
-    const nctx: NodeContext = { backend, layout: l, envFile: envFile(l, opts.env), ...(sig ? { signal: sig } : {}) };
+    const nctx: NodeContext = { backend, layout: l, envFile: envFile(l, opts.env), ...(sig ? { signal: sig } : {}), ...(opts.configuredKind ? { configuredKind: opts.configuredKind } : {}) };
     let running = false;
     let kind;
     if (t.state.active || t.state.legacyDir) {

@@ -2,6 +2,7 @@
 // They connect through the shared Transport (one pooled connection per host), fan out by strategy, report live,
 // and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
 import { join } from 'node:path';
+import { configuredReleaseKind } from '../config/resolve.js';
 import type { Settings } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
@@ -65,6 +66,12 @@ function lockSettings(de: DeployEnv, lockWait?: string) {
   };
 }
 
+/** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
+function releaseKindOf(de: DeployEnv): Pick<NodeContext, 'configuredKind'> {
+  const kind = configuredReleaseKind(de.settings);
+  return kind ? { configuredKind: kind } : {};
+}
+
 async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
   try {
     return await de.transport.connect(t);
@@ -113,6 +120,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
   const keep = parseKeepReleases(s.get('KEEP_RELEASES'));
   const lock = lockSettings(de, flags.lockWait);
+  const configured = releaseKindOf(de);
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
   const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
   de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
@@ -152,6 +160,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
             startTimeoutMs: seconds(s.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
             lock,
             command: flags.command ?? 'deploy release',
+            ...configured,
             signal: de.signal,
             dryRun: de.dryRun,
             events: {
@@ -222,6 +231,7 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
   const byHost = new Map(plan.map((p) => [p.host, p]));
   const live = new LiveReporter(de.out, de.targets.map((t) => t.name));
   const lock = lockSettings(de, flags.lockWait);
+  const configured = releaseKindOf(de);
   let outcomes: HostOutcome<HostRollbackResult>[] = [];
   try {
     outcomes = await runStrategy(
@@ -232,6 +242,7 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
           env: de.env,
           lock,
           startTimeoutMs: seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
+          ...configured,
           signal: de.signal,
           warn: (m) => live.warn(m),
           step: (h, st) => live.step(h, st),
@@ -264,12 +275,13 @@ export interface NodeResult {
 export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start' | 'stop' | 'restart' }, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
   const timeout = seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
+  const configured = releaseKindOf(de);
   const outcomes = await runStrategy(
     de.targets,
     async (t) => {
       const backend = await connect(de, t);
       const layout = hostLayout(de.deliverTo, de.app, t.path);
-      const ctx: NodeContext = { backend, layout, envFile: envFile(layout, de.env), signal: de.signal, dryRun: de.dryRun };
+      const ctx: NodeContext = { backend, layout, envFile: envFile(layout, de.env), signal: de.signal, dryRun: de.dryRun, ...configured };
       const kind = await detectKind(ctx);
       if (q.action === 'start') return { code: 0, output: await startNode(ctx, kind, timeout) };
       if (q.action === 'restart') return { code: 0, output: await restartNode(ctx, kind, timeout) };

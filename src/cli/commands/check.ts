@@ -59,7 +59,8 @@ export function registerCheck(program: Command): void {
       .option('--host <[user@]host[:port]>', 'check narrowing the environment to these hosts (repeatable)', (v: string, prev: string[] = []) => [...prev, v]),
   ).action(
     action(async (ctx, words: string[], flags: CheckFlags) => {
-      const env = environmentFrom(words);
+      // edeliver advertised `check release|config`; both are this command.
+      const env = environmentFrom(words.filter((w) => w !== 'release' && w !== 'config'));
       const settings = await loadSettings({
         cwd: ctx.cwd,
         deployEnvironment: env,

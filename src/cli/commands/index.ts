@@ -13,6 +13,7 @@ import { registerUpdate } from './update.js';
 import { registerCheck } from './check.js';
 import { registerInit } from './init.js';
 import { registerStoreCopy } from './store-copy.js';
+import { registerEdeliver } from './edeliver.js';
 
 export function registerCommands(program: Command): void {
   void program;
@@ -29,4 +30,5 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerInit(program);
   registerStoreCopy(program);
+  registerEdeliver(program);
 }
