@@ -57,6 +57,7 @@ export function deliver(cwd: string, args: string[], env: Record<string, string>
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd,
     encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/tester', NO_COLOR: '1', ...env },
     ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
   });
