@@ -362,6 +362,21 @@ describe('strategies and failures', () => {
   }, 300_000);
 });
 
+describe('DELIVER_TO under the login home', () => {
+  it('~/dir deploys into $HOME/dir on the host, never into a directory named ~', async () => {
+    const p = makeProject(bed, hosts(7, 7), rel.store);
+    const name = p.deliverTo.split('/').pop()!;
+    writeFileSync(join(p.dir, '.deliver', 'config'), readFileSync(join(p.dir, '.deliver', 'config'), 'utf8').replace(/^DELIVER_TO=.*$/m, `DELIVER_TO="~/${name}"`));
+    // The bed's hosts log in with HOME=/srv/home.
+    const inHome: Project = { ...p, deliverTo: `/srv/home/${name}` };
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0');
+    expect(r.code, r.stderr).toBe(0);
+    expect(activeVersion(inHome, p.hosts[0]!)).toBe('0.1.0');
+    expect(existsSync(hostPath({ ...p, deliverTo: '/srv/home/~' }, p.hosts[0]!))).toBe(false);
+    expect(leftovers(inHome, p.hosts[0]!)).toEqual([]);
+  }, 180_000);
+});
+
 /** Sizes of the files in `dir` (none when it is missing; a file removed meanwhile is skipped). */
 function safeSizes(dir: string): number[] {
   const out: number[] = [];
