@@ -10,6 +10,7 @@ import {
   startCli, until, waitCli, type Bed, type BedHost, type HostJson, type Project, type Releases,
 } from './deploy-support.js';
 import { deployHost } from '../../src/deploy/deploy-release.js';
+import { onHost } from '../helpers/fixtures.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import type { SshBackend } from '../../src/ssh/backend.js';
 import { SshTransport } from '../../src/ssh/transport.js';
@@ -372,7 +373,8 @@ describe('DELIVER_TO under the login home', () => {
     const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0');
     expect(r.code, r.stderr).toBe(0);
     expect(activeVersion(inHome, p.hosts[0]!)).toBe('0.1.0');
-    expect(existsSync(hostPath({ ...p, deliverTo: '/srv/home/~' }, p.hosts[0]!))).toBe(false);
+    // Quoted, a literal `~/dir` lands in the login directory of the session: nothing may be there.
+    expect(onHost(p.hosts[0]!.name, `ls -d ./'~' "$HOME"/'~' 2>/dev/null; true`)).toBe('');
     expect(leftovers(inHome, p.hosts[0]!)).toEqual([]);
   }, 180_000);
 });
