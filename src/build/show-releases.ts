@@ -1,6 +1,7 @@
-// `deliver show releases`: the store's releases of APP as rows, oldest version first (1.10.0 after 1.9.0).
+// `deliver show releases`: the store's releases of APP as rows, oldest first in the order `--version=latest` uses
+// (1.10.0 after 1.9.0; builds differing only in `+build` metadata by when they were stored).
 import { formatBytes } from '../output/output.js';
-import { compareVersions } from '../store/versions.js';
+import { sortReleases } from '../store/versions.js';
 import type { StoredRelease } from '../store/types.js';
 import { revisionFromVersion } from './version.js';
 
@@ -18,8 +19,7 @@ export interface ReleaseRow {
 export const RELEASE_HEADERS = ['Application', 'Version', 'Revision', 'Type', 'Size', 'Built'];
 
 export function releaseRows(releases: readonly StoredRelease[]): ReleaseRow[] {
-  return [...releases]
-    .sort((a, b) => compareVersions(a.version, b.version) || a.type.localeCompare(b.type))
+  return sortReleases(releases)
     .map((r) => {
       const row: ReleaseRow = { app: r.app, version: r.version, type: r.type, size: r.size, built: r.modified.toISOString(), file: r.file };
       const rev = revisionFromVersion(r.version);

@@ -45,7 +45,10 @@ export function buildProgram(): Command {
 /** Prints an error the way users should see it and returns the exit code. */
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    // `deliver help` asked for it (exit code 0); a group without its subcommand (`deliver deploy`) got its help on
+    // stderr instead of doing anything: a usage error.
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : EXIT_USAGE;
     return EXIT_USAGE; // commander already printed its one-line message
   }
   if (err instanceof DeliverError) {

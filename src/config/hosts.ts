@@ -83,6 +83,14 @@ export function parseHostList(text: string, where: Where, defaultUser?: string):
   return targets;
 }
 
+/** A host or node list that names no host at all (`PRODUCTION_HOSTS=" , "`) is a mistake, not an empty environment. */
+export function someHosts<T>(targets: T[], name: string, value: string, where: Where): T[] {
+  if (targets.length > 0) return targets;
+  // A string `where` already names the variable (`PRODUCTION_HOSTS (environment)`).
+  const what = typeof where === 'string' ? JSON.stringify(value) : `${name}=${JSON.stringify(value)}`;
+  failAt(where, `${what} names no host`, 'list hosts separated by spaces or commas, e.g. "web1 web2"');
+}
+
 /** `[user@]host[:port]:/path[|configfile]` (the path may start with `~`). Spaces separate entries. */
 export function parseNodeSpec(text: string, where: Where, defaultUser?: string): NodeTarget {
   const spec = text.trim();

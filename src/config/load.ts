@@ -20,6 +20,7 @@ import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../output/errors.js';
 import { addSecret, isSecretName } from '../output/redact.js';
+import { storeSecret } from '../store/spec.js';
 import { bashSyntaxCheck, evaluateWithBash } from './bash-eval.js';
 import { DEFAULTS, detectProject, PRESET_FOR_EVALUATION } from './defaults.js';
 import { readDotenv } from './dotenv.js';
@@ -91,7 +92,8 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
     effective[name] = value;
     outside.set(name, { name, value, source: 'flag' });
   }
-  for (const v of outside.values()) if (isSecretName(v.name)) addSecret(v.value);
+  // Every secret-named value the file may expand (`HEALTH_CHECK="curl -H 'X-Token: $API_TOKEN' …"`), wherever it is set.
+  for (const [name, value] of Object.entries(effective)) if (isSecretName(name)) addSecret(value);
   const protect = new Set(outside.keys());
 
   const evalEnv = { ...effective };
@@ -128,15 +130,10 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
     const project = detectProject(projectDir);
     vars.set('APP', { name: 'APP', value: project.app, source: 'default' });
   }
-  registerStoreSecret(vars.get('RELEASE_STORE')?.value);
+  // `s3://KEY@SECRET:bucket` (edeliver's store URL) carries a secret: never print it, however it is spelled.
+  addSecret(storeSecret(vars.get('RELEASE_STORE')?.value ?? ''));
 
   return new LoadedSettings(file, projectDir, vars, evaluated?.hooks ?? new Map(), warnings, evaluated?.evaluation ?? { mode: 'none' }, effective);
-}
-
-/** `s3://KEY@SECRET:bucket` (edeliver's store URL) carries a secret: never print it. */
-function registerStoreSecret(store: string | undefined): void {
-  const m = store ? /^[sS]3:\/\/[^@]+@([^:]+):.+$/.exec(store) : null;
-  if (m) addSecret(m[1]);
 }
 
 async function evaluateFile(

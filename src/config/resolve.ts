@@ -2,7 +2,7 @@
 // the host key policy. Errors name the variable's file:line, or the --host value.
 import { ConfigError, UsageError } from '../output/errors.js';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
-import { checkUser, failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
+import { checkUser, failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, someHosts, splitList } from './hosts.js';
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
 import { customEnvironments, deployDirVars, knownEnvironments, remoteDirOf, requireVars, userVars, whereOf } from './validate.js';
@@ -54,8 +54,9 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
   let targets: HostTarget[];
   const nodes = settings.get(`${E}_NODES`)?.trim();
   const hosts = settings.get(`${E}_HOSTS`)?.trim();
-  if (nodes) targets = parseNodeList(nodes, whereOf(settings, `${E}_NODES`), user);
-  else if (hosts) targets = parseHostList(hosts, whereOf(settings, `${E}_HOSTS`), user);
+  const at = (v: string) => whereOf(settings, v);
+  if (nodes) targets = someHosts(parseNodeList(nodes, at(`${E}_NODES`), user), `${E}_NODES`, settings.get(`${E}_NODES`)!, at(`${E}_NODES`));
+  else if (hosts) targets = someHosts(parseHostList(hosts, at(`${E}_HOSTS`), user), `${E}_HOSTS`, settings.get(`${E}_HOSTS`)!, at(`${E}_HOSTS`));
   else if (wanted.length > 0) targets = [];
   else {
     throw new ConfigError(configFileName(settings), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {

@@ -1,7 +1,7 @@
 // Validation in one place: what each command needs, whether values are well-formed (host lists, nodes, numbers,
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { ConfigError } from '../output/errors.js';
-import { checkRemoteDir, checkUser, failAt as fail, parseBuildHost, parseHostList, parseNodeList, splitList, type Where } from './hosts.js';
+import { checkRemoteDir, checkUser, failAt as fail, parseBuildHost, parseHostList, parseNodeList, someHosts, splitList, type Where } from './hosts.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
@@ -58,6 +58,14 @@ function targetRequirements(settings: Settings, env: string): Requirement[] {
   const dirs = deployDirVars(env);
   items.push({ name: dirs.join(' or '), ok: dirs.some((d) => isSet(settings, d)) });
   return items;
+}
+
+/**
+ * False for a deploy-only config (none of BUILD_HOST, BUILD_USER, BUILD_AT set: a CI elsewhere builds and uploads
+ * to the store); `check` then reports building as not configured instead of as missing.
+ */
+export function buildConfigured(settings: Settings): boolean {
+  return ['BUILD_HOST', 'BUILD_USER', 'BUILD_AT'].some((name) => isSet(settings, name));
 }
 
 function buildRequirements(settings: Settings): Requirement[] {
@@ -134,8 +142,8 @@ export function validateSettings(settings: Settings): ValidationResult {
     const defaultUser = userVars(m[1]!.toLowerCase())
       .map((u) => settings.get(u))
       .find((u) => u !== undefined && u !== '');
-    if (m[2] === 'HOSTS') check(v.name, (value, where) => void parseHostList(value, where, defaultUser));
-    else if (m[2] === 'NODES') check(v.name, (value, where) => void parseNodeList(value, where, defaultUser));
+    if (m[2] === 'HOSTS') check(v.name, (value, where) => void someHosts(parseHostList(value, where, defaultUser), v.name, value, where));
+    else if (m[2] === 'NODES') check(v.name, (value, where) => void someHosts(parseNodeList(value, where, defaultUser), v.name, value, where));
     else check(v.name, (value, where) => validUser(value, v.name, where));
   }
   check('BUILD_HOST', (value, where) => void parseBuildHost(value, where));

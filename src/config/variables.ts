@@ -69,7 +69,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   HEALTH_CHECK: v('deploy', 'shell command run in the release root after a start; must exit 0', '--health-check'),
   HEALTH_CHECK_TIMEOUT: v('deploy', 'seconds HEALTH_CHECK may take to pass (default: 30)'),
   START_TIMEOUT: v('deploy', 'seconds a node may take to start or stop (default: 30)'),
-  LOCK_TTL: v('deploy', 'seconds after which a deploy lock left by a crashed run expires (default: 900)'),
+  LOCK_TTL: v('deploy', 'seconds a deploy lock may go unrefreshed by its holder (a crashed run) before another deploy breaks it (default: 900)'),
   MIGRATE_COMMAND: v('node', 'command `migrate` runs in the release root (default: bin/APP eval "<App>.Release.migrate()")'),
   ECTO_REPOSITORY: v('node', 'Ecto repository module for migrate/migrations'),
   VERSION_INFO_LAST_COMMITS: v('node', 'commits listed by `version` (default: 5)'),

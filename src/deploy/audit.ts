@@ -1,6 +1,7 @@
 // The on-host audit log (`.deliver/$APP/deploys.jsonl`): one JSON line per deploy or rollback, read back by
 // `deliver show deploys <env>`.
 import { hostname, userInfo } from 'node:os';
+import { redactValue } from '../output/redact.js';
 
 export interface AuditEntry {
   at: string;
@@ -23,8 +24,10 @@ export function auditEntry(fields: Omit<AuditEntry, 'at' | 'user' | 'machine'>):
   } catch {
     // keep $USER
   }
-  const e: AuditEntry = { at: new Date().toISOString(), ...fields, user, machine: hostname() };
-  // One line, bounded: the audit log is for people, the full error is in the command's output.
+  // Registered secrets are masked (a failed HEALTH_CHECK's error carries its command text), before the error is cut
+  // to one bounded line (the audit log is for people, the full error is in the command's output): a cut never
+  // leaves half a secret.
+  const e: AuditEntry = redactValue({ at: new Date().toISOString(), ...fields, user, machine: hostname() });
   if (e.error) e.error = e.error.split('\n')[0]!.slice(0, 300);
   return e;
 }

@@ -17,7 +17,7 @@ import {
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
-import { acquireLock, newOwner, releaseCommand, releaseLock } from './lock.js';
+import { acquireLock, keepLock, lostLockError, newOwner, releaseCommand, releaseLock, type LockKeeper } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
 import { EXIT_DOWNLOAD, pullCommand, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
@@ -94,8 +94,12 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     ...(plan.events.line ? { onStdout: (s: string) => plan.events.line!(host, 'stdout', s), onStderr: (s: string) => plan.events.line!(host, 'stderr', s) } : {}),
   };
   let current = 'connect';
+  /** The lock's heartbeat, from the moment it is ours. */
+  let keeper: LockKeeper | undefined;
   const step = (name: string) => {
     if (sig?.aborted) throw new InterruptedError();
+    // Another deploy may be working here now: nothing more of ours runs on this host.
+    if (keeper?.lost) throw lostLockError(host, current);
     current = name;
     plan.events.step?.(host, name);
   };
@@ -140,6 +144,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
       ...(sig ? { signal: sig } : {}),
     });
     locked = true;
+    if (!plan.dryRun) keeper = keepLock(backend, l, owner.id, plan.lock.ttlMs);
     held = after?.held;
 
     step('prepare');
@@ -322,6 +327,7 @@ export async function deployHost(backend: Backend, plan: DeployPlan): Promise<Ho
     throw remoteStep(host, current, err);
   } finally {
     await closeHeld();
+    await keeper?.stop();
     // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
     if ((locked || sig?.aborted) && !unlocked) await releaseLock(backend, l, owner.id).catch(() => undefined);
   }

@@ -1,6 +1,7 @@
 // Per-host deploy lock: a directory created with `mkdir` (atomic on every file system), holding owner.json
-// (who, where, pid, when, version, command). Stale locks (older than the TTL, or whose holder process on this
-// same machine is gone) are broken with a warning; `--lock-wait` polls instead of failing at once.
+// (who, where, pid, when, version, command). The holder refreshes the directory's mtime while it works (a heartbeat,
+// keepLock); a lock not refreshed for the TTL, or whose holder process on this same machine is gone, is stale and
+// broken with a warning; `--lock-wait` polls instead of failing at once.
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
@@ -50,9 +51,14 @@ function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): 
   return sh`{ ${ensureDirsCommand([l.home, ...dirs])} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
 }
 
-export type AcquireResult =
-  | { acquired: true }
-  | { acquired: false; ageSeconds: number; owner?: LockOwner };
+/** A held lock as seen once: its age and owner, and `stamp`, the mtime (host clock, seconds) its age came from. */
+export interface HeldLock {
+  ageSeconds: number;
+  stamp: number;
+  owner?: LockOwner;
+}
+
+export type AcquireResult = { acquired: true } | ({ acquired: false } & HeldLock);
 
 export function parseAcquire(stdout: string): AcquireResult {
   const lines = stdout.split('\n').map((s) => s.trim()).filter(Boolean);
@@ -60,7 +66,8 @@ export function parseAcquire(stdout: string): AcquireResult {
   if (lines[0] !== 'HELD') throw new Error(`unexpected lock output: ${stdout.slice(0, 200)}`);
   const now = Number(lines[1]);
   const since = Number(lines[2]);
-  const ageSeconds = Number.isFinite(now) && Number.isFinite(since) && since > 0 ? Math.max(0, now - since) : 0;
+  const stamp = Number.isFinite(since) && since > 0 ? since : 0;
+  const ageSeconds = Number.isFinite(now) && stamp > 0 ? Math.max(0, now - stamp) : 0;
   let owner: LockOwner | undefined;
   try {
     const parsed = JSON.parse(lines.slice(3).join('\n')) as LockOwner;
@@ -68,7 +75,7 @@ export function parseAcquire(stdout: string): AcquireResult {
   } catch {
     // owner.json not written yet (the holder is between mkdir and printf) or damaged
   }
-  return owner ? { acquired: false, ageSeconds, owner } : { acquired: false, ageSeconds };
+  return owner ? { acquired: false, ageSeconds, stamp, owner } : { acquired: false, ageSeconds, stamp };
 }
 
 /** Why a held lock may be broken, or undefined when it must be respected. */
@@ -76,7 +83,7 @@ export function staleReason(
   held: { ageSeconds: number; owner?: LockOwner },
   opts: { ttlMs: number; machine: string; pidAlive: (pid: number) => boolean },
 ): string | undefined {
-  if (held.ageSeconds * 1000 > opts.ttlMs) return `older than ${Math.round(opts.ttlMs / 60_000)} min`;
+  if (held.ageSeconds * 1000 > opts.ttlMs) return `not refreshed for ${duration(held.ageSeconds)}, LOCK_TTL is ${duration(Math.round(opts.ttlMs / 1000))}`;
   const o = held.owner;
   if (o && o.machine === opts.machine && !opts.pidAlive(o.pid)) return `its process ${o.pid} on ${o.machine} is gone`;
   // A lock without owner.json older than a minute: its holder died between mkdir and writing the file.
@@ -93,11 +100,26 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-/** Breaks a lock only if it is still the one judged stale (same owner id), by renaming it away first. */
-export function breakCommand(l: Layout, ownerId: string | undefined): Shell {
+/**
+ * Breaks the lock judged stale, and only that one: the same owner id (none for a lock without a readable record)
+ * and the same mtime (not refreshed since). Checked before the move and again after it, on the directory moved
+ * aside (a unique name: only one breaker gets it), so a heartbeat landing in between puts the lock back. Prints
+ * BROKEN, or KEPT when the lock is not (or no longer) the judged one. Should a newcomer take the free name in that
+ * instant, the put-back fails and the aside copy goes: its holder finds the lock lost at its next refresh.
+ */
+export function breakCommand(l: Layout, judged: { ownerId?: string | undefined; stamp: number }): Shell {
   const aside = `${l.lock}.stale-${tempId()}`;
-  const same = ownerId ? sh`grep -qF ${`"id":"${ownerId}"`} ${l.lock}/owner.json 2>/dev/null` : sh`[ ! -f ${l.lock}/owner.json ]`;
-  return sh`if [ -d ${l.lock} ] && ${same}; then mv -T ${l.lock} ${aside} && rm -rf ${aside}; fi`;
+  const id = judged.ownerId ? sh`*${`"id":"${judged.ownerId}"`}*` : sh`*`;
+  const same = sh`deliver_judged() { [ "$(stat -c %Y "$1" 2>/dev/null)" = ${String(judged.stamp)} ] || return 1; o=; [ -f "$1/owner.json" ] && IFS= read -r o 2>/dev/null < "$1/owner.json"; case "$o" in ${id}) return 0;; esac; return 1; }`;
+  return sh`${same}; if deliver_judged ${l.lock} && mv -T ${l.lock} ${aside} 2>/dev/null; then if deliver_judged ${aside}; then rm -rf ${aside}; echo BROKEN; else mv -T ${aside} ${l.lock} 2>/dev/null || rm -rf ${aside}; echo KEPT; fi; else echo KEPT; fi`;
+}
+
+/**
+ * The holder's heartbeat: touches the lock directory (its age is its mtime) while owner.json still names us.
+ * Prints LOST when it does not (the lock was broken or removed); `touch -c` never creates a lock that is gone.
+ */
+export function refreshCommand(l: Layout, ownerId: string): Shell {
+  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) touch -c ${l.lock} && echo REFRESHED;; *) echo LOST;; esac`;
 }
 
 /**
@@ -114,8 +136,12 @@ export function forceUnlockCommand(l: Layout): Shell {
   return sh`if [ -d ${l.lock} ]; then cat ${l.lock}/owner.json 2>/dev/null; echo; rm -rf ${l.lock}; echo UNLOCKED; else echo NOLOCK; fi`;
 }
 
+function duration(seconds: number): string {
+  return seconds < 120 ? `${seconds}s` : `${Math.round(seconds / 60)} min`;
+}
+
 export function describeOwner(o: LockOwner | undefined, ageSeconds: number): string {
-  const age = ageSeconds < 120 ? `${ageSeconds}s` : `${Math.round(ageSeconds / 60)} min`;
+  const age = duration(ageSeconds);
   if (!o) return `an unknown owner (lock taken ${age} ago, no owner record)`;
   return `${o.user}@${o.machine} (pid ${o.pid}, ${o.command}${o.version ? ` ${o.version}` : ''}, since ${o.at}, ${age} ago)`;
 }
@@ -181,6 +207,7 @@ function splitAfter(stdout: string): AfterResult | undefined {
 export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner, opts: AcquireOptions): Promise<AfterResult | undefined> {
   const deadline = Date.now() + opts.waitMs;
   let announced = false;
+  const tried = new Set<string>();
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
     const fused = opts.after !== undefined && !opts.dryRun;
@@ -199,9 +226,12 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
     if (parsed.acquired) return fused ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);
     const stale = staleReason(parsed, { ttlMs: opts.ttlMs, machine: owner.machine, pidAlive });
-    if (stale) {
-      opts.warn(`${backend.target.name}: breaking a stale deploy lock (${stale}) held by ${holder}`);
-      await backend.run(breakCommand(l, parsed.owner?.id).text, { step: 'lock' });
+    // Each lock judged stale (owner and mtime) gets one attempt; then, broken or not (refreshed or replaced since
+    // we looked, so kept), look again at once.
+    const judged = `${parsed.owner?.id ?? ''}@${parsed.stamp}`;
+    if (stale && !tried.has(judged)) {
+      tried.add(judged);
+      if (await breakLock(backend, l, parsed)) opts.warn(`${backend.target.name}: broke a stale deploy lock (${stale}) held by ${holder}`);
       continue;
     }
     if (Date.now() >= deadline) {
@@ -222,11 +252,66 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
   }
 }
 
+async function breakLock(backend: Backend, l: Layout, held: HeldLock): Promise<boolean> {
+  const r = await backend.run(breakCommand(l, { ownerId: held.owner?.id, stamp: held.stamp }).text, { step: 'lock' });
+  return r.stdout.trim() === 'BROKEN';
+}
+
 /** The error backend.run would raise for a failed lock command (exec does not raise). */
 function lockFailed(backend: Backend, cmd: Shell, res: ExecResult): RemoteError {
   const how = res.signal ? `was killed by signal ${res.signal}` : `failed with exit code ${res.code}`;
   const detail = `${res.stderr}${res.stdout}`.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n');
   return new RemoteError(backend.target.name, `lock ${how}`, { step: 'lock', command: cmd.text, ...(detail ? { detail } : {}) });
+}
+
+/** A running heartbeat (keepLock). */
+export interface LockKeeper {
+  /** True once a refresh found the lock no longer ours (broken by another deploy, or `deliver unlock`). */
+  readonly lost: boolean;
+  /** Ends the heartbeat, after the refresh in flight (if any). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Keeps our lock fresh while the deploy works, however long a step (a slow hook, a large upload) takes: every
+ * third of the TTL a refresh runs as its own command on the host's open connection, next to whatever runs there.
+ * A deploy shorter than that sends none. A refresh that fails (a dropped connection) is simply tried again.
+ */
+export function keepLock(backend: Backend, l: Layout, ownerId: string, ttlMs: number): LockKeeper {
+  const every = Math.max(200, Math.floor(ttlMs / 3));
+  let lost = false;
+  let stopped = false;
+  let inFlight: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout;
+  const schedule = () => {
+    timer = setTimeout(tick, every);
+    timer.unref();
+  };
+  const tick = () => {
+    inFlight = backend
+      .exec(refreshCommand(l, ownerId).text, { timeoutMs: Math.max(5_000, every) })
+      .then((r) => void (lost ||= /^LOST$/m.test(r.stdout)), () => undefined)
+      .finally(() => void (stopped || lost || schedule()));
+  };
+  schedule();
+  return {
+    get lost() {
+      return lost;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await inFlight;
+    },
+  };
+}
+
+/** A deploy whose heartbeat found its lock gone stops before its next step (`step`). */
+export function lostLockError(host: string, step: string): RemoteError {
+  return new RemoteError(host, 'lost the deploy lock: it was removed or broken while this deploy held it', {
+    step,
+    hint: 'another deploy may have judged it stale (LOCK_TTL) or `deliver unlock` removed it; check the host and deploy again',
+  });
 }
 
 export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {

@@ -6,7 +6,7 @@ import type { Backend } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import { activateCommand, auditCommand, stateCommand } from './commands.js';
 import { envFile, tempId, type Layout } from './layout.js';
-import { acquireLock, newOwner, releaseLock } from './lock.js';
+import { acquireLock, keepLock, lostLockError, newOwner, releaseLock } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
 import { parseHostState, previousVersion, type HostState } from './state.js';
 
@@ -62,6 +62,13 @@ export async function rollbackHost(backend: Backend, t: RollbackTarget, opts: Ro
   const sig = opts.signal;
   opts.step?.(t.host, 'lock');
   await acquireLock(backend, l, owner, { ...opts.lock, warn: opts.warn, ...(sig ? { signal: sig } : {}) });
+  const keeper = keepLock(backend, l, owner.id, opts.lock.ttlMs);
+  let current = 'lock';
+  const step = (name: string) => {
+    if (keeper.lost) throw lostLockError(t.host, current);
+    current = name;
+    opts.step?.(t.host, name);
+  };
   try {
     const nctx: NodeContext = { backend, layout: l, envFile: envFile(l, opts.env), ...(sig ? { signal: sig } : {}) };
     let running = false;
@@ -71,13 +78,13 @@ export async function rollbackHost(backend: Backend, t: RollbackTarget, opts: Ro
       running = kind ? await isRunning(nctx, kind) : false;
     }
     if (running && kind) {
-      opts.step?.(t.host, 'stop');
+      step('stop');
       await stopNode(nctx, kind, opts.startTimeoutMs);
     }
-    opts.step?.(t.host, 'activate');
+    step('activate');
     await backend.run(activateCommand(l, to, tempId()).text, { step: 'activate', ...(sig ? { signal: sig } : {}) });
     if (running) {
-      opts.step?.(t.host, 'start');
+      step('start');
       await startNode(nctx, await detectKind(nctx), opts.startTimeoutMs);
     }
     await backend
@@ -85,6 +92,7 @@ export async function rollbackHost(backend: Backend, t: RollbackTarget, opts: Ro
       .catch(() => undefined);
     return { ...(t.state.active ? { from: t.state.active } : {}), to, restarted: running };
   } finally {
+    await keeper.stop();
     await releaseLock(backend, l, owner.id).catch(() => undefined);
   }
 }

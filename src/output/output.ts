@@ -1,7 +1,7 @@
 // What the user sees (SSHKit's "formatter"). Human lines go to stderr/stdout with colour only on a TTY and never
 // with NO_COLOR; `--json` mode prints exactly one JSON document on stdout and nothing else there.
 import { Chalk, type ChalkInstance } from 'chalk';
-import { redact } from './redact.js';
+import { redact, redactValue } from './redact.js';
 
 export interface OutputOptions {
   json?: boolean;
@@ -62,9 +62,9 @@ export class Output {
     this.stderr.write(redact(text.endsWith('\n') ? text : text + '\n'));
   }
 
-  /** The single JSON result of a command in --json mode. */
+  /** The single JSON result of a command in --json mode; secrets are masked in the values, before encoding. */
   result(value: unknown): void {
-    if (this.json) this.stdout.write(redact(JSON.stringify(value, null, 2)) + '\n');
+    if (this.json) this.stdout.write(JSON.stringify(redactValue(value), null, 2) + '\n');
   }
 
   /** Prints rows as an aligned table (human mode only). */

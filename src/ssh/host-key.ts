@@ -10,6 +10,7 @@ import {
   fingerprint,
   keyTypeOf,
   knownHostName,
+  keysForHostOnAnyPort,
   knownKeyTypes,
   loadKnownHosts,
   type KnownHostEntry,
@@ -83,6 +84,17 @@ export async function prepareHostKeyVerifier(ctx: HostKeyContext): Promise<Prepa
         {
           hint: `if you are sure the host was reinstalled, remove the old key with: ssh-keygen -R '${name}' -f ${tildify(check.expected[0]!.file)}`,
         },
+      );
+      return done(false);
+    }
+    // accept-new records a host seen for the first time, never a second key for one known on another port.
+    const elsewhere = keysForHostOnAnyPort(entries, ctx.host, ctx.port);
+    if (ctx.policy === 'accept-new' && elsewhere.length > 0 && !elsewhere.some((e) => e.key.equals(key))) {
+      failure = new RemoteError(
+        ctx.label,
+        `host key of ${where} (${type} ${fp}) is new for this port, but known_hosts has ${describe(elsewhere)} for ${ctx.host}; ` +
+          'accept-new does not record a different key for a known host; refusing to connect',
+        { hint: `if that port really has its own host key, verify ${fp} with the host's administrator and add it with \`ssh-keyscan -p ${ctx.port} ${ctx.host} >> ${tildify(ctx.writeFile)}\`` },
       );
       return done(false);
     }

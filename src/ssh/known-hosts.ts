@@ -16,9 +16,13 @@ export interface KnownHostEntry {
   line: number;
 }
 
-/** The name a host is recorded under: `host` on port 22, else `[host]:port`. */
+/**
+ * The name a host is recorded under: `host` on port 22, else `[host]:port`, lowercased as OpenSSH does before it
+ * looks a host up or records it (so `HOST1` matches a hashed entry of `host1`).
+ */
 export function knownHostName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
 /** OpenSSH's fingerprint format: `SHA256:` + unpadded base64 of the key blob's sha256. */
@@ -78,20 +82,36 @@ function matchHashed(field: string, name: string): boolean {
   return want.length === got.length && want.equals(got);
 }
 
-/** Does the entry's host field name `name` (`host` or `[host]:port`)? A matching `!pattern` vetoes. */
+/**
+ * Does the entry's host field name `name` (`host` or `[host]:port`), in any case? A matching `!pattern` vetoes.
+ * `host` and `[host]:22` are two spellings of the same thing (OpenSSH writes the first, people write both).
+ */
 export function entryMatches(hostsField: string, name: string): boolean {
-  if (hostsField.startsWith('|')) return matchHashed(hostsField, name);
   const lower = name.toLowerCase();
+  const names = lower.startsWith('[') ? [lower] : [lower, `[${lower}]:22`];
+  if (hostsField.startsWith('|')) return names.some((n) => matchHashed(hostsField, n));
   let matched = false;
   for (const p of hostsField.split(',')) {
     if (p === '') continue;
     if (p.startsWith('!')) {
-      if (matchWildcard(lower, p.slice(1))) return false;
-    } else if (matchWildcard(lower, p)) {
+      if (names.some((n) => matchWildcard(n, p.slice(1)))) return false;
+    } else if (names.some((n) => matchWildcard(n, p))) {
       matched = true;
     }
   }
   return matched;
+}
+
+/**
+ * Keys recorded for `host` on any port: entries naming it plain or hashed, with or without `[host]:port`, for
+ * `port`, 22, and every port a plain `[pattern]:port` field names (a hashed entry of another port cannot be told).
+ */
+export function keysForHostOnAnyPort(entries: readonly KnownHostEntry[], host: string, port: number): KnownHostEntry[] {
+  return entries.filter((e) => {
+    if (e.marker !== undefined) return false;
+    const ports = new Set([port, 22, ...[...e.hosts.matchAll(/\]:(\d+)(?:,|$)/g)].map((m) => Number(m[1]))]);
+    return [...ports].some((p) => entryMatches(e.hosts, knownHostName(host, p)));
+  });
 }
 
 export type HostKeyCheck =

@@ -28,20 +28,41 @@ function cleanPrefix(prefix: string): string {
 }
 
 /**
- * Parses the part after `s3://`.
- *  - `bucket[/prefix]`: credentials from the standard AWS chain.
- *  - edeliver's legacy `KEY@SECRET:bucket[/prefix]`: the key runs to the first `@` (access key ids are
- *    alphanumeric), the secret to the next `:`, the bucket to the next `/`, the rest is the prefix. So the secret
- *    may contain `/`, `+`, `=` and `@` (edeliver cut it at the last `@`), but not `:` — there is no unambiguous
- *    split otherwise; such secrets belong in AWS_SECRET_ACCESS_KEY or a profile instead.
- * A string is legacy when the text before its first `@` has no `/` or `:` (a prefix may contain `@`).
+ * edeliver's legacy `KEY@SECRET:bucket[/prefix]` after `s3://`, split at the first `@` and the first `:` after it
+ * (undefined for `bucket[/prefix]`): the key runs to the first `@` (access key ids are alphanumeric), the secret to
+ * the next `:`, the bucket to the next `/`, the rest is the prefix. So the secret may contain `/`, `+`, `=` and `@`
+ * (edeliver cut it at the last `@`), but not `:` — there is no unambiguous split otherwise; such secrets belong in
+ * AWS_SECRET_ACCESS_KEY or a profile instead. A string is legacy when the text before its first `@` has no `/` or
+ * `:` (a prefix may contain `@`). `colon` is -1 when no `:` follows the secret.
  */
-function parseS3(rest: string, spec: string): StoreSpec {
+function splitLegacy(rest: string): { key: string; afterKey: string; colon: number } | undefined {
   const at = rest.indexOf('@');
-  const head = at === -1 ? '' : rest.slice(0, at);
-  if (at > 0 && !/[/:]/.test(head)) {
-    const afterKey = rest.slice(at + 1);
-    const colon = afterKey.indexOf(':');
+  const key = at === -1 ? '' : rest.slice(0, at);
+  if (at <= 0 || /[/:]/.test(key)) return undefined;
+  const afterKey = rest.slice(at + 1);
+  return { key, afterKey, colon: afterKey.indexOf(':') };
+}
+
+/**
+ * The text to mask in a RELEASE_STORE value, in every spelling (leading blanks, a missing `:bucket`, an empty
+ * bucket, a secret holding `:`): the secret of a valid legacy URL; everything after the key when it does not parse,
+ * since where the secret ends is then unknown.
+ */
+export function storeSecret(spec: string): string | undefined {
+  const s = spec.trim();
+  const legacy = /^s3:\/\//i.test(s) ? splitLegacy(s.slice(5)) : undefined;
+  if (!legacy) return undefined;
+  const { afterKey, colon } = legacy;
+  const location = colon === -1 ? '' : afterKey.slice(colon + 1);
+  const bucket = location.split('/')[0]!;
+  return colon > 0 && BUCKET.test(bucket) ? afterKey.slice(0, colon) : afterKey;
+}
+
+/** Parses the part after `s3://`: `bucket[/prefix]` (credentials from the standard AWS chain) or the legacy form. */
+function parseS3(rest: string, spec: string): StoreSpec {
+  const legacy = splitLegacy(rest);
+  if (legacy) {
+    const { key: head, afterKey, colon } = legacy;
     if (colon <= 0) {
       throw new UsageError(`invalid RELEASE_STORE s3://${head}@…: expected s3://KEY@SECRET:bucket[/prefix]`, {
         hint: 'or use s3://bucket[/prefix] with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE',

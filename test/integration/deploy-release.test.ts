@@ -242,7 +242,7 @@ describe('strategies and failures', () => {
     const retry = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.4.0', '--retry-failed', '--json');
     expect(retry.code, retry.stderr).toBe(0);
     expect(json<{ hosts: HostJson[] }>(retry).hosts.map((h) => h.host)).toEqual([`root@${victim.name}`]);
-    expect(retry.stderr).toMatch(/breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
+    expect(retry.stderr).toMatch(/broke a stale deploy lock \(its process \d+ on .* is gone\)/);
     expect(activeVersion(p, victim)).toBe('0.4.0');
     expect(leftovers(p, victim)).toEqual([]);
   }, 300_000);
@@ -345,6 +345,26 @@ describe('strategies and failures', () => {
     } finally {
       await transport.closeAll();
     }
+  });
+
+  it('a failed health check quoting a registered secret: the audit line on the host and every output mask it', async () => {
+    // A token holding `"` and `\` (JSON escapes it), expanded into HEALTH_CHECK's command text from .deliver/.env.
+    const token = 'hc-s3cr3t"to\\ken';
+    const p = makeProject(bed, hosts(38, 38), rel.store, `HEALTH_CHECK_TIMEOUT=1\nSTART_TIMEOUT=20\nHEALTH_CHECK="test 'X-Token: $HEALTH_TOKEN' = healthy"\n`);
+    writeFileSync(join(p.dir, '.deliver', '.env'), `HEALTH_TOKEN='${token}'\n`);
+    started.push(p);
+    const h = p.hosts[0]!;
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0', '--start-deploy', '--json');
+    expect(r.code).toBe(1);
+    const audit = readFileSync(hostPath(p, h, '.deliver', APP, 'deploys.jsonl'), 'utf8');
+    const last = audit.trim().split('\n').pop()!;
+    expect(JSON.parse(last)).toMatchObject({ action: 'deploy', version: '0.1.0', result: 'failed', step: 'health' });
+    expect(JSON.parse(last).error).toContain(`test 'X-Token: ***' = healthy`);
+    const res = json<{ hosts: HostJson[] }>(r).hosts;
+    expect(res[0]).toMatchObject({ status: 'failed', step: 'health' });
+    expect(res[0]!.error).toContain(`test 'X-Token: ***' = healthy`);
+    const shown = await cli(bed, p, 'show', 'deploys', 'production', '--json');
+    for (const text of [audit, r.stdout, r.stderr, shown.stdout, shown.stderr]) expect(text).not.toContain('s3cr3t');
   });
 
   it('deploys to 40 hosts in one command over one connection each', async () => {

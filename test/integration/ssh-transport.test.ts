@@ -271,6 +271,31 @@ describe('host keys', () => {
     execFileSync('ssh', ['-F', cfg, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'host5', 'true']);
   });
 
+  it('HOST5 matches a hashed host5 entry as OpenSSH does; accept-new never records a second key for it', async () => {
+    /** A known_hosts file hashed by `ssh-keygen -H` (HashKnownHosts yes). */
+    const hashed = (file: string, line: string) => {
+      writeFileSync(file, `${line}\n`);
+      execFileSync('ssh-keygen', ['-q', '-H', '-f', file], { stdio: 'ignore' });
+      return readFileSync(file, 'utf8');
+    };
+    const right = join(work, 'kh-hashed-case');
+    hashed(right, `host5 ${hostKeyLine('host5')}`);
+    const cfg = configWithKnownHosts('host5', right, '  HostKeyAlias HOST5\n');
+    // OpenSSH lowercases the name before hashing: it knows HOST5 from the hashed host5 line, and so does deliver.
+    execFileSync('ssh', ['-F', cfg, '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', 'host5', 'true']);
+    const strict = transport({ sshConfigFile: cfg, hostKeyPolicy: 'strict' });
+    expect((await (await strict.connect({ name: 'host5', host: 'host5' })).exec('echo $TESTBED_HOST')).stdout).toBe('host5\n');
+
+    // host6's key recorded (hashed) for host5: HOST5 presenting its own key is a changed key, not a new host.
+    const wrong = join(work, 'kh-hashed-case-wrong');
+    const before = hashed(wrong, `host5 ${hostKeyLine('host6')}`);
+    const lax = transport({ sshConfigFile: configWithKnownHosts('host5', wrong, '  HostKeyAlias HOST5\n'), hostKeyPolicy: 'accept-new' });
+    const err = (await lax.connect({ name: 'host5', host: 'host5' }).catch((e: unknown) => e)) as RemoteError;
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.message).toContain(`HOST KEY CHANGED for HOST5 port 22: it presented ssh-ed25519 ${hostFingerprint('host5')}`);
+    expect(readFileSync(wrong, 'utf8')).toBe(before);
+  });
+
   it('accept-new still refuses a changed key; StrictHostKeyChecking no is treated as accept-new with a warning', async () => {
     const kh = join(work, 'kh-no');
     writeFileSync(kh, `${host('host5').address} ${hostKeyLine('host6')}\n`);

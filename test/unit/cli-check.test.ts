@@ -84,6 +84,38 @@ describe('deliver check', () => {
     expect(doc.targets).toEqual({ environment: 'production', hosts: ['deploy@web1.example.com', 'deploy@web2.example.com'], deliverTo: '/opt' });
   });
 
+  it('--json masks secrets holding " and \\, multi-line keys and API_KEY-style names; check prints none of them', () => {
+    const key = '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUA\n-----END OPENSSH PRIVATE KEY-----';
+    const dir = project({
+      '.deliver/config': `${VALID}DATABASE_URL="ecto://shop:$DB_PASSWORD@db/shop"\nSIGNING_CERT="$SSH_PRIVATE_KEY"\nAPI_KEY=k-9f8e7d6c5b4a\n`,
+      '.deliver/.env': `S3_SECRET=very-secret-key\nDB_PASSWORD='pa"ss\\wd-42'\nSSH_PRIVATE_KEY="${key.replace(/\n/g, '\\n')}"\n`,
+    });
+    const leaks = /pa"ss|ss\\wd|ss\\\\wd|b3BlbnNzaC1rZXk|k-9f8e7d6c5b4a/;
+    const json = deliver(dir, ['check', 'production', '--json']);
+    expect(json.code).toBe(0);
+    expect(json.stdout).not.toMatch(leaks);
+    const doc = JSON.parse(json.stdout) as { variables: { name: string; value: string }[] };
+    const value = (name: string) => doc.variables.find((v) => v.name === name)?.value;
+    expect(value('DATABASE_URL')).toBe('ecto://shop:***@db/shop');
+    expect(value('SIGNING_CERT')).toBe('***');
+    expect(value('API_KEY')).toBe('***');
+    const human = deliver(dir, ['check', 'production']);
+    expect(human.code).toBe(0);
+    expect(human.stdout + human.stderr).not.toMatch(leaks);
+    expect(human.stdout).toMatch(/^DATABASE_URL\s+ecto:\/\/shop:\*\*\*@db\/shop\s/m);
+  });
+
+  it.each([' s3://AKIAEXAMPLE@sup3rs3cretvalue:releases', 's3://AKIAEXAMPLE@sup3rs3cretvalue', 's3://AKIAEXAMPLE@sup3rs3cretvalue:', 's3://AKIAEXAMPLE@sup3r:s3cretvalue:releases'])(
+    'RELEASE_STORE %j: the secret is masked in check and check --json',
+    (store) => {
+    const dir = project({ '.deliver/config': VALID.replace(/^RELEASE_STORE=.*$/m, `RELEASE_STORE='${store}'`) });
+    for (const args of [['check', 'production'], ['check', 'production', '--json']]) {
+      const r = deliver(dir, args);
+      expect(r.stdout).toContain('AKIAEXAMPLE@***');
+      expect(r.stdout + r.stderr).not.toMatch(/sup3r|s3cret/);
+    }
+  });
+
   it('missing variables and typos: exit 2, what is missing, did-you-mean', () => {
     const dir = project({ '.deliver/config': 'APP=shop\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\nPRODUCTON_HOSTS="web1"\n' });
     const r = deliver(dir, ['check', 'production']);
@@ -100,6 +132,53 @@ describe('deliver check', () => {
     const r = deliver(dir, ['check']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('deliver: .deliver/config:2: invalid host "s@@2": expected [user@]host[:port]');
+  });
+
+  it('a deploy-only config (no BUILD_* at all, a CI builds elsewhere) is valid: build is reported as not configured', () => {
+    const deployOnly = 'APP=shop\nPRODUCTION_HOSTS="web1 web2"\nPRODUCTION_USER=deploy\nDELIVER_TO=/opt\nRELEASE_STORE="s3://releases/shop"\n';
+    const r = deliver(project({ '.deliver/config': deployOnly }), ['check', 'production']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('– build: not configured (no BUILD_HOST): releases reach the store some other way');
+    expect(r.stdout).toContain('✔ deploy to production: 2 hosts: deploy@web1, deploy@web2 → /opt');
+    expect(r.stdout).toContain('configuration is valid');
+    const j = deliver(project({ '.deliver/config': deployOnly }), ['check', 'production', '--json']);
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.stdout) as { valid: boolean; buildHost: unknown; requirements: unknown[] };
+    expect(doc).toMatchObject({ valid: true, buildHost: null });
+    expect(doc.requirements).toEqual([
+      { command: 'build', configured: false, satisfied: false, missing: ['BUILD_HOST', 'BUILD_USER', 'BUILD_AT'] },
+      { command: 'deploy to production', satisfied: true, missing: [] },
+    ]);
+
+    // Still exit 2: what the named environment needs, a half-configured build, a wrong value.
+    const staging = deliver(project({ '.deliver/config': deployOnly }), ['check', 'staging']);
+    expect(staging.code).toBe(2);
+    expect(staging.stderr).toContain('deploy to staging needs STAGING_HOSTS (or STAGING_NODES)');
+    const half = deliver(project({ '.deliver/config': `${deployOnly}BUILD_AT=/b\n` }), ['check', 'production']);
+    expect(half.code).toBe(2);
+    expect(half.stdout).toContain('✘ build: missing BUILD_HOST, BUILD_USER');
+    expect(half.stderr).toContain('deliver: .deliver/config: build needs BUILD_HOST, BUILD_USER');
+    const wrong = deliver(project({ '.deliver/config': deployOnly.replace('web2', 'w@@2') }), ['check', 'production']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('deliver: .deliver/config:2: invalid host "w@@2"');
+  });
+
+  it('a host list that names no host is a config error naming the variable, for check and every command', () => {
+    const cfg = 'APP=shop\nPRODUCTION_HOSTS=" , "\nPRODUCTION_USER=deploy\nDELIVER_TO=/opt\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\n';
+    for (const args of [['check', 'production'], ['ping', 'production'], ['deploy', 'release', 'to', 'production', '--version=1.0.0']]) {
+      const r = deliver(project({ '.deliver/config': cfg }), args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('deliver: .deliver/config:2: PRODUCTION_HOSTS=" , " names no host');
+      expect(r.stdout + r.stderr).not.toMatch(/0 of 0/);
+      expectNoStack(r.stderr);
+    }
+    const fromEnv = deliver(project({ '.deliver/config': cfg.replace('PRODUCTION_HOSTS=" , "\n', '') }), ['ping', 'production'], { PRODUCTION_HOSTS: ',' });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('deliver: PRODUCTION_HOSTS (environment): "," names no host');
+    const nodes = deliver(project({ '.deliver/config': cfg.replace('PRODUCTION_HOSTS=" , "', 'PRODUCTION_NODES="  "\nSTAGING_HOSTS=" ,,"') }), ['check', 'staging']);
+    expect(nodes.code).toBe(2);
+    expect(nodes.stderr).toContain('STAGING_HOSTS=" ,," names no host');
   });
 
   it('bash-evaluated configs say why', () => {
@@ -141,7 +220,8 @@ describe('deliver init', () => {
     // The generated file loads, and check says what is left to set.
     const check = deliver(dir, ['check']);
     expect(check.code).toBe(2);
-    expect(check.stdout).toContain('✘ build: missing BUILD_HOST, BUILD_USER, BUILD_AT');
+    expect(check.stdout).toContain('– build: not configured (no BUILD_HOST)');
+    expect(check.stdout).toContain('✘ deploy to staging: missing STAGING_HOSTS (or STAGING_NODES)');
     expect(check.stdout).toMatch(/^APP\s+other\s+\.deliver\/config:8$/m);
   });
 
@@ -165,5 +245,18 @@ describe('deliver help', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: deliver check [options] [environment...]');
     expect(r.stdout).toContain('--json');
+  });
+
+  it('a command group without its subcommand prints its help on stderr and exits 2', () => {
+    for (const group of ['deploy', 'build', 'show']) {
+      const r = deliver(project({}), [group]);
+      expect(r.code, group).toBe(2);
+      expect(r.stdout, group).toBe('');
+      expect(r.stderr, group).toContain(`Usage: deliver ${group} [options] [command]`);
+    }
+    const bare = deliver(project({}), []);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('Usage: deliver [options] [command]');
+    expect(deliver(project({}), ['help']).code).toBe(0);
   });
 });

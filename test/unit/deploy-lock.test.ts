@@ -1,5 +1,5 @@
 // Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
-import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -7,10 +7,25 @@ import { localShellBackend } from '../helpers/local-shell.js';
 import { sh } from '../../src/ssh/quote.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
-  acquireCommand, acquireLock, describeOwner, forceUnlockCommand, newOwner, parseAcquire, releaseCommand, releaseLock, staleReason,
+  acquireCommand, acquireLock, describeOwner, forceUnlockCommand, keepLock, newOwner, parseAcquire, refreshCommand, releaseCommand, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
 
 const shellBackend = (name = 'local') => localShellBackend(name);
+
+/** The local shell, with `prefix(command)` (shell text, e.g. a function standing in for `mv`) run before a command. */
+function hooked(b: ReturnType<typeof localShellBackend>, prefix: (command: string) => string | undefined) {
+  const run = (command: string, o?: Parameters<typeof b.run>[1]) => {
+    // A looping acquire would run forever: fail the test instead.
+    if (b.commands.length >= 20) return Promise.reject(new Error(`runaway: ${b.commands.length} commands`));
+    return b.run(`${prefix(command) ?? ''}${command}`, o);
+  };
+  return { ...b, run };
+}
+
+const ago = (path: string, seconds: number) => {
+  const t = Date.now() / 1000 - seconds;
+  utimesSync(path, t, t);
+};
 
 const opts = (warnings: string[] = []) => ({ waitMs: 0, ttlMs: 15 * 60_000, warn: (m: string) => warnings.push(m), pollMs: 50 });
 
@@ -142,10 +157,10 @@ describe('deploy lock', () => {
     await acquireLock(b, l, dead, opts());
     const warnings: string[] = [];
     await acquireLock(b, l, newOwner('deploy release'), opts(warnings));
-    expect(warnings[0]).toMatch(/web2: breaking a stale deploy lock \(its process \d+ on .* is gone\)/);
+    expect(warnings[0]).toMatch(/web2: broke a stale deploy lock \(its process \d+ on .* is gone\)/);
   });
 
-  it('breaks a lock older than the TTL', async () => {
+  it('breaks a lock not refreshed for the TTL', async () => {
     const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
     const b = shellBackend();
     await acquireLock(b, l, { ...newOwner('x'), machine: 'other' }, opts());
@@ -153,7 +168,89 @@ describe('deploy lock', () => {
     utimesSync(l.lock, old, old);
     const warnings: string[] = [];
     await acquireLock(b, l, newOwner('y'), opts(warnings));
-    expect(warnings[0]).toMatch(/older than 15 min/);
+    expect(warnings[0]).toMatch(/not refreshed for 60 min, LOCK_TTL is 15 min/);
+  });
+
+  it('breaks a lock whose owner record is unreadable (a crashed write) once, then takes it', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    mkdirSync(l.lock, { recursive: true });
+    writeFileSync(`${l.lock}/owner.json`, '{"id":"crashed","us');
+    ago(l.lock, 120);
+    const b = shellBackend('web1');
+    const warnings: string[] = [];
+    const me = newOwner('deploy release');
+    await acquireLock(hooked(b, () => undefined), l, me, opts(warnings));
+    expect(warnings).toEqual([expect.stringMatching(/^web1: broke a stale deploy lock \(it has no owner record\) held by an unknown owner/)]);
+    expect(b.commands).toHaveLength(3); // held, broken, taken
+    expect(JSON.parse(readFileSync(`${l.lock}/owner.json`, 'utf8')).id).toBe(me.id);
+  });
+
+  it('respects a young lock without a readable owner record (its holder may still be writing it)', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    mkdirSync(l.lock, { recursive: true });
+    writeFileSync(`${l.lock}/owner.json`, '');
+    const b = shellBackend('web1');
+    await expect(acquireLock(hooked(b, () => undefined), l, newOwner('deploy release'), opts())).rejects.toThrow(/held by an unknown owner/);
+    expect(b.commands).toHaveLength(1);
+  });
+
+  it('puts a stale-judged lock back when its holder refreshes it while it is being broken', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const holder = { ...newOwner('deploy release', '0.2.0'), machine: 'laptop-a' };
+    await acquireLock(b, l, holder, opts());
+    ago(l.lock, 3600);
+    // The holder's heartbeat lands after the breaker judged the lock stale, right before it moves the lock away.
+    const racing = hooked(b, (c) => (c.includes('.stale-') ? `mv() { touch -c ${l.lock}; command mv "$@"; }; ` : undefined));
+    const warnings: string[] = [];
+    await expect(acquireLock(racing, l, newOwner('deploy release', '0.3.0'), opts(warnings))).rejects.toThrow(/held by \S+@laptop-a/);
+    expect(warnings).toEqual([]);
+    expect(JSON.parse(readFileSync(`${l.lock}/owner.json`, 'utf8')).id).toBe(holder.id);
+  });
+
+  it('never breaks a lock that another deploy took after the stale one was judged', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    await acquireLock(b, l, { ...newOwner('deploy release'), machine: 'gone' }, opts());
+    ago(l.lock, 3600);
+    // Between our look and our break, a third deploy broke the stale lock and took it.
+    const third = { ...newOwner('deploy release', '0.4.0'), machine: 'laptop-c' };
+    const racing = hooked(b, (c) => (c.includes('.stale-') ? `rm -rf ${l.lock}; ${acquireCommand(l, third).text} >/dev/null; ` : undefined));
+    await expect(acquireLock(racing, l, newOwner('deploy release', '0.3.0'), opts())).rejects.toThrow(/held by \S+@laptop-c/);
+    expect(JSON.parse(readFileSync(`${l.lock}/owner.json`, 'utf8')).id).toBe(third.id);
+  });
+
+  it('a holder that keeps its lock fresh keeps it past the TTL; once it stops, the lock goes stale', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const holder = { ...newOwner('deploy release'), machine: 'laptop-a' };
+    const ttl = { ...opts(), ttlMs: 1000 };
+    await acquireLock(b, l, holder, ttl);
+    const keeper = keepLock(b, l, holder.id, 1000);
+    await new Promise((r) => setTimeout(r, 2300));
+    await expect(acquireLock(b, l, newOwner('deploy release'), ttl)).rejects.toThrow(/held by \S+@laptop-a/);
+    const refreshes = b.commands.filter((c) => c.includes('touch -c')).length;
+    expect(refreshes).toBeGreaterThanOrEqual(5);
+    await keeper.stop();
+    expect(keeper.lost).toBe(false);
+    const warnings: string[] = [];
+    await acquireLock(b, l, newOwner('deploy release'), { ...ttl, waitMs: 5000, warn: (m: string) => warnings.push(m) });
+    expect(warnings[0]).toMatch(/broke a stale deploy lock \(not refreshed for [23]s, LOCK_TTL is 1s\)/);
+    expect(b.commands.filter((c) => c.includes('touch -c'))).toHaveLength(refreshes);
+  });
+
+  it('a heartbeat notices when its lock is gone, and never recreates it', async () => {
+    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const b = shellBackend('web1');
+    const holder = newOwner('deploy release');
+    await acquireLock(b, l, holder, opts());
+    const keeper = keepLock(b, l, holder.id, 600);
+    await b.run(forceUnlockCommand(l).text);
+    await new Promise((r) => setTimeout(r, 500));
+    await keeper.stop();
+    expect(keeper.lost).toBe(true);
+    expect(existsSync(l.lock)).toBe(false);
+    expect((await b.run(refreshCommand(l, holder.id).text)).stdout).toBe('LOST\n');
   });
 
   it('force unlock reports the previous owner', async () => {
@@ -169,7 +266,7 @@ describe('deploy lock', () => {
   it('parses and judges held locks', () => {
     expect(parseAcquire('ACQUIRED\n')).toEqual({ acquired: true });
     const held = parseAcquire('HELD\n1000\n900\n');
-    expect(held).toEqual({ acquired: false, ageSeconds: 100 });
+    expect(held).toEqual({ acquired: false, ageSeconds: 100, stamp: 900 });
     expect(staleReason({ ageSeconds: 100 }, { ttlMs: 900_000, machine: 'm', pidAlive: () => true })).toBe('it has no owner record');
     expect(staleReason({ ageSeconds: 10 }, { ttlMs: 900_000, machine: 'm', pidAlive: () => true })).toBeUndefined();
     const o = { ...newOwner('deploy'), machine: 'm', pid: 7 };

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -149,5 +149,80 @@ describe('prepareHostKeyVerifier', () => {
     const v = await prepareHostKeyVerifier({ label: 'h', host: 'h', port: 2022, policy: 'strict', readFiles: [file], writeFile: file });
     expect(v.serverHostKey.slice(0, 3)).toEqual(['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']);
     expect(v.serverHostKey).toContain('ssh-ed25519');
+  });
+});
+
+// OpenSSH lowercases host names before it looks them up in known_hosts or records them; a hashed entry is the HMAC
+// of the lowercased name. deliver must agree, or accept-new records a second key for a host it already knows.
+describe('host names in any case, any spelling', () => {
+  /** A known_hosts file hashed by `ssh-keygen -H`, as OpenSSH writes with HashKnownHosts yes. */
+  function hashedFile(name: string, lines: string): string {
+    const file = join(dir, name);
+    writeFileSync(file, lines);
+    execFileSync('ssh-keygen', ['-q', '-H', '-f', file], { stdio: 'ignore' });
+    expect(readFileSync(file, 'utf8')).toMatch(/^\|1\|/);
+    return file;
+  }
+  const verify = (v: Awaited<ReturnType<typeof prepareHostKeyVerifier>>, key: Buffer) => new Promise<boolean>((resolve) => v.verify(key, resolve));
+
+  it('knownHostName lowercases, as OpenSSH records and looks hosts up', () => {
+    expect(knownHostName('HOST1', 22)).toBe('host1');
+    expect(knownHostName('Web.Example', 2222)).toBe('[web.example]:2222');
+  });
+
+  it('a hashed entry of host1 knows HOST1, and a different key for HOST1 is a changed key', () => {
+    const file = hashedFile('hashed-case', `host1 ${ed.line}\n[host2]:2222 ${rsa.line}\n`);
+    const entries = parseKnownHosts(readFileSync(file, 'utf8'), file);
+    expect(checkHostKey(entries, knownHostName('HOST1', 22), ed.blob).status).toBe('known');
+    expect(checkHostKey(entries, knownHostName('Host1', 22), other.blob).status).toBe('changed');
+    expect(checkHostKey(entries, knownHostName('HOST2', 2222), rsa.blob).status).toBe('known');
+    expect(knownKeyTypes(entries, knownHostName('HOST1', 22))).toEqual(['ssh-ed25519']);
+  });
+
+  it('plain entries in upper case and [host]:22 name the same host', () => {
+    expect(entryMatches('[HOST1]:2222', knownHostName('host1', 2222))).toBe(true);
+    expect(entryMatches('[host1]:22', 'host1')).toBe(true);
+    expect(entryMatches('[host1]:22', '[host1]:2222')).toBe(false);
+    const file = hashedFile('hashed-22', `[host3]:22 ${ed.line}\n`);
+    const entries = parseKnownHosts(readFileSync(file, 'utf8'), file);
+    expect(checkHostKey(entries, knownHostName('HOST3', 22), other.blob).status).toBe('changed');
+  });
+
+  it('accept-new never records a second key for HOST1 when a hashed entry holds host1', async () => {
+    const file = hashedFile('accept-hashed', `host1 ${ed.line}\n`);
+    const before = readFileSync(file, 'utf8');
+    const ctx = { label: 'root@HOST1', host: 'HOST1', port: 22, policy: 'accept-new' as const, readFiles: [file], writeFile: file };
+    const spoofed = await prepareHostKeyVerifier(ctx);
+    expect(await verify(spoofed, other.blob)).toBe(false);
+    expect(spoofed.failure()!.message).toContain('HOST KEY CHANGED for HOST1 port 22');
+    const same = await prepareHostKeyVerifier(ctx);
+    expect(await verify(same, ed.blob)).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+  });
+
+  it('accept-new records a new host under its lowercased name', async () => {
+    const file = join(dir, 'accept-lower', 'known_hosts');
+    const v = await prepareHostKeyVerifier({ label: 'NewHost', host: 'NewHost', port: 2222, policy: 'accept-new', readFiles: [file], writeFile: file });
+    expect(await verify(v, ed.blob)).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(`[newhost]:2222 ${ed.line}\n`);
+  });
+
+  it('accept-new refuses a key that differs from one recorded for the same host on another port', async () => {
+    const file = hashedFile('accept-port', `host4 ${ed.line}\n`);
+    appendFileSync(file, `[HOST5]:2200 ${ed.line}\n`);
+    const before = readFileSync(file, 'utf8');
+    const ctx = (host: string, port: number) => ({ label: host, host, port, policy: 'accept-new' as const, readFiles: [file], writeFile: file });
+    // host4 is known (hashed, port 22): a different key on port 2222 is refused, the known key is recorded there.
+    const other2222 = await prepareHostKeyVerifier(ctx('Host4', 2222));
+    expect(await verify(other2222, other.blob)).toBe(false);
+    expect(other2222.failure()!.message).toContain('accept-new does not record a different key for a known host');
+    expect(other2222.failure()!.message).toContain(ed.fp);
+    // host5 is known on port 2200 (plain, upper case): port 22 may not bring a new key either.
+    const other22 = await prepareHostKeyVerifier(ctx('host5', 22));
+    expect(await verify(other22, other.blob)).toBe(false);
+    expect(readFileSync(file, 'utf8')).toBe(before);
+    const same2222 = await prepareHostKeyVerifier(ctx('HOST4', 2222));
+    expect(await verify(same2222, ed.blob)).toBe(true);
+    expect(readFileSync(file, 'utf8')).toBe(`${before}[host4]:2222 ${ed.line}\n`);
   });
 });
