@@ -14,6 +14,8 @@ export interface ReleaseRow {
   built: string;
   file: string;
   sha256?: string;
+  /** An upgrade's from-versions (read from its relup). */
+  from?: string[];
 }
 
 export const RELEASE_HEADERS = ['Application', 'Version', 'Revision', 'Type', 'Size', 'Built'];
@@ -31,5 +33,5 @@ export function releaseRows(releases: readonly StoredRelease[]): ReleaseRow[] {
 
 /** Table cells: sizes human-readable, times to the second in UTC. */
 export function releaseCells(rows: readonly ReleaseRow[]): string[][] {
-  return rows.map((r) => [r.app, r.version, r.revision ?? '-', r.type, formatBytes(r.size), r.built.replace('T', ' ').replace(/\.\d+Z$/, 'Z')]);
+  return rows.map((r) => [r.app, r.version, r.revision ?? '-', r.from ? `${r.type} from ${r.from.join(', ')}` : r.type, formatBytes(r.size), r.built.replace('T', ' ').replace(/\.\d+Z$/, 'Z')]);
 }

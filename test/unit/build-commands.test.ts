@@ -3,22 +3,12 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mixTools, rebarTools } from '../helpers/tool-settings.js';
 import * as c from '../../src/build/commands.js';
 import { pushUrl } from '../../src/build/build-release.js';
 import { pushArgs } from '../../src/build/push.js';
 import { detectProject } from '../../src/build/project.js';
 
-const mixTools: c.ToolSettings = {
-  kind: detectProject(new Set(['mix.exs'])),
-  app: 'demo',
-  mixEnv: 'prod',
-  rebarProfile: 'prod',
-  skipMixClean: false,
-  verbose: false,
-  localRebar3: false,
-  localRelx: false,
-};
-const rebarTools: c.ToolSettings = { ...mixTools, kind: detectProject(new Set(['rebar.config'])), app: 'demorel' };
 
 describe('build host command lines', () => {
   it('expands ~ and $HOME on the build host and quotes everything else', () => {
