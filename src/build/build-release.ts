@@ -3,6 +3,7 @@
 // only other process is the local `git push` (system git + ssh with the SSH layer's settings).
 import type { Readable } from 'node:stream';
 import type { Settings } from '../config/types.js';
+import { remoteDirOf } from '../config/validate.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
 import { formatBytes } from '../output/output.js';
@@ -115,7 +116,8 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   const started = Date.now();
   const { settings, out } = d;
   const app = required(settings, 'APP');
-  const buildAt = required(settings, 'BUILD_AT');
+  required(settings, 'BUILD_AT');
+  const buildAt = remoteDirOf(settings, ['BUILD_AT'])!;
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(app)) {
     throw new UsageError(`APP=${JSON.stringify(app)} (${settings.where('APP')}): expected an OTP application name (letters, digits, _)`);
   }

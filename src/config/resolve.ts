@@ -2,10 +2,10 @@
 // the host key policy. Errors name the variable's file:line, or the --host value.
 import { ConfigError, UsageError } from '../output/errors.js';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
-import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, someHosts, splitList } from './hosts.js';
+import { checkUser, failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, someHosts, splitList } from './hosts.js';
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
-import { customEnvironments, deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
+import { customEnvironments, deployDirVars, knownEnvironments, remoteDirOf, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
 import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
 
@@ -18,10 +18,11 @@ export interface ResolvedEnvironment {
   user?: string;
 }
 
-function firstSet(settings: Settings, names: string[]): string | undefined {
-  for (const n of names) {
+/** The environment's user (`<ENV>_USER`, falling back as userVars says), checked: it reaches ssh and ProxyCommand. */
+function userOf(settings: Settings, env: string): string | undefined {
+  for (const n of userVars(env)) {
     const v = settings.get(n)?.trim();
-    if (v) return v;
+    if (v) return checkUser(v, whereOf(settings, n), `${n}=${JSON.stringify(v)}`);
   }
   return undefined;
 }
@@ -39,8 +40,8 @@ function sameHost(spec: HostTarget, t: HostTarget): boolean {
 export function resolveEnvironment(settings: Settings, env: string, opts: { hosts?: string[] } = {}): ResolvedEnvironment {
   const name = env.toLowerCase();
   const E = name.toUpperCase();
-  const user = firstSet(settings, userVars(name));
-  const deliverTo = firstSet(settings, deployDirVars(name));
+  const user = userOf(settings, name);
+  const deliverTo = remoteDirOf(settings, deployDirVars(name));
   let hostArgs = opts.hosts;
   let hostLabel = '--host';
   if ((hostArgs === undefined || hostArgs.length === 0) && settings.get('HOST')?.trim()) {
@@ -97,8 +98,10 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
 /** BUILD_HOST (exactly one `[user@]host[:port]`) with BUILD_USER, and BUILD_AT. */
 export function resolveBuildHost(settings: Settings): { target: HostTarget; buildAt: string } {
   requireVars(settings, 'build');
-  const target = parseBuildHost(settings.get('BUILD_HOST')!, whereOf(settings, 'BUILD_HOST'), settings.get('BUILD_USER')?.trim() || undefined);
-  return { target, buildAt: settings.get('BUILD_AT')!.trim() };
+  const buildUser = settings.get('BUILD_USER')?.trim() || undefined;
+  if (buildUser !== undefined) checkUser(buildUser, whereOf(settings, 'BUILD_USER'), `BUILD_USER=${JSON.stringify(buildUser)}`);
+  const target = parseBuildHost(settings.get('BUILD_HOST')!, whereOf(settings, 'BUILD_HOST'), buildUser);
+  return { target, buildAt: remoteDirOf(settings, ['BUILD_AT'])! };
 }
 
 /**

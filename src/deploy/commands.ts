@@ -41,6 +41,16 @@ export function receiveCommand(tarPath: string): Shell {
 }
 
 /** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
+/** HEALTH_CHECK, the user's own shell text, in the release root. */
+export function healthCheckCommand(l: Layout, command: string): Shell {
+  return and(sh`cd ${l.root}`, raw(command));
+}
+
+/** The login user's home directory, for DELIVER_TO/TEST_AT/node paths written as `~/…`. */
+export function homeCommand(): Shell {
+  return raw(`printf '%s\\n' "$HOME"`);
+}
+
 export function ensureDirsCommand(dirs: string[]): Shell {
   return sh`{ ${and(...dirs.map((d) => sh`[ -d ${d} ]`))}; } || mkdir -p ${dirs}`;
 }

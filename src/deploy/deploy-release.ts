@@ -12,7 +12,7 @@ import { and, sh, type Shell } from '../ssh/quote.js';
 import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import {
-  activateCommand, auditCommand, cleanupCommand, DONE_MARK, doneMarkCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, installCommand, linkConfigCommand, prepareCommand,
+  activateCommand, auditCommand, cleanupCommand, DONE_MARK, doneMarkCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, healthCheckCommand, homeCommand, installCommand, linkConfigCommand, prepareCommand,
   pruneCommand, receiveCommand, stateCommand, stepMarkCommand, stepOfLine, unpackCommand, verifyCommand,
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
@@ -69,8 +69,16 @@ export interface HostDeployResult {
   started: boolean;
 }
 
-export function hostLayout(deliverTo: string, app: string, path?: string): Layout {
-  return layoutFor(path ?? deliverTo, app);
+/**
+ * The layout on one host: its node path, else DELIVER_TO. `~/…` is the login user's home on that host, asked once
+ * here: paths are quoted everywhere and SFTP expands nothing, so a `~` left in would name a directory called `~`.
+ */
+export async function hostLayout(backend: Backend, deliverTo: string, app: string, path?: string): Promise<Layout> {
+  const dir = path ?? deliverTo;
+  if (!dir.startsWith('~/')) return layoutFor(dir, app);
+  const home = (await backend.run(homeCommand().text, { step: 'connect' })).stdout.trim();
+  // A dry run prints the commands without running them: `$HOME` names the directory there.
+  return layoutFor(`${home || '$HOME'}/${dir.slice(2)}`, app);
 }
 
 function remoteStep(host: string, step: string, err: unknown): DeliverError {
@@ -80,7 +88,7 @@ function remoteStep(host: string, step: string, err: unknown): DeliverError {
 
 export async function deployHost(backend: Backend, plan: DeployPlan): Promise<HostDeployResult> {
   const host = backend.target.name;
-  const l = hostLayout(plan.deliverTo, plan.app, backend.target.path);
+  const l = await hostLayout(backend, plan.deliverTo, plan.app, backend.target.path);
   const id = tempId();
   const owner = newOwner(plan.command, plan.version);
   const sig = plan.signal;
@@ -360,7 +368,7 @@ async function transfer(backend: Backend, plan: DeployPlan, chain: Shell, held: 
 /** Runs HEALTH_CHECK in the release root until it exits 0, or fails with its last output after the timeout. */
 export async function healthCheck(backend: Backend, l: Layout, command: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const cmd = `cd ${sh`${l.root}`.text} && ${command}`;
+  const cmd = healthCheckCommand(l, command).text;
   for (;;) {
     const r = await backend.exec(cmd, { timeoutMs: Math.max(5_000, timeoutMs), ...(signal ? { signal } : {}) });
     if (r.code === 0) return;

@@ -11,7 +11,7 @@ import type { ReleaseStore } from '../store/types.js';
 import { parseAuditLog, type AuditEntry } from './audit.js';
 import { auditTailCommand } from './commands.js';
 import { deployHost, hostLayout, type HostDeployResult } from './deploy-release.js';
-import { envFile, layoutFor, type Layout } from './layout.js';
+import { envFile } from './layout.js';
 import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
 import { detectKind, restartNode, runQuery, startNode, stopNode, DEFAULT_START_TIMEOUT_MS, type NodeContext, type NodeQuery } from './node.js';
 import { LiveReporter, printSummary } from './report.js';
@@ -213,7 +213,7 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const layout = hostLayout(de.deliverTo, de.app, t.path);
+      const layout = await hostLayout(b, de.deliverTo, de.app, t.path);
       return { host: t.name, layout, stateText: await readState(b, layout, de.signal) };
     },
     { strategy: 'parallel', concurrency: strategy.concurrency, signal: de.signal },
@@ -280,7 +280,7 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
     de.targets,
     async (t) => {
       const backend = await connect(de, t);
-      const layout = hostLayout(de.deliverTo, de.app, t.path);
+      const layout = await hostLayout(backend, de.deliverTo, de.app, t.path);
       const ctx: NodeContext = { backend, layout, envFile: envFile(layout, de.env), signal: de.signal, dryRun: de.dryRun, ...configured };
       const kind = await detectKind(ctx);
       if (q.action === 'start') return { code: 0, output: await startNode(ctx, kind, timeout) };
@@ -329,7 +329,7 @@ export async function unlock(de: DeployEnv): Promise<void> {
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const l = layoutFor(t.path ?? de.deliverTo, de.app);
+      const l = await hostLayout(b, de.deliverTo, de.app, t.path);
       const r = await b.run(forceUnlockCommand(l).text, { step: 'unlock', signal: de.signal });
       const lines = r.stdout.trim().split('\n');
       const state = lines.pop();
@@ -350,7 +350,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const l: Layout = layoutFor(t.path ?? de.deliverTo, de.app);
+      const l = await hostLayout(b, de.deliverTo, de.app, t.path);
       return parseAuditLog((await b.run(auditTailCommand(l, lines).text, { step: 'read', signal: de.signal })).stdout);
     },
     { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },

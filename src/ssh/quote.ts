@@ -14,6 +14,14 @@ export function raw(text: string): Shell {
   return new Shell(text);
 }
 
+/**
+ * A word the shell takes literally and no program takes for an option: what may be substituted unquoted (OpenSSH's
+ * ProxyCommand %r/%h/%n/%p) or stand where an argv expects a name.
+ */
+export function isPlainWord(value: string): boolean {
+  return /^[A-Za-z0-9_@%+=:,./][A-Za-z0-9_@%+=:,./-]*$/.test(value);
+}
+
 /** Quotes one value for POSIX sh: `it's` -> `'it'\''s'`. Plain safe words are left bare for readability. */
 export function quote(value: string | number): string {
   const s = String(value);
@@ -56,13 +64,15 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
 /**
  * Joins fragments with `&&` so the first failure stops the chain. A fragment that is more than one simple command
  * (`a; if …; fi`, `a || b`, a pipeline) is grouped in `{ …; }` first: `x && a; b` would run `b` whatever `x` did.
+ * One that may end in a comment (a user's MIGRATE_COMMAND `… # why`) is closed on its own line, or the comment would
+ * swallow the closing brace and everything after it.
  */
 export function and(...parts: (Shell | string)[]): Shell {
   return new Shell(
     parts
       .map((p) => (p instanceof Shell ? p.text : p))
       .filter((t) => t !== '')
-      .map((t) => (/[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t))
+      .map((t) => (/#/.test(t) ? `{ ${t}\n}` : /[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t))
       .join(' && '),
   );
 }

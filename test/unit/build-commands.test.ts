@@ -81,7 +81,7 @@ describe('build host command lines', () => {
     expect(entries.some((e) => e.startsWith('./demo/') || e.startsWith('demo/'))).toBe(false);
   });
   it('push arguments and URL', () => {
-    expect(pushArgs('ssh://b@h:2222/srv/x', 'abc', 'main')).toEqual(['push', '--force', '--tags', '--quiet', 'ssh://b@h:2222/srv/x', 'abc:refs/heads/main']);
+    expect(pushArgs('ssh://b@h:2222/srv/x', 'abc', 'main')).toEqual(['push', '--force', '--tags', '--quiet', '--', 'ssh://b@h:2222/srv/x', 'abc:refs/heads/main']);
     expect(pushUrl({ name: 'b@h', host: 'h', user: 'b', port: 22 }, '/srv/build')).toBe('ssh://b@h/srv/build');
     expect(pushUrl({ name: 'h', host: '127.0.3.1', port: 2222 }, '/srv/build')).toBe('ssh://127.0.3.1:2222/srv/build');
   });

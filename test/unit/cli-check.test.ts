@@ -1,58 +1,13 @@
 // `deliver check`, `deliver init` and `deliver help` as a user runs them: the real bin/deliver (the built bundle),
 // exit codes, messages with file:line, no stack traces. No SSH is involved.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliver, ensureBuilt, expectNoStack, projects } from '../helpers/cli.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
-const BIN = join(REPO, 'bin', 'deliver');
-const root = mkdtempSync(join(tmpdir(), 'deliver-cli-'));
-
-/** The newest modification time of a file under `dir`. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
-  }
-  return t;
-}
-
-beforeAll(() => {
-  // `npm test` builds first (pretest); run alone, this test builds a missing or stale bundle itself (`npm run build`:
-  // tsc, then scripts/bundle.mjs). Never while fresh: other test files may be running bin/deliver right now.
-  const bundle = join(REPO, 'dist', 'deliver.mjs');
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest(join(REPO, 'src'))) return;
-  try {
-    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.json')], { stdio: 'pipe' });
-  } catch {
-    // reported by the typecheck step; the emitted JS is what we test
-  }
-  execFileSync(process.execPath, [join(REPO, 'scripts', 'bundle.mjs')], { stdio: 'pipe' });
-  if (!existsSync(bundle)) throw new Error('the build did not produce dist/deliver.mjs');
-}, 120_000);
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let n = 0;
-function project(files: Record<string, string>): string {
-  const dir = join(root, `p${++n}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function deliver(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/tester', NO_COLOR: '1', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { project, cleanup } = projects('deliver-cli-');
+beforeAll(ensureBuilt, 120_000);
+afterAll(cleanup);
 
 const VALID = [
   '#!/usr/bin/env bash',
@@ -69,11 +24,6 @@ const VALID = [
   '}',
   '',
 ].join('\n');
-
-function expectNoStack(text: string) {
-  expect(text).not.toMatch(/^\s+at /m);
-  expect(text).not.toMatch(/internal error/);
-}
 
 describe('deliver check', () => {
   it('a broken config: exit 2, file:line, no stack trace', () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -134,15 +134,18 @@ describe('relup reading', () => {
   });
   it('finds releases/VSN/relup in a real tar archive, with or without ./', () => {
     const dir = mkdtempSync(join(tmpdir(), 'deliver-tar-'));
+    const out = mkdtempSync(join(tmpdir(), 'deliver-tar-out-'));
     mkdirSync(join(dir, 'releases/0.2.0'), { recursive: true });
     writeFileSync(join(dir, 'releases/0.2.0/relup'), RELUP);
     writeFileSync(join(dir, 'releases/0.2.0/other'), 'x'.repeat(700));
     for (const args of [['-C', dir, 'releases'], ['-C', dir, '.']]) {
-      const tgz = join(dir, `t${args[2] === '.' ? 2 : 1}.tar.gz`);
+      // Outside the archived directory: tar reading its own output fails with 'file changed as we read it'.
+      const tgz = join(out, `t${args[2] === '.' ? 2 : 1}.tar.gz`);
       execFileSync('tar', ['-czf', tgz, ...args]);
       const got = tarMember(gunzipSync(readFileSync(tgz)), (n) => n.replace(/^\.\//, '') === 'releases/0.2.0/relup');
       expect(got?.toString('utf8')).toBe(RELUP);
     }
     expect(tarMember(Buffer.alloc(1024), () => true)).toBeUndefined();
+    for (const d of [dir, out]) rmSync(d, { recursive: true, force: true });
   });
 });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
 import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
+import { mixEnvOf } from '../../config/validate.js';
 import { buildRelease, type BuildReleaseDeps, type BuildReleaseOptions, type BuildReleaseResult } from '../../build/build-release.js';
 import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
 import { formatBytes, formatMs } from '../../output/output.js';
@@ -65,7 +66,7 @@ export function withBuildOptions(cmd: Command): Command {
 export function releaseOptions(settings: Settings, flags: BuildFlags): BuildReleaseOptions {
   if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
   const opts: BuildReleaseOptions = {
-    mixEnv: flags.mixEnv ?? (settings.get('TARGET_MIX_ENV')?.trim() || 'prod'),
+    mixEnv: mixEnvOf(settings, flags.mixEnv),
     version: versionRequest(flags, settings),
     skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
     skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),

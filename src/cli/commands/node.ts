@@ -106,8 +106,8 @@ export function registerNode(program: Command): void {
           throw new UsageError(`remote_console needs exactly one host: add --host (${env} has ${de.targets.map((t) => t.name).join(', ')})`);
         }
         const target = de.targets[0]!;
-        const layout = hostLayout(de.deliverTo, de.app, target.path);
         const backend = await de.transport.connect(target);
+        const layout = await hostLayout(backend, de.deliverTo, de.app, target.path);
         const configuredKind = configuredReleaseKind(de.settings);
         const kind = await detectKind({ backend, layout, ...(configuredKind ? { configuredKind } : {}) });
         const remote = remoteConsoleCommand(layout, kind, envFile(layout, env)).text;
