@@ -73,7 +73,9 @@ describe('deploy lock', () => {
   }, 120_000);
 
   it('a deploy whose lock is removed under it (deliver unlock) stops before its next step and activates nothing', async () => {
-    const hook = 'pre_extract_release_archive() {\n  sleep 5\n}\n';
+    // The hook holds the deploy until `deliver unlock` has removed the lock (at most 30 s), then long enough for a
+    // heartbeat (every LOCK_TTL/3 = 1 s) to notice: a fixed sleep lost that race on a loaded machine.
+    const hook = 'pre_extract_release_archive() {\n  i=0\n  while [ -d "$DELIVER_TO/.deliver/$APP/lock" ] && [ $i -lt 150 ]; do sleep 0.2; i=$((i+1)); done\n  sleep 4\n}\n';
     const p = makeProject(bed, bed.hosts.slice(2, 4), store, `LOCK_TTL="3"\n${hook}`);
     const deploy = startCli(bed, p, ['deploy', 'release', 'production', '--version=0.1.0']);
     const done = waitCli(deploy);
