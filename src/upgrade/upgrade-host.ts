@@ -68,6 +68,7 @@ export function upgradeRefusals(facts: UpgradeFacts[], accepts: string[], to: st
   const from = accepts.join(', ') || '(no version)';
   return facts.flatMap((f) => {
     if (!f.kind) return [`${f.host}: no release deployed; the upgrade to ${to} goes from ${from}`];
+    if (f.state.legacyDir) return [`${f.host}: ${f.layout.root} is an edeliver-style directory, not deliver's link: deploy a release with deliver and restart once first`];
     if (!f.running) return [`${f.host}: the node is not running (active release ${f.state.active ?? 'unknown'}); the upgrade to ${to} goes from ${from}`];
     if (!f.version || !accepts.includes(f.version)) return [`${f.host}: runs ${f.version ?? 'an unknown version'}; the upgrade to ${to} goes from ${from}`];
     return [];

@@ -136,11 +136,13 @@ describe('before any host changes', () => {
       facts('b', { version: '0.2.0' }),
       facts('c', { running: false }),
       facts('d', { kind: undefined, running: false, state: parseHostState('link=\n') }),
+      facts('e', { version: '0.1.0', state: parseHostState('link=<directory>\n') }),
     ];
     expect(upgradeRefusals(all, ['0.1.0'], '0.2.0')).toEqual([
       'b: runs 0.2.0; the upgrade to 0.2.0 goes from 0.1.0',
       'c: the node is not running (active release 0.1.0); the upgrade to 0.2.0 goes from 0.1.0',
       'd: no release deployed; the upgrade to 0.2.0 goes from 0.1.0',
+      "e: /srv/app/demo is an edeliver-style directory, not deliver's link: deploy a release with deliver and restart once first",
     ]);
     expect(upgradeRefusals(all.slice(0, 1), ['0.0.9', '0.1.0'], '0.2.0')).toEqual([]);
   });
