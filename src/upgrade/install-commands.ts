@@ -96,18 +96,23 @@ export function keepUpgradedCommand(l: Layout, kind: ReleaseKind, version: strin
   return and(inRunning(l, envFile), sh`r=$(pwd -P)`, sh`if [ ! -d ${dest} ]; then ${copy}; fi`, restoreBootFilesCommand(l, kind, version, envFile));
 }
 
+/** release_handler's reasons carry stack traces: the start names the failure, which is what a summary line needs. */
+function cut(reason: string, max = 300): string {
+  return reason.length > max ? `${reason.slice(0, max)}…` : reason;
+}
+
 /** The installer's verdict from its output: ok, or the reason it printed (release_handler's term, or its last lines). */
 export function parseInstallOutput(kind: ReleaseKind, code: number, output: string): { ok: true } | { ok: false; reason: string } {
   const lines = output.split('\n').map((x) => x.trim()).filter(Boolean);
   if (kind === 'mix') {
     if (code === 0 && lines.some((x) => x.startsWith(`${UPGRADE_OK} `))) return { ok: true };
     const err = lines.find((x) => x.startsWith(`${UPGRADE_ERROR} `));
-    if (err) return { ok: false, reason: err.slice(UPGRADE_ERROR.length + 1) };
+    if (err) return { ok: false, reason: cut(err.slice(UPGRADE_ERROR.length + 1)) };
     return { ok: false, reason: lines.slice(-5).join('\n') || `exit ${code}` };
   }
   if (code === 0) return { ok: true };
   // The scripts print release_handler's reason with ~p: one term over several lines, joined here.
   const at = lines.findIndex((x) => /^ERROR: /.test(x));
-  const reason = at === -1 ? lines.slice(-5).join('\n') : lines.slice(at).join(' ').slice(7).replace(/\s+/g, ' ').slice(0, 600);
+  const reason = at === -1 ? lines.slice(-5).join('\n') : cut(lines.slice(at).join(' ').slice(7).replace(/\s+/g, ' '));
   return { ok: false, reason: reason || `exit ${code}` };
 }

@@ -1,6 +1,7 @@
 // One host's hot upgrade: what it runs (read-only facts, gathered for every host before any changes), then the
 // ordered steps lock → upload (+ sha256 verify, into the running root) → pre_upgrade_release → releases → install →
 // check → activate (keep NEW as releases/NEW, link and history, audit) → post_upgrade_release → unlock.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { HookDef } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { and, sh, type Shell } from '../ssh/quote.js';
@@ -10,7 +11,7 @@ import { activateCommand, auditCommand, EXIT_CHECKSUM, EXIT_UPLOAD, pruneCommand
 import { hookCommand, type DeployHookName } from '../deploy/hooks.js';
 import { envFile, releaseDir, tempId, uploadPath, type Layout } from '../deploy/layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseLock, type LockKeeper } from '../deploy/lock.js';
-import { detectKind, runQuery, waitFor, type NodeContext } from '../deploy/node.js';
+import { detectKind, runQuery, type NodeContext } from '../deploy/node.js';
 import { pidCommand, type ReleaseKind } from '../deploy/node-commands.js';
 import { readState } from '../deploy/rollback.js';
 import type { ReleaseSource } from '../deploy/source.js';
@@ -182,9 +183,13 @@ export async function upgradeHost(backend: Backend, plan: UpgradePlan, facts: Up
   /** release_handler said no: its own rollback leaves (or restarts) the node on the old release; say which it runs. */
   async function installFailed(reason: string): Promise<RemoteError> {
     await exec(dropSavedCommand(l, kind, plan.version, env)).catch(() => undefined);
-    const up = await waitFor(ctx, kind, true, plan.startTimeoutMs).catch(() => false);
-    const now = up ? await runningVersion(ctx, kind).catch(() => undefined) : undefined;
-    const where = now ? `the node runs ${now}` : 'the node does not answer';
+    // The node may be restarting (init:restart) right now: ask until it answers or START_TIMEOUT passes.
+    let now: string | undefined;
+    for (const deadline = Date.now() + plan.startTimeoutMs; !now && Date.now() < deadline && !plan.signal?.aborted; ) {
+      now = await runningVersion(ctx, kind).catch(() => undefined);
+      if (!now) await sleep(1000);
+    }
+    const where = now ? `the node runs ${now}` : `the node does not answer within ${Math.round(plan.startTimeoutMs / 1000)}s`;
     return new RemoteError(host, `release_handler could not install ${plan.version}: ${reason}; ${where}`, { step: 'install' });
   }
 

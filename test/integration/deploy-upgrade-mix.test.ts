@@ -93,7 +93,7 @@ describe('deploy upgrade (mix release)', () => {
     expect(await on(HOSTS[0]!, 'version')).toBe('0.2.0');
     expect(await on(HOSTS[0]!, 'rpc', 'IO.puts(System.get_env("RELEASE_VSN"))')).toBe('0.2.0');
     expect(await bump(HOSTS[0]!)).toBe('10');
-  });
+  }, 600_000);
 
   it('a second upgrade in a row, --with=0.2.0 from a remote store: the restarted node and the twice-upgraded ones take it', async () => {
     await ok(['upload', 'release', '0.2.0'], REMOTE);
@@ -109,7 +109,7 @@ describe('deploy upgrade (mix release)', () => {
     expect(await bump(HOSTS[0]!)).toBe('110');
     expect(await bump(HOSTS[1]!)).toBe('111');
     expect(await ok(['show', 'deploys', 'production', '--host', HOSTS[1]!])).toMatch(/upgrade +0\.3\.0 +0\.2\.0 +ok/);
-  });
+  }, 600_000);
 
   it('a crash in code_change: the node stays on 0.3.0 (release_handler rolls back), exit 1 naming host and reason', async () => {
     setVersion('0.4.0', 1000, 'raise "no_way"');
@@ -119,5 +119,5 @@ describe('deploy upgrade (mix release)', () => {
     expect(r.stderr).toMatch(/root@host28 \[install\]: release_handler could not install 0\.4\.0: .*no_way.*; the node runs 0\.3\.0/);
     expect(await on(HOSTS[2]!, 'version')).toBe('0.3.0');
     expect(onHost(HOSTS[2]!, `readlink ${DELIVER_TO}/${APP}`).trim()).toBe(`.deliver/${APP}/releases/0.3.0`);
-  });
+  }, 600_000);
 });

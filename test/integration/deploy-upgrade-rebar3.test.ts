@@ -99,7 +99,7 @@ describe('deploy upgrade (relx)', () => {
 
     await on(HOSTS[2]!, 'start');
     expect(await on(HOSTS[2]!, 'rpc', `${APP}_counter:bump().`)).toBe('1');
-  });
+  }, 600_000);
 
   it('hot-upgrades all three nodes: same OS pids, counters kept, new code answering, version 0.2.0, hooks, audit; a restart boots 0.2.0', async () => {
     const before = await pids();
@@ -127,7 +127,7 @@ describe('deploy upgrade (relx)', () => {
     await on(HOSTS[0]!, 'restart');
     expect(await on(HOSTS[0]!, 'version')).toBe('0.2.0');
     expect(await on(HOSTS[0]!, 'rpc', `${APP}_counter:bump().`)).toBe('10');
-  });
+  }, 600_000);
 
   it('a code_change that crashes: release_handler keeps the node on 0.2.0, exit 1 naming the host and the reason', async () => {
     setVersion('0.3.0', 100, 'erlang:error(no_way)');
@@ -138,7 +138,7 @@ describe('deploy upgrade (relx)', () => {
     expect(await on(HOSTS[1]!, 'version')).toBe('0.2.0');
     expect(active(HOSTS[1]!)).toBe('0.2.0');
     expect(await ok(['show', 'deploys', 'production', '--host', HOSTS[1]!])).toMatch(/upgrade +0\.3\.0 +0\.2\.0 +failed \(install\)/);
-  });
+  }, 600_000);
 
   it('deliver upgrade: builds --with the version the nodes run, hot-upgrades the running nodes and deploys to the stopped one', async () => {
     setVersion('0.3.1', 100);
@@ -155,5 +155,5 @@ describe('deploy upgrade (relx)', () => {
     // Rollback goes back to 0.2.0 everywhere (restarting the nodes) and boots it.
     await ok(['rollback', 'production']);
     for (const h of HOSTS) expect(await on(h, 'version')).toBe('0.2.0');
-  });
+  }, 600_000);
 });

@@ -118,6 +118,8 @@ describe('the installer verdict', () => {
     expect(c.parseInstallOutput('mix', 0, 'deliver-upgrade-error install: {:code_change_failed, [...]}\n')).toEqual({ ok: false, reason: 'install: {:code_change_failed, [...]}' });
     expect(c.parseInstallOutput('mix', 1, 'RPC failed with reason :noconnection\n')).toEqual({ ok: false, reason: 'RPC failed with reason :noconnection' });
     expect(c.parseInstallOutput('mix', 0, '')).toEqual({ ok: false, reason: 'exit 0' });
+    const long = c.parseInstallOutput('mix', 0, `deliver-upgrade-error install: {:error, {:code_change_failed, ${'x'.repeat(500)}}}`);
+    expect(long.ok === false && long.reason.length).toBe(301);
   });
 
   it('relx / Distillery: the exit status; the ERROR term over several lines becomes one line', () => {
