@@ -1,6 +1,6 @@
 // Every command line deliver runs on a deploy host, as pure functions of the layout (Kamal style): unit-testable and
 // printed verbatim by --dry-run. Values always pass through `sh` (quote.ts); only our own literals are raw.
-import { and, raw, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, raw, sh, type Shell } from '../ssh/quote.js';
 import { checkVersion, linkTarget, releaseDir, stagingDir, type Layout } from './layout.js';
 
 /** Exit codes our scripts use so the pipeline can tell "refused" from "broken". */
@@ -11,25 +11,6 @@ export const EXIT_ACTIVE_DIFFERS = 5;
 export const EXIT_ACTIVATE = 7;
 /** The tarball did not arrive whole (receiveCommand, verifyCommand with a size). */
 export const EXIT_UPLOAD = 8;
-
-/** A stdout line that tells the deploy which step a combined round trip has reached (its live status line). */
-export const STEP_MARK = '[deliver-step]';
-
-export function stepMarkCommand(step: 'upload' | 'download' | 'verify' | 'unpack' | 'activate'): Shell {
-  return sh`echo ${`${STEP_MARK} ${step}`}`;
-}
-
-/** The last line of a combined round trip: without it, a zero exit status does not mean the chain ran to the end. */
-export const DONE_MARK = '[deliver-done]';
-
-export function doneMarkCommand(): Shell {
-  return sh`echo ${DONE_MARK}`;
-}
-
-/** The step a stdout line announces, if it is a step mark. */
-export function stepOfLine(line: string): string | undefined {
-  return line.startsWith(`${STEP_MARK} `) ? line.slice(STEP_MARK.length + 1) : undefined;
-}
 
 /**
  * Writes the rest of stdin, the tarball, to `tarPath` (it streams on the same remote command that unpacks it: no
@@ -54,13 +35,33 @@ export function stateCommand(l: Layout): Shell {
   return sh`if [ -L ${l.root} ]; then printf 'link=%s\\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; s=; [ -f ${l.started} ] && IFS= read -r s < ${l.started}; printf 'started=%s\\n' "$s"; echo '[releases]'; for d in ${l.releases}/*; do [ -e "$d" ] && printf '%s\\n' "\${d##*/}"; done; echo '[history]'; if [ -f ${l.history} ]; then tail -n 200 ${l.history}; fi; true`;
 }
 
+/** Prints the sha256 recorded with an installed release of this version (an empty line when there is none). */
+export function installedShaCommand(l: Layout, version: string): Shell {
+  const sha = `${releaseDir(l, version)}/.deliver-sha256`;
+  return sh`{ x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+}
+
+/** The host's state and, after `[installed-sha]`, installedShaCommand: all a deploy's plan needs (read-only). */
+export function inspectCommand(l: Layout, version: string): Shell {
+  return chain(stateCommand(l), sh`echo '[installed-sha]'`, installedShaCommand(l, version));
+}
+
+/** Removes leftovers of interrupted deploys (safe: we hold the lock). */
+export function leftoversCommand(l: Layout): Shell {
+  return sh`for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done`;
+}
+
 /**
- * Creates deliver's directories, removes leftovers of interrupted deploys (safe: we hold the lock) and prints the
- * sha256 of an already installed release of this version (empty when none), so an identical one is not re-sent.
+ * Creates deliver's directories, removes leftovers of interrupted deploys and prints the sha256 of an already
+ * installed release of this version (empty when none), so an identical one is not re-sent.
  */
 export function prepareCommand(l: Layout, version: string): Shell {
-  const sha = `${releaseDir(l, version)}/.deliver-sha256`;
-  return sh`{ ${ensureDirsCommand([l.incoming, l.releases])}; } && for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done && { x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+  return and(ensureDirsCommand([l.incoming, l.releases]), leftoversCommand(l), installedShaCommand(l, version));
+}
+
+/** What a deploy runs right after taking the lock: the host's state, then prepareCommand after `[installed-sha]`. */
+export function stateAndPrepareCommand(l: Layout, version: string): Shell {
+  return chain(stateCommand(l), sh`echo '[installed-sha]'`, prepareCommand(l, version));
 }
 
 /**
@@ -138,4 +139,20 @@ export function auditCommand(l: Layout, entry: object): Shell {
 
 export function auditTailCommand(l: Layout, lines: number): Shell {
   return sh`tail -n ${Math.max(1, Math.floor(lines))} ${l.auditLog} 2>/dev/null; true`;
+}
+
+/** Writes stdin (the env file) to `remote` with mode 0600: a temp name first, renamed into place. */
+export function envFileCommand(remote: string, id: string): Shell {
+  const tmp = `${remote}.tmp-${id}`;
+  return and(sh`(umask 077 && cat > ${tmp})`, sh`chmod 600 ${tmp}`, sh`mv -f ${tmp} ${remote}`);
+}
+
+/** HEALTH_CHECK (the user's own shell text) run in the release root. */
+export function healthCheckCommand(l: Layout, command: string): Shell {
+  return and(sh`cd ${l.root}`, raw(command));
+}
+
+/** The audit line and pruning after an activation: they never fail a deploy that is already active. */
+export function recordCommand(l: Layout, entry: object, prune: Shell | undefined): Shell {
+  return sh`{ ${chain(auditCommand(l, entry), prune ?? sh`true`)}; } || true`;
 }

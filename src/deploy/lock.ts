@@ -126,7 +126,7 @@ export function refreshCommand(l: Layout, ownerId: string): Shell {
  * Releases our own lock (never someone else's). owner.json is one line: read by the shell itself, no grep. `also`:
  * paths removed by the same `rm` (a deploy's upload, which is not needed once the release is unpacked).
  */
-export function releaseCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
+export function unlockCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
   const other = also.length ? sh`rm -rf ${also}` : sh`true`;
   return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`;
 }
@@ -155,8 +155,6 @@ export interface AcquireOptions {
   /** Called once when we start waiting. */
   onWait?: (holder: string) => void;
   pollMs?: number;
-  /** --dry-run: the command is printed, not run; there is no answer to parse. */
-  dryRun?: boolean;
   /**
    * A command run in the same round trip right after the lock is taken (never when it is not): saves the host a
    * shell. Its output and exit status come back in the result; its failure does not fail the lock step.
@@ -173,7 +171,7 @@ export interface AcquireOptions {
   output?: Pick<ExecOptions, 'onStdout' | 'onStderr'>;
 }
 
-/** What `after` printed and its exit status (undefined without `after`, and in a dry run). */
+/** What `after` printed and its exit status (undefined without `after`). */
 export interface AfterResult {
   stdout: string;
   code: number;
@@ -210,7 +208,7 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
   const tried = new Set<string>();
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
-    const fused = opts.after !== undefined && !opts.dryRun;
+    const fused = opts.after !== undefined;
     const hold = fused && opts.hold === true;
     const cmd = fused ? acquireThenCommand(l, owner, opts.after!, hold ? runScriptFromStdin() : undefined, opts.dirs) : acquireCommand(l, owner, opts.dirs);
     const sig = opts.signal ? { signal: opts.signal } : {};
@@ -221,7 +219,6 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
       res = started.result;
       if (res.code !== 0) throw lockFailed(backend, cmd, res);
     } else res = await backend.run(cmd.text, { step: 'lock', ...sig });
-    if (opts.dryRun && res.stdout.trim() === '') return undefined;
     const parsed = parseAcquire(res.stdout);
     if (parsed.acquired) return fused ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);
@@ -315,5 +312,5 @@ export function lostLockError(host: string, step: string): RemoteError {
 }
 
 export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {
-  await backend.exec(releaseCommand(l, ownerId).text, { timeoutMs: 15_000 });
+  await backend.exec(unlockCommand(l, ownerId).text, { timeoutMs: 15_000 });
 }

@@ -18,8 +18,6 @@ export interface NodeContext {
   signal?: AbortSignal;
   /** Streams remote output lines (verbose mode). */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
-  /** --dry-run: commands are printed, not run, so never wait on their answers. */
-  dryRun?: boolean;
 }
 
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
@@ -34,7 +32,7 @@ function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
 
 export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   const r = await ctx.backend.run(detectKindCommand(ctx.layout).text, { step: 'detect', ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const kind = parseKind(r.stdout) ?? (ctx.dryRun ? 'mix' : undefined);
+  const kind = parseKind(r.stdout);
   if (!kind) {
     throw new RemoteError(ctx.backend.target.name, `no release of ${ctx.layout.app} deployed at ${ctx.layout.root}`, {
       step: 'detect',
@@ -51,7 +49,6 @@ export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<bo
 
 /** Polls until the node answers (want=true) or stops answering (want=false); false on timeout. */
 export async function waitFor(ctx: NodeContext, kind: ReleaseKind, want: boolean, timeoutMs: number): Promise<boolean> {
-  if (ctx.dryRun) return true;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (ctx.signal?.aborted) throw new InterruptedError();
@@ -73,7 +70,7 @@ export async function logTail(ctx: NodeContext, lines = 20): Promise<string> {
 /** Starts the active release; refuses when already running; waits until the node answers. Returns the log tail. */
 export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<string> {
   const host = ctx.backend.target.name;
-  if (!ctx.dryRun && (await isRunning(ctx, kind))) {
+  if (await isRunning(ctx, kind)) {
     throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
   }
   await ctx.backend.run(startCommand(ctx.layout, kind, ctx.envFile).text, { step: 'start', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
@@ -92,7 +89,7 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
 export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
   const host = ctx.backend.target.name;
   let osPid: number | undefined;
-  if (!ctx.dryRun) {
+  {
     // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
     // loop on the host instead of booting a VM per poll.
     const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
@@ -144,7 +141,11 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
 }
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
-  const r = await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs }));
+  return queryResult(kind, q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs })));
+}
+
+/** A one-shot action's result as deliver reports it (relx's quirks undone). */
+export function queryResult(kind: ReleaseKind, q: NodeQuery, r: ExecResult): ExecResult {
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();
     // relx's eval prints an error term and still exits 0 (edeliver issue #210): an error is an error.

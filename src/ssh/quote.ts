@@ -3,7 +3,11 @@
 
 /** A fragment that is already valid shell (built by this module or a literal in our own code). */
 export class Shell {
-  constructor(readonly text: string) {}
+  /** For a script joined by `and`/`chain`: its statements and how they are joined (printed one per line). */
+  constructor(
+    readonly text: string,
+    readonly joined?: { readonly op: '&&' | ';'; readonly parts: readonly Shell[] },
+  ) {}
   toString(): string {
     return this.text;
   }
@@ -58,13 +62,31 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
  * (`a; if …; fi`, `a || b`, a pipeline) is grouped in `{ …; }` first: `x && a; b` would run `b` whatever `x` did.
  */
 export function and(...parts: (Shell | string)[]): Shell {
-  return new Shell(
-    parts
-      .map((p) => (p instanceof Shell ? p.text : p))
-      .filter((t) => t !== '')
-      .map((t) => (/[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t))
-      .join(' && '),
-  );
+  const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
+  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t)).join(' && ');
+  return new Shell(text, { op: '&&', parts: kept });
+}
+
+/** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
+export function chain(...parts: (Shell | string)[]): Shell {
+  const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
+  return new Shell(kept.map((p) => p.text).join('; '), { op: ';', parts: kept });
+}
+
+/**
+ * A script as a person reads it: one statement per line (the parts `and`/`chain` joined, each ending in its
+ * operator), nested joins indented. Pasting the lines back together is the same script.
+ */
+export function statementLines(script: Shell, indent = ''): string[] {
+  if (!script.joined || script.joined.parts.length < 2) return [`${indent}${script.text}`];
+  const { op, parts } = script.joined;
+  return parts.flatMap((p, i) => {
+    const last = i === parts.length - 1;
+    const grouped = op === '&&' && /[;|&\n]/.test(p.text) && p.joined !== undefined;
+    const inner = grouped ? [`${indent}{`, ...statementLines(p, `${indent}  `), `${indent}}`] : statementLines(p, indent);
+    if (!last) inner[inner.length - 1] += op === '&&' ? ' &&' : ';';
+    return inner;
+  });
 }
 
 /** Wraps a whole script so it runs under `sh -c` with its own quoting (useful with sudo or a login shell). */
