@@ -22,6 +22,8 @@ function printHost(out: Output, h: HostPlan): void {
   for (const f of h.facts) out.info(out.c.dim(`  ${f}`));
   if (h.steps.length === 0) out.info('  nothing to do');
   h.steps.forEach((s, i) => {
+    const last = h.steps.findLastIndex((x) => x.session === s.session);
+    if (last > i && (i === 0 || h.steps[i - 1]!.session !== s.session)) out.info(out.c.dim(`  steps ${i + 1}-${last + 1} run in one remote shell:`));
     out.info(`  ${String(i + 1).padStart(2)}. ${out.c.bold(s.name)}: ${s.does}`);
     for (const note of notes(h.steps, i)) out.info(out.c.dim(`      ${note}`));
     if (out.verbose) for (const line of statementLines(s.script)) out.info(`      ${out.c.cyan(line)}`);
@@ -30,9 +32,7 @@ function printHost(out: Output, h: HostPlan): void {
 
 function notes(steps: readonly Step[], i: number): string[] {
   const s = steps[i]!;
-  const first = steps.findIndex((x) => x.session === s.session);
   return [
-    ...(first < i ? [`in the same remote shell as step ${first + 1}`] : []),
     ...(s.input.kind !== 'none' ? [`stdin: ${describeInput(s.input)}`] : []),
     ...(s.poll && s.poll.timeoutMs > 0 ? [`repeated until it exits 0, up to ${Math.round(s.poll.timeoutMs / 1000)}s`] : []),
     ...(s.query ? ['read-only: it ran during this dry run'] : []),
