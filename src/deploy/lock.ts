@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
-import { sh, type Shell } from '../ssh/quote.js';
+import { chain, group, ifThen, sh, type Shell } from '../ssh/quote.js';
 import { ensureDirsCommand } from './commands.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
@@ -48,7 +48,13 @@ export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = [])
  */
 function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
   const ownerFile = `${l.lock}/owner.json`;
-  return sh`{ ${ensureDirsCommand([l.home, ...dirs])} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
+  const taken = chain(
+    sh`printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || ${group(chain(sh`e=$?`, sh`rm -rf ${l.lock}`, sh`exit "$e"`))}`,
+    sh`echo ACQUIRED`,
+    onTaken,
+  );
+  const held = chain(sh`echo HELD`, sh`date +%s`, sh`stat -c %Y ${l.lock} 2>/dev/null || echo 0`, sh`cat ${ownerFile} 2>/dev/null`, sh`exit 0`);
+  return chain(group(sh`${ensureDirsCommand([l.home, ...dirs])} || exit $?`), ifThen(sh`mkdir ${l.lock} 2>/dev/null`, taken, held));
 }
 
 /** A held lock as seen once: its age and owner, and `stamp`, the mtime (host clock, seconds) its age came from. */
@@ -128,7 +134,7 @@ export function refreshCommand(l: Layout, ownerId: string): Shell {
  */
 export function unlockCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
   const other = also.length ? sh`rm -rf ${also}` : sh`true`;
-  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`;
+  return chain(sh`o=`, sh`[ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}`, sh`case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`);
 }
 
 /** `deliver unlock`: prints the owner record (if any) and removes the lock. */
@@ -188,8 +194,8 @@ const AFTER_EXIT = '[deliver-after-exit]';
  * login shell itself: no subshell to capture the acquire output (on a busy host every process counts).
  */
 export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell, dirs: string[] = []): Shell {
-  const rest = then ? sh`[ "$a" = 0 ] || exit 0; ${then}` : sh`true`;
-  return takeLock(l, owner, dirs, sh`echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; ${rest}`);
+  const rest = then ? chain(sh`[ "$a" = 0 ] || exit 0`, then) : sh`true`;
+  return takeLock(l, owner, dirs, chain(sh`echo ${AFTER_MARK}`, group(after), sh`a=$?`, sh`printf '%s %s\\n' ${AFTER_EXIT} "$a"`, rest));
 }
 
 function splitAfter(stdout: string): AfterResult | undefined {

@@ -6,7 +6,7 @@ export class Shell {
   /** For a script joined by `and`/`chain`: its statements and how they are joined (printed one per line). */
   constructor(
     readonly text: string,
-    readonly joined?: { readonly op: '&&' | ';'; readonly parts: readonly Shell[] },
+    readonly joined?: { readonly op: '&&' | ';' | '{' | 'if'; readonly parts: readonly Shell[] },
   ) {}
   toString(): string {
     return this.text;
@@ -73,20 +73,47 @@ export function chain(...parts: (Shell | string)[]): Shell {
   return new Shell(kept.map((p) => p.text).join('; '), { op: ';', parts: kept });
 }
 
+/** `{ script; }`: one statement (for `&&`, `||`, a redirect) that keeps the script's statements for printing. */
+export function group(script: Shell): Shell {
+  return new Shell(`{ ${script.text.replace(/[;\s]+$/, '')}; }`, { op: '{', parts: [script] });
+}
+
+/** `if cond; then …; [else …;] fi`, printed with its branches indented. */
+export function ifThen(cond: Shell, then: Shell, otherwise?: Shell): Shell {
+  const text = `if ${cond.text}; then ${then.text}; ${otherwise ? `else ${otherwise.text}; ` : ''}fi`;
+  return new Shell(text, { op: 'if', parts: otherwise ? [cond, then, otherwise] : [cond, then] });
+}
+
 /**
  * A script as a person reads it: one statement per line (the parts `and`/`chain` joined, each ending in its
- * operator), nested joins indented. Pasting the lines back together is the same script.
+ * operator), groups and `if` branches indented. Joining the lines with spaces gives the same script.
  */
 export function statementLines(script: Shell, indent = ''): string[] {
-  if (!script.joined || script.joined.parts.length < 2) return [`${indent}${script.text}`];
-  const { op, parts } = script.joined;
-  return parts.flatMap((p, i) => {
-    const last = i === parts.length - 1;
-    const grouped = op === '&&' && /[;|&\n]/.test(p.text) && p.joined !== undefined;
-    const inner = grouped ? [`${indent}{`, ...statementLines(p, `${indent}  `), `${indent}}`] : statementLines(p, indent);
-    if (!last) inner[inner.length - 1] += op === '&&' ? ' &&' : ';';
-    return inner;
+  const j = script.joined;
+  if (!j) return [`${indent}${script.text}`];
+  const inner = `${indent}  `;
+  if (j.op === '{') return [`${indent}{`, ...statementLines(j.parts[0]!, inner).map(semi), `${indent}}`];
+  if (j.op === 'if') {
+    const [cond, then, otherwise] = j.parts;
+    return [
+      `${indent}if ${cond!.text}; then`,
+      ...statementLines(then!, inner).map(semi),
+      ...(otherwise ? [`${indent}else`, ...statementLines(otherwise, inner).map(semi)] : []),
+      `${indent}fi`,
+    ];
+  }
+  if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
+  return j.parts.flatMap((p, i) => {
+    const grouped = j.op === '&&' && /[;|&\n]/.test(p.text) && p.joined?.op !== '{';
+    const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);
+    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === '&&' ? ' &&' : ';';
+    return lines;
   });
+}
+
+/** The last line of a statement list inside braces or a branch ends in `;` (so the lines join into the script). */
+function semi(line: string, i: number, all: string[]): string {
+  return i === all.length - 1 && !/[;&{]$|^\s*(then|else|do)$/.test(line) ? `${line};` : line;
 }
 
 /** Wraps a whole script so it runs under `sh -c` with its own quoting (useful with sudo or a login shell). */
