@@ -260,16 +260,21 @@ async function finish(run: HostRun, steps: Step[], opts: RunStepOptions): Promis
 }
 
 /** The two read-only steps that decide a start: the release kind and whether (with which pid) the node runs. */
-export async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepOptions): Promise<{ kind: ReleaseKind; pid: number | undefined; steps: Step[] }> {
+function nodeQueries(h: DeployHost, kind: ReleaseKind): Step[] {
+  return runningStep(nodeOf(h), kind, detectStep(h.layout, new StepList())).steps;
+}
+
+/** Runs nodeQueries: the kind (none: nothing active) and the pid (undefined: not running). */
+async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepOptions): Promise<{ kind: ReleaseKind; pid: number | undefined; steps: Step[] }> {
   const l = run.h.layout;
-  const detect = detectStep(l, new StepList()).steps;
-  const kind = parseKind((await runStep(run.backend, detect[0]!, opts)).stdout);
+  const [detect] = nodeQueries(run.h, 'mix');
+  const kind = parseKind((await runStep(run.backend, detect!, opts)).stdout);
   if (!kind) {
     throw new RemoteError(run.backend.target.name, `no release of ${l.app} deployed at ${l.root}`, { step: 'detect', hint: 'deploy one first: deliver deploy release <env>' });
   }
-  const ask = runningStep(nodeOf(run.h), kind, new StepList()).steps;
-  const pid = runningPid(await runStep(run.backend, ask[0]!, opts));
-  return { kind, pid, steps: appendSteps(detect, ask) };
+  const steps = nodeQueries(run.h, kind);
+  const pid = runningPid(await runStep(run.backend, steps[1]!, opts));
+  return { kind, pid, steps };
 }
 
 /** After a failed start or health check: the error, saying whether the previous release runs again. */
@@ -349,7 +354,7 @@ export async function planDeployHost(backend: Backend, h: DeployHost, signal?: A
     const kind = node?.kind ?? 'mix';
     if (!node) facts.push(`node: nothing active to read the release kind from; the start steps are shown for a ${kind} release (the real run reads it after activating ${h.cfg.version})`);
     else facts.push(`node: ${kind} release, ${node.pid === undefined ? 'not running' : `running${node.pid ? ` (OS pid ${node.pid})` : ''}`} (read now; the real run reads it again after activating)`);
-    steps = appendSteps(appendSteps(steps, node?.steps ?? []), startDeploySteps(h, seen, kind, node?.pid));
+    steps = appendSteps(appendSteps(steps, node?.steps ?? nodeQueries(h, kind)), startDeploySteps(h, seen, kind, node?.pid));
   }
   return { host: backend.target.name, steps, facts };
 }

@@ -40,8 +40,15 @@ export function planRollback(hosts: { host: string; layout: Layout; stateText: s
   return plan;
 }
 
+/** Read-only, on every host before anything changes: where the link points, what is installed, the history. */
+export function stateStep(l: Layout): Step {
+  return new StepList().add('state', "read the host's state (installed releases, history)", stateCommand(l), { query: true }).steps[0]!;
+}
+
 export async function readState(backend: Backend, l: Layout, signal?: AbortSignal): Promise<string> {
-  return (await backend.run(stateCommand(l).text, { step: 'state', ...(signal ? { signal } : {}) })).stdout;
+  const r = await runStep(backend, stateStep(l), signal ? { signal } : {});
+  if (r.code !== 0) throw new RemoteError(backend.target.name, `reading the host's state failed (exit ${r.code})`, { step: 'state', ...(r.stderr.trim() ? { detail: r.stderr.trim() } : {}) });
+  return r.stdout;
 }
 
 export interface RollbackOptions {
@@ -143,7 +150,7 @@ export async function rollbackHost(backend: Backend, r: RollbackHost, opts: Roll
 /** The dry run's view: the node queries run for real (read-only), the rest as the real run would send it. */
 export async function planRollbackHost(backend: Backend, r: RollbackHost, signal?: AbortSignal): Promise<HostPlan> {
   const node = await readNode(backend, r, signal ? { signal } : {});
-  const steps = appendSteps(appendSteps([rollbackLockStep(r)], node.steps), rollbackSteps(r, node.kind, node.pid));
+  const steps = appendSteps(appendSteps(appendSteps([stateStep(r.t.layout)], [rollbackLockStep(r)]), node.steps), rollbackSteps(r, node.kind, node.pid));
   const running = node.kind !== undefined && node.pid !== undefined;
   return {
     host: r.t.host,
