@@ -172,8 +172,8 @@ function transferSteps(h: DeployHost, seen: Inspected, s: StepList): void {
   if (!inline) return;
   const r = record(h, seen, false);
   s.join('activate', `point ${l.root} at ${cfg.version}${previousOf(h, seen) ? ` (was ${previousOf(h, seen)})` : ''}`, sh`{ ${activateCommand(l, cfg.version, ids.id)} || exit ${EXIT_ACTIVATE}; }`);
-  s.join('record', recordDoes(r.pruned), sh`{ ${r.script}; }`);
-  s.join('unlock', 'remove the deploy lock and the upload', sh`{ ${unlockCommand(l, ids.owner.id, [tar])} && echo deliver-unlocked || true; }`);
+  s.join('record', recordDoes(r.pruned), sh`{ ${r.script}; }`, { bestEffort: true });
+  s.join('unlock', 'remove the deploy lock and the upload', sh`{ ${unlockCommand(l, ids.owner.id, [tar])} && echo deliver-unlocked || true; }`, { bestEffort: true });
 }
 
 function activateSteps(h: DeployHost, seen: Inspected, s: StepList): void {
