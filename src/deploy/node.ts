@@ -89,14 +89,12 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
 export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
   const host = ctx.backend.target.name;
   let osPid: number | undefined;
-  {
-    // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
-    // loop on the host instead of booting a VM per poll.
-    const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    if (r.code !== 0) return false;
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    if (/^\d+$/.test(last)) osPid = Number(last);
-  }
+  // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
+  // loop on the host instead of booting a VM per poll.
+  const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  if (r.code !== 0) return false;
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (/^\d+$/.test(last)) osPid = Number(last);
   await ctx.backend.run(stopCommand(ctx.layout, kind, ctx.envFile).text, { step: 'stop', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
   const gone =
     osPid !== undefined

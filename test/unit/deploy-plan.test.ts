@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import type { HookDef } from '../../src/config/types.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   activateCommand, envFileCommand, healthCheckCommand, inspectCommand, installCommand, installedShaCommand, leftoversCommand, recordCommand, stateCommand, unpackCommand,
@@ -137,8 +138,8 @@ describe('the deploy plan', () => {
   });
 
   it('--pull: the host downloads; an env file and extract hooks get commands of their own', () => {
-    const hooks = new Map([['post_extract_release_archive', { name: 'post_extract_release_archive', source: 'post_extract_release_archive() { true; }', line: 1 }]]);
-    const h = host({ hooks } as Partial<DeployConfig>, { release: { file: 'demo_0.2.0.release.tar.gz', sha256: SHA, size: 1234, pull: true }, envFile: { local: '/p/.deliver/production.env', bytes: 9 } });
+    const hook: HookDef = { name: 'post_extract_release_archive', body: 'true;', source: 'post_extract_release_archive() { true; }', location: { file: 'config', line: 1 } };
+    const h = host({ hooks: new Map([[hook.name, hook]]) }, { release: { file: 'demo_0.2.0.release.tar.gz', sha256: SHA, size: 1234, pull: true }, envFile: { local: '/p/.deliver/production.env', bytes: 9 } });
     const steps = deploySteps(h, state());
     expect(names(steps)).toEqual(['1:lock', '1:download', '1:verify', '2:unpack', '3:post_extract_release_archive', '4:install', '5:env file', '6:activate', '7:unlock']);
     expect(steps[1]!.input).toEqual({ kind: 'presigned-url', file: 'demo_0.2.0.release.tar.gz' });
