@@ -2,7 +2,8 @@
 // share one HostRun: lock and inspect → transfer and install → activate and start → clean up on failure. The steps
 // come from deploy-plan.ts (the plan a dry run prints); this file only executes them. Until `activate`, the host's
 // `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
-import { existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
 import { appendSteps, StepList, type HostPlan, type Step, type StepInput } from '../plan/plan.js';
@@ -213,10 +214,10 @@ async function sendSession(run: HostRun, held: Paused, rest: Step[]): Promise<vo
  * What a step's stdin carries: the tarball (streamed with backpressure, progress as it is handed to SSH), the
  * presigned URL (--pull) or the env file.
  */
-async function openInput(run: HostRun, input: StepInput): Promise<import('node:stream').Readable | string> {
+async function openInput(run: HostRun, input: StepInput): Promise<Readable | string> {
   const { source, events } = run.o;
   if (input.kind === 'presigned-url') return pullInput(await source.pull!.url());
-  if (input.kind === 'env-file') return (await import('node:fs')).createReadStream(input.local);
+  if (input.kind === 'env-file') return createReadStream(input.local);
   let sent = 0;
   const counted = source.open();
   counted.on('data', (chunk: Buffer) => {
