@@ -32,9 +32,6 @@ const bedEnv = {
   TESTBED_NET: process.env.TESTBED_NET ?? '127.0.7',
   TESTBED_DIR: process.env.TESTBED_DIR ?? join(REPO, '.testbed-bench'),
   TESTBED_HOSTS: process.env.TESTBED_HOSTS ?? String(NHOSTS),
-  // Hosts get their own clean HOME, as real servers have: this machine's /root/.bashrc (pyenv init, ~0.4 s) would
-  // otherwise run on every remote command. TESTBED_OWN_HOME=0 measures with it.
-  TESTBED_OWN_HOME: process.env.TESTBED_OWN_HOME ?? '1',
 };
 const s3Env = { ...process.env, S3_PORT: process.env.S3_PORT ?? '7487', S3_DIR: process.env.S3_DIR ?? '/tmp/deliver-s3-bench' };
 
@@ -124,13 +121,12 @@ function startBed() {
 }
 
 /**
- * A bed that was already running keeps the HOME its sessions got when it started: one started without
- * TESTBED_OWN_HOME=1 runs this machine's shell start-up files on every remote command (a `pyenv init` here costs each
- * SSH session ~0.3 s of CPU) and would measure them instead of the tools.
+ * A bed that was already running keeps the HOME its sessions got when it started: one started by an older
+ * scripts/testbed.sh gives them this machine's /root, whose shell start-up files (a `pyenv init` here costs each SSH
+ * session ~0.3 s of CPU) would be measured instead of the tools.
  */
 function checkSessionHome(bed) {
-  const want = bedEnv.TESTBED_OWN_HOME === '1' ? '/srv/home' : undefined;
-  if (!want) return;
+  const want = '/srv/home';
   let got;
   try {
     got = sh('ssh', ['-F', bed.sshConfig, bed.hosts[0].name, 'echo "$HOME"'], { env: { ...process.env, HOME: bed.home } }).trim();
@@ -138,7 +134,7 @@ function checkSessionHome(bed) {
     die(`cannot reach bed host ${bed.hosts[0].name} over ssh: ${e.stderr ?? e.message}`);
   }
   if (got !== want) {
-    die(`the running test bed gives sessions HOME=${got}, not ${want}: restart it (scripts/testbed.sh stop) so the bench starts it with TESTBED_OWN_HOME=1`);
+    die(`the running test bed gives sessions HOME=${got}, not ${want}: restart it (scripts/testbed.sh stop) so the bench starts it anew`);
   }
 }
 

@@ -3,6 +3,7 @@
 // only other process is the local `git push` (system git + ssh with the SSH layer's settings).
 import type { Readable } from 'node:stream';
 import type { Settings } from '../config/types.js';
+import { remoteDirOf } from '../config/validate.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
 import { formatBytes } from '../output/output.js';
@@ -29,6 +30,12 @@ export interface BuildReleaseOptions {
   skipGitClean: boolean;
   skipMixClean: boolean;
   force: boolean;
+  /** `build upgrade --from`: a release of this version already in the store is used as it is (not rebuilt or replaced). */
+  useStored?: boolean;
+  /** `build appups`: build only, leave the store alone (the release stays on the build host for the next steps). */
+  skipStore?: boolean;
+  /** `build upgrade`: build, but keep a release of the built version the store already has (no --force needed). */
+  keepStored?: boolean;
 }
 
 export interface BuildHostInfo {
@@ -52,6 +59,24 @@ export interface BuildReleaseDeps {
   /** `GIT_SSH_COMMAND` for the push, with the same host key policy and identities as the pooled connection. */
   gitSshCommand: () => Promise<string>;
   dryRun: boolean;
+  /** Runs after the release is built and stored (the upgrade steps, on the same connection); not for a `useStored` release. */
+  onBuilt?: (b: BuiltRelease) => Promise<void>;
+}
+
+export type RemoteStep = (name: string, command: Shell, opts?: { stdin?: string | Buffer | Readable; agentForward?: boolean; quiet?: boolean }) => Promise<ExecResult>;
+
+/** The built release on the build host, and the step runner of the build (failures show step, command, output). */
+export interface BuiltRelease {
+  version: string;
+  /** Absolute build directory; the release directory in it. */
+  buildDir: string;
+  releaseDir: string;
+  tools: cmd.ToolSettings;
+  backend: Backend;
+  store: ReleaseStore;
+  step: RemoteStep;
+  /** Wraps commands with the build's prelude (profile, set -e, cd build directory). */
+  inDir: (...c: Shell[]) => Shell;
 }
 
 export interface BuildReleaseResult {
@@ -68,6 +93,8 @@ export interface BuildReleaseResult {
   releaseTool: ProjectKind['releaseTool'];
   durationMs: number;
   dryRun?: boolean;
+  /** The release was already in the store (`useStored`) and was not built. */
+  fromStore?: boolean;
 }
 
 /** Build variables as edeliver named them; `settings` first, then the values of this build. */
@@ -89,7 +116,8 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   const started = Date.now();
   const { settings, out } = d;
   const app = required(settings, 'APP');
-  const buildAt = required(settings, 'BUILD_AT');
+  required(settings, 'BUILD_AT');
+  const buildAt = remoteDirOf(settings, ['BUILD_AT'])!;
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(app)) {
     throw new UsageError(`APP=${JSON.stringify(app)} (${settings.where('APP')}): expected an OTP application name (letters, digits, _)`);
   }
@@ -144,7 +172,11 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
 
   // Fail before any remote work if the store already has this release.
   const store = await d.store();
-  if (version !== undefined && !o.force && !d.dryRun) await assertNotInStore(store, releaseFileName(app, version), app, version);
+  if (o.useStored && version !== undefined && !d.dryRun) {
+    const have = await store.stat(releaseFileName(app, version));
+    if (have) return storedResult(have, store.description, ref, d.buildHost.name, kind, started);
+  }
+  if (version !== undefined && !o.force && !d.dryRun && !o.useStored && !o.skipStore && !o.keepStored) await assertNotInStore(store, releaseFileName(app, version), app, version);
 
   const tools: cmd.ToolSettings = {
     kind,
@@ -227,7 +259,7 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   };
 
   // Runs one remote step; on failure: the step, the command and the last 40 lines of its output.
-  const step = async (name: string, command: Shell, opts: { stdin?: string | Buffer | Readable; agentForward?: boolean; quiet?: boolean } = {}): Promise<ExecResult> => {
+  const step: RemoteStep = async (name, command, opts = {}) => {
     if (d.signal.aborted) throw new InterruptedError();
     const tail = new LineTail(40);
     const t0 = Date.now();
@@ -315,6 +347,25 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   }
   validateVersion(builtVersion, `${host}: built release version`);
   const file = releaseFileName(app, builtVersion);
+  // The upgrade steps run after the release is stored: they add the old release to the release directory.
+  const built = async () => {
+    const releaseDir = relDir.startsWith('/') ? relDir : `${buildDir}/${relDir}`;
+    if (d.onBuilt) await d.onBuilt({ version: builtVersion, buildDir, releaseDir, tools, backend, store, step, inDir });
+  };
+  if (o.skipStore) {
+    await built();
+    return { ...storedResult({ app, version: builtVersion, file, size: 0 }, store.description, ref, host, kind, started), fromStore: false };
+  }
+  if ((o.useStored || o.keepStored) && !d.dryRun) {
+    const have = await store.stat(file);
+    if (have) {
+      if (o.keepStored) {
+        out.info(`keeping ${file} that ${store.description} already has (the build of ${ref.sha.slice(0, 7)} is not stored over it)`);
+        await built();
+      }
+      return storedResult(have, store.description, ref, host, kind, started);
+    }
+  }
   if (!o.force && !d.dryRun && builtVersion !== version) await assertNotInStore(store, file, app, builtVersion);
 
   // 9. Pack and stream into the store (temp name + rename inside the store; sha256 computed on the way).
@@ -336,6 +387,7 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
     }
     out.step(`store ${file} (${formatBytes(stored.size)}) in ${store.description}`, Date.now() - t1);
   }
+  await built();
 
   const result: BuildReleaseResult = {
     app,
@@ -352,6 +404,33 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   };
   if (ref.tag !== undefined) result.tag = ref.tag;
   if (d.dryRun) result.dryRun = true;
+  return result;
+}
+
+/** The result for a release that is (or, with skipStore, will not be) in the store rather than freshly stored. */
+function storedResult(
+  r: { app: string; version: string; file: string; size: number; sha256?: string },
+  store: string,
+  ref: BuildRef,
+  buildHost: string,
+  kind: ProjectKind,
+  started: number,
+): BuildReleaseResult {
+  const result: BuildReleaseResult = {
+    app: r.app,
+    version: r.version,
+    file: r.file,
+    sha256: r.sha256 ?? '',
+    size: r.size,
+    store,
+    revision: ref.sha,
+    branch: ref.branch,
+    buildHost,
+    releaseTool: kind.releaseTool,
+    durationMs: Date.now() - started,
+    fromStore: true,
+  };
+  if (ref.tag !== undefined) result.tag = ref.tag;
   return result;
 }
 

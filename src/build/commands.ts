@@ -78,12 +78,12 @@ export interface ToolSettings {
   releaseCmdOptions?: string | undefined;
 }
 
-function mix(t: ToolSettings): Shell {
+export function mix(t: ToolSettings): Shell {
   // MIX_CMD is the user's own config (like a hook body), so it is used as shell text on purpose.
   return raw(`${envPrefix({ MIX_ENV: t.mixEnv }).text} ${t.mixCmd?.trim() || 'mix'}`);
 }
 
-function rebar3(t: ToolSettings): Shell {
+export function rebar3(t: ToolSettings): Shell {
   const cmd = t.rebar3Cmd?.trim() || (t.localRebar3 ? './rebar3' : 'rebar3');
   const cfg = t.rebarConfig ? sh` -C ${t.rebarConfig}`.text : '';
   return raw(`${cmd}${cfg} as ${quote(t.rebarProfile)}`);

@@ -16,9 +16,9 @@ export interface PushOptions {
   signal?: AbortSignal;
 }
 
-/** `git push --force --tags <url> <sha>:refs/heads/<branch>`: the exact commit, unpushed commits included. */
+/** `git push --force --tags -- <url> <sha>:refs/heads/<branch>`: the exact commit, unpushed commits included. */
 export function pushArgs(url: string, sha: string, branch: string): string[] {
-  return ['push', '--force', '--tags', '--quiet', url, `${sha}:refs/heads/${branch}`];
+  return ['push', '--force', '--tags', '--quiet', '--', url, `${sha}:refs/heads/${branch}`];
 }
 
 export async function pushCommit(o: PushOptions): Promise<void> {

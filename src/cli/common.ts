@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { Output } from '../output/output.js';
 import { UsageError } from '../output/errors.js';
+import { rejectEdeliverOptions, withEdeliverOptions } from './commands/edeliver.js';
 
 export interface CommonOptions {
   verbose?: boolean;
@@ -24,7 +25,7 @@ export interface Context {
 
 /** Options accepted by every command (`--opt=value` and `--opt value` both work through commander). */
 export function withCommonOptions(cmd: Command): Command {
-  return cmd
+  return withEdeliverOptions(cmd)
     .option('-V, --verbose', 'stream remote output and show every command')
     .option('--json', 'print one JSON result on stdout (for scripts)')
     .option('--dry-run', 'print what would run on each host and change nothing (deploy-side commands run their read-only queries)')
@@ -57,6 +58,9 @@ export const ENVIRONMENT_FILLERS = new Set(['to', 'on']);
  */
 export function environmentFrom(words: string[], fallback = 'staging'): string {
   const rest = words.filter((w) => !ENVIRONMENT_FILLERS.has(w.toLowerCase()));
+  if (rest.some((w) => w.toLowerCase() === 'check')) {
+    throw new UsageError('edeliver\'s `check` word (a config dry run) is its own command in deliver: deliver check [environment]');
+  }
   if (rest.length > 1) throw new UsageError(`expected one environment, got: ${rest.join(' ')}`);
   const env = rest[0] ?? fallback;
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(env)) {
@@ -73,6 +77,7 @@ export function action<A extends unknown[]>(
     // commander passes positionals..., options, command
     const cmd = args[args.length - 1] as Command;
     const opts = cmd.optsWithGlobals() as CommonOptions;
+    rejectEdeliverOptions(opts as Record<string, unknown>);
     const ctx = makeContext(opts);
     await fn(ctx, ...(args.slice(0, -1) as A));
   };

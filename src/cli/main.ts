@@ -26,7 +26,7 @@ export function buildProgram(): Command {
   const program = new Command('deliver');
   program
     .description('Build Erlang/Elixir releases on a build host and ship them to your servers over SSH.')
-    .version(packageVersion(), '--version', 'print the version of deliver')
+    .version(packageVersion(), '-v, --version', 'print the version of deliver')
     .helpOption('-h, --help', 'show help')
     .showSuggestionAfterError(true)
     // Program options only before the command word: `deploy release --version 1.2` is the release version.
@@ -45,7 +45,10 @@ export function buildProgram(): Command {
 /** Prints an error the way users should see it and returns the exit code. */
 export function reportError(err: unknown): number {
   if (err instanceof CommanderError) {
-    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+    if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+    // `deliver help` asked for it (exit code 0); a group without its subcommand (`deliver deploy`) got its help on
+    // stderr instead of doing anything: a usage error.
+    if (err.code === 'commander.help') return err.exitCode === 0 ? 0 : EXIT_USAGE;
     return EXIT_USAGE; // commander already printed its one-line message
   }
   if (err instanceof DeliverError) {

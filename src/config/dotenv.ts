@@ -1,8 +1,9 @@
 // `.deliver/.env` (next to the config): secrets and per-machine values, parsed with dotenv. It never overrides the
 // real environment, and values whose names look secret are registered for redaction before anything is printed.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parse } from 'dotenv';
 import { addSecret, isSecretName } from '../output/redact.js';
+import { readConfigText } from './text-file.js';
 
 export interface DotenvValue {
   value: string;
@@ -10,9 +11,9 @@ export interface DotenvValue {
 }
 
 /** Values of the .env file with the line each was set on (the last assignment wins, as dotenv does). */
-export function readDotenv(path: string): Map<string, DotenvValue> | undefined {
+export function readDotenv(path: string, display = path): Map<string, DotenvValue> | undefined {
   if (!existsSync(path)) return undefined;
-  const text = readFileSync(path, 'utf8');
+  const text = readConfigText(path, display);
   const values = parse(text);
   const lines = text.split('\n');
   const out = new Map<string, DotenvValue>();

@@ -17,7 +17,28 @@ export function failAt(where: Where, reason: string, hint?: string): never {
   throw new ConfigError(where.file, where.line > 0 ? where.line : undefined, reason, opts);
 }
 
-const HOST_RE = /^(?:([A-Za-z0-9._-]+|[^@\s:/'"`$;|&<>()]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d+))?$/;
+const HOST_RE = /^(?:([^@\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(?::(\d+))?$/;
+/** A login name: no shell syntax (it reaches ProxyCommand's %r unquoted), never an option (no leading `-`). */
+const USER_RE = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/;
+
+/** Refuses a user name that is not a plain login name; `label` says what held it (`PRODUCTION_USER=…`, `user … in …`). */
+export function checkUser(user: string, where: Where, label = `user ${JSON.stringify(user)}`): string {
+  if (!USER_RE.test(user)) failAt(where, `${label} is not a valid user name (letters, digits, . _ -, not starting with -)`);
+  return user;
+}
+
+/**
+ * DELIVER_TO, TEST_AT, BUILD_AT and node paths: absolute, or `~/…` (the login user's home on the host). Never an
+ * option, never `/` or the home directory itself (deliver creates, cleans and replaces things inside it).
+ * `what` names the value in messages: `DELIVER_TO="~"`, `path "/" of node "web1:/"`.
+ */
+export function checkRemoteDir(dir: string, where: Where, what: string): string {
+  const d = dir.trim();
+  const bare = d.replace(/\/+$/, '');
+  if (bare === '' || bare === '~') failAt(where, `${what}: refusing ${bare === '~' ? 'the home directory itself' : 'the root directory'}; name a directory for deliver`);
+  if (!/^(\/|~\/)/.test(d) || /[\0-\x1f\x7f]/.test(d)) failAt(where, `${what}: expected an absolute path or ~/path`, 'e.g. /opt/apps or "~/apps"');
+  return d;
+}
 
 /** Parses `[user@]host[:port]`. `defaultUser` applies when the spec names no user. */
 export function parseHostSpec(text: string, where: Where, defaultUser?: string): HostTarget {
@@ -32,6 +53,7 @@ export function parseHostSpec(text: string, where: Where, defaultUser?: string):
     if (!Number.isInteger(port) || port < 1 || port > 65535) failAt(where, `invalid port ${m[3]} in ${JSON.stringify(spec)}: expected 1-65535`);
   }
   const user = m[1] ?? (defaultUser?.trim() || undefined);
+  if (user !== undefined) checkUser(user, where, `user ${JSON.stringify(user)} of host ${JSON.stringify(spec)}`);
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const name = `${user !== undefined ? `${user}@` : ''}${hostPart}${port !== undefined ? `:${port}` : ''}`;
   return { name, host, ...(user !== undefined ? { user } : {}), ...(port !== undefined ? { port } : {}) };
@@ -61,6 +83,14 @@ export function parseHostList(text: string, where: Where, defaultUser?: string):
   return targets;
 }
 
+/** A host or node list that names no host at all (`PRODUCTION_HOSTS=" , "`) is a mistake, not an empty environment. */
+export function someHosts<T>(targets: T[], name: string, value: string, where: Where): T[] {
+  if (targets.length > 0) return targets;
+  // A string `where` already names the variable (`PRODUCTION_HOSTS (environment)`).
+  const what = typeof where === 'string' ? JSON.stringify(value) : `${name}=${JSON.stringify(value)}`;
+  failAt(where, `${what} names no host`, 'list hosts separated by spaces or commas, e.g. "web1 web2"');
+}
+
 /** `[user@]host[:port]:/path[|configfile]` (the path may start with `~`). Spaces separate entries. */
 export function parseNodeSpec(text: string, where: Where, defaultUser?: string): NodeTarget {
   const spec = text.trim();
@@ -70,7 +100,8 @@ export function parseNodeSpec(text: string, where: Where, defaultUser?: string):
   if (!m) failAt(where, `invalid node ${JSON.stringify(spec)}: expected user@host:/path[|configfile]`, 'e.g. PRODUCTION_NODES="deploy@web1:/opt/myapp deploy@web2:/opt/myapp"');
   const host = parseHostSpec(m[1]!, where, defaultUser);
   if (configFile !== undefined && configFile.trim() === '') failAt(where, `invalid node ${JSON.stringify(spec)}: empty config file after |`);
-  return { ...host, path: m[2]!, ...(configFile !== undefined ? { configFile } : {}) };
+  const path = checkRemoteDir(m[2]!, where, `path ${JSON.stringify(m[2])} of node ${JSON.stringify(spec)}`);
+  return { ...host, path, ...(configFile !== undefined ? { configFile } : {}) };
 }
 
 export function parseNodeList(text: string, where: Where, defaultUser?: string): NodeTarget[] {

@@ -16,7 +16,7 @@
 // non-empty; those names keep their overriding value while the file is evaluated, so `DELIVER_TO=$BUILD_AT/x` in the
 // file sees BUILD_AT from the environment. Other names (PATH, your own helper variables) behave exactly as in bash.
 // `${X:-default}` in the file sees the environment's X, as in bash.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ConfigError } from '../output/errors.js';
 import { addSecret, isSecretName } from '../output/redact.js';
@@ -28,6 +28,7 @@ import { evaluateNative, NeedsBash, ParamError } from './expand.js';
 import { displayPath, LoadedSettings } from './settings.js';
 import { ShellSyntaxError } from './shell-lexer.js';
 import { ScanError, scanShell, type FunctionDef, type Scan } from './shell-scan.js';
+import { readConfigText } from './text-file.js';
 import type { ConfigVar, ConfigWarning, HookDef, Location, Settings } from './types.js';
 import { isKnownVariable } from './variables.js';
 
@@ -70,7 +71,7 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
   const effective: Record<string, string | undefined> = { ...env };
   const outside = new Map<string, ConfigVar>();
   const dotenvPath = join(configDir, '.env');
-  const dotenv = readDotenv(dotenvPath);
+  const dotenv = readDotenv(dotenvPath, displayPath(dotenvPath, cwd));
   for (const [name, dv] of dotenv ?? []) {
     if (env[name] !== undefined && env[name] !== '') continue; // .env never overrides the real environment
     effective[name] = dv.value;
@@ -99,10 +100,10 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
   for (const name of PRESET_FOR_EVALUATION) if (evalEnv[name] === undefined || evalEnv[name] === '') evalEnv[name] = DEFAULTS[name];
 
   let evaluated: Evaluated | undefined;
-  const warnings: ConfigWarning[] = [];
+  let warnings: ConfigWarning[] = [];
   if (existsSync(file)) {
     evaluated = await evaluateFile(file, display, projectDir, evalEnv, protect, opts.bashTimeoutMs);
-    warnings.push(...evaluated.warnings);
+    warnings = evaluated.warnings; // not push(...): one argument per warning overflows the stack for huge configs
   } else {
     warnings.push({ message: `no config file at ${display}: using the environment and defaults only (create one with \`deliver init\`)` });
   }
@@ -143,7 +144,7 @@ async function evaluateFile(
   protect: ReadonlySet<string>,
   timeoutMs: number | undefined,
 ): Promise<Evaluated> {
-  const text = readFileSync(file, 'utf8');
+  const text = readConfigText(file, display);
   const crlf: ConfigWarning[] = text.includes('\r\n')
     ? [{ message: 'the file has Windows (CRLF) line endings: bash keeps the \\r at the end of each value; convert it with dos2unix', location: { file, line: text.slice(0, text.indexOf('\r\n')).split('\n').length } }]
     : [];

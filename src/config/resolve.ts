@@ -2,11 +2,12 @@
 // the host key policy. Errors name the variable's file:line, or the --host value.
 import { ConfigError, UsageError } from '../output/errors.js';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
-import { failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, splitList } from './hosts.js';
+import { checkUser, failAt, parseBuildHost, parseHostList, parseHostSpec, parseNodeList, someHosts, splitList } from './hosts.js';
 import { configFileName } from './settings.js';
 import type { Settings } from './types.js';
-import { customEnvironments, deployDirVars, knownEnvironments, requireVars, userVars, whereOf } from './validate.js';
+import { customEnvironments, deployDirVars, knownEnvironments, remoteDirOf, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
+import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
 
 export interface ResolvedEnvironment {
   name: string;
@@ -17,10 +18,11 @@ export interface ResolvedEnvironment {
   user?: string;
 }
 
-function firstSet(settings: Settings, names: string[]): string | undefined {
-  for (const n of names) {
+/** The environment's user (`<ENV>_USER`, falling back as userVars says), checked: it reaches ssh and ProxyCommand. */
+function userOf(settings: Settings, env: string): string | undefined {
+  for (const n of userVars(env)) {
     const v = settings.get(n)?.trim();
-    if (v) return v;
+    if (v) return checkUser(v, whereOf(settings, n), `${n}=${JSON.stringify(v)}`);
   }
   return undefined;
 }
@@ -38,8 +40,8 @@ function sameHost(spec: HostTarget, t: HostTarget): boolean {
 export function resolveEnvironment(settings: Settings, env: string, opts: { hosts?: string[] } = {}): ResolvedEnvironment {
   const name = env.toLowerCase();
   const E = name.toUpperCase();
-  const user = firstSet(settings, userVars(name));
-  const deliverTo = firstSet(settings, deployDirVars(name));
+  const user = userOf(settings, name);
+  const deliverTo = remoteDirOf(settings, deployDirVars(name));
   let hostArgs = opts.hosts;
   let hostLabel = '--host';
   if ((hostArgs === undefined || hostArgs.length === 0) && settings.get('HOST')?.trim()) {
@@ -53,8 +55,9 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
   let targets: HostTarget[];
   const nodes = settings.get(`${E}_NODES`)?.trim();
   const hosts = settings.get(`${E}_HOSTS`)?.trim();
-  if (nodes) targets = parseNodeList(nodes, whereOf(settings, `${E}_NODES`), user);
-  else if (hosts) targets = parseHostList(hosts, whereOf(settings, `${E}_HOSTS`), user);
+  const at = (v: string) => whereOf(settings, v);
+  if (nodes) targets = someHosts(parseNodeList(nodes, at(`${E}_NODES`), user), `${E}_NODES`, settings.get(`${E}_NODES`)!, at(`${E}_NODES`));
+  else if (hosts) targets = someHosts(parseHostList(hosts, at(`${E}_HOSTS`), user), `${E}_HOSTS`, settings.get(`${E}_HOSTS`)!, at(`${E}_HOSTS`));
   else if (wanted.length > 0) targets = [];
   else {
     throw new ConfigError(configFileName(settings), undefined, `unknown environment ${JSON.stringify(name)}: neither ${E}_HOSTS nor ${E}_NODES is set`, {
@@ -95,8 +98,10 @@ export function resolveEnvironment(settings: Settings, env: string, opts: { host
 /** BUILD_HOST (exactly one `[user@]host[:port]`) with BUILD_USER, and BUILD_AT. */
 export function resolveBuildHost(settings: Settings): { target: HostTarget; buildAt: string } {
   requireVars(settings, 'build');
-  const target = parseBuildHost(settings.get('BUILD_HOST')!, whereOf(settings, 'BUILD_HOST'), settings.get('BUILD_USER')?.trim() || undefined);
-  return { target, buildAt: settings.get('BUILD_AT')!.trim() };
+  const buildUser = settings.get('BUILD_USER')?.trim() || undefined;
+  if (buildUser !== undefined) checkUser(buildUser, whereOf(settings, 'BUILD_USER'), `BUILD_USER=${JSON.stringify(buildUser)}`);
+  const target = parseBuildHost(settings.get('BUILD_HOST')!, whereOf(settings, 'BUILD_HOST'), buildUser);
+  return { target, buildAt: remoteDirOf(settings, ['BUILD_AT'])! };
 }
 
 /**
@@ -134,4 +139,11 @@ function unknownEnvironmentHint(settings: Settings, name: string): string {
   const choices = known.filter((k) => (BUILTIN_ENVIRONMENTS as readonly string[]).includes(k) || custom.includes(k));
   if (near.length > 0) return `did you mean ${near[0]}? known environments: ${choices.join(', ')}`;
   return choices.length > 0 ? `known environments: ${choices.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)';
+}
+
+/** The release kind the user set: RELEASE_KIND, else distillery for USING_DISTILLERY=true; undefined means "detect". */
+export function configuredReleaseKind(settings: Settings): ReleaseKind | undefined {
+  const kind = settings.get('RELEASE_KIND');
+  if (kind !== undefined && kind.trim() !== '') return parseReleaseKind(kind, whereOf(settings, 'RELEASE_KIND'));
+  return /^(1|true|yes|on)$/i.test(settings.get('USING_DISTILLERY')?.trim() ?? '') ? 'distillery' : undefined;
 }

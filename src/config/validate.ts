@@ -1,10 +1,11 @@
 // Validation in one place: what each command needs, whether values are well-formed (host lists, nodes, numbers,
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { ConfigError } from '../output/errors.js';
-import { failAt as fail, parseBuildHost, parseHostList, parseNodeList, splitList, type Where } from './hosts.js';
+import { checkRemoteDir, checkUser, failAt as fail, parseBuildHost, parseHostList, parseNodeList, someHosts, splitList, type Where } from './hosts.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
+import { parseReleaseKind } from './release-kind.js';
 
 export interface Requirement {
   /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
@@ -58,6 +59,14 @@ function targetRequirements(settings: Settings, env: string): Requirement[] {
   const dirs = deployDirVars(env);
   items.push({ name: dirs.join(' or '), ok: dirs.some((d) => isSet(settings, d)) });
   return items;
+}
+
+/**
+ * False for a deploy-only config (none of BUILD_HOST, BUILD_USER, BUILD_AT set: a CI elsewhere builds and uploads
+ * to the store); `check` then reports building as not configured instead of as missing.
+ */
+export function buildConfigured(settings: Settings): boolean {
+  return ['BUILD_HOST', 'BUILD_USER', 'BUILD_AT'].some((name) => isSet(settings, name));
 }
 
 function buildRequirements(settings: Settings): Requirement[] {
@@ -134,8 +143,8 @@ export function validateSettings(settings: Settings): ValidationResult {
     const defaultUser = userVars(m[1]!.toLowerCase())
       .map((u) => settings.get(u))
       .find((u) => u !== undefined && u !== '');
-    if (m[2] === 'HOSTS') check(v.name, (value, where) => void parseHostList(value, where, defaultUser));
-    else if (m[2] === 'NODES') check(v.name, (value, where) => void parseNodeList(value, where, defaultUser));
+    if (m[2] === 'HOSTS') check(v.name, (value, where) => void someHosts(parseHostList(value, where, defaultUser), v.name, value, where));
+    else if (m[2] === 'NODES') check(v.name, (value, where) => void someHosts(parseNodeList(value, where, defaultUser), v.name, value, where));
     else check(v.name, (value, where) => validUser(value, v.name, where));
   }
   check('BUILD_HOST', (value, where) => void parseBuildHost(value, where));
@@ -143,9 +152,8 @@ export function validateSettings(settings: Settings): ValidationResult {
   check('APP', (value, where) => {
     if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(value)) fail(where, `APP=${JSON.stringify(value)} is not a valid release name (letters, digits, _ and -)`);
   });
-  check('TARGET_MIX_ENV', (value, where) => {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(where, `TARGET_MIX_ENV=${JSON.stringify(value)}: expected a Mix environment name such as prod`);
-  });
+  check('TARGET_MIX_ENV', (value, where) => checkMixEnv(value, where));
+  for (const name of ['DELIVER_TO', 'TEST_AT', 'BUILD_AT']) check(name, (value, where) => checkRemoteDir(value, where, `${name}=${JSON.stringify(value)}`));
   for (const name of ['KEEP_RELEASES', 'SSH_CONCURRENCY', 'VERSION_INFO_LAST_COMMITS']) {
     check(name, (value, where) => {
       if (!/^\d+$/.test(value.trim()) || Number(value) < 1) fail(where, `${name}=${JSON.stringify(value)}: expected a whole number of at least 1`);
@@ -159,18 +167,39 @@ export function validateSettings(settings: Settings): ValidationResult {
   check('HOST_KEY_CHECKING', (value, where) => {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
+  check('RELEASE_KIND', (value, where) => void parseReleaseKind(value, where));
   for (const name of BOOLEAN_VARS) {
     const v = settings.lookup(name);
     if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {
       warnings.push({ message: `${name}=${JSON.stringify(v.value)} is neither true nor false; deliver treats it as false`, ...(v.location ? { location: v.location } : {}) });
     }
   }
-  warnings.push(...unknownVariableWarnings(settings));
-  return { errors, warnings };
+  // concat, not push(...): a spread passes every element as an argument, which overflows the stack for a 200k-name config.
+  return { errors, warnings: warnings.concat(unknownVariableWarnings(settings)) };
+}
+
+function checkMixEnv(value: string, where: Where): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(where, `TARGET_MIX_ENV=${JSON.stringify(value)}: expected a Mix environment name such as prod`);
+  return value;
+}
+
+/** `--mix-env`, else TARGET_MIX_ENV, else prod: checked where a command uses it. */
+export function mixEnvOf(settings: Settings, flag?: string): string {
+  if (flag !== undefined) return checkMixEnv(flag, '--mix-env');
+  const value = settings.get('TARGET_MIX_ENV')?.trim() || 'prod';
+  return checkMixEnv(value, whereOf(settings, 'TARGET_MIX_ENV'));
+}
+
+/** The first of `names` that is set (DELIVER_TO, TEST_AT, BUILD_AT), checked as a remote directory where it is used. */
+export function remoteDirOf(settings: Settings, names: string[]): string | undefined {
+  const name = names.find((n) => isSet(settings, n));
+  if (name === undefined) return undefined;
+  const value = settings.get(name)!;
+  return checkRemoteDir(value, whereOf(settings, name), `${name}=${JSON.stringify(value)}`);
 }
 
 function validUser(value: string, name: string, where: Where): void {
-  if (!/^[A-Za-z0-9_.][A-Za-z0-9_.-]*\$?$/.test(value.trim())) fail(where, `${name}=${JSON.stringify(value)} is not a valid user name`);
+  checkUser(value.trim(), where, `${name}=${JSON.stringify(value)}`);
 }
 
 /** Custom environments that are not themselves typos of staging/production. */

@@ -73,6 +73,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   MIGRATE_COMMAND: v('node', 'command `migrate` runs in the release root (default: bin/APP eval "<App>.Release.migrate()")'),
   ECTO_REPOSITORY: v('node', 'Ecto repository module for migrate/migrations'),
   VERSION_INFO_LAST_COMMITS: v('node', 'commits listed by `version` (default: 5)'),
+  RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   // Release store
   RELEASE_STORE: v('store', 'where releases are kept: a directory, user@host:/path or s3://[KEY@SECRET:]bucket[/prefix] (default: .deliver/releases)'),
   LOCAL_RELEASE_STORE: v('store', 'edeliver: local directory for temporary files and the default store'),
@@ -151,18 +152,32 @@ export function describeVariable(name: string): string | undefined {
   return undefined;
 }
 
-/** Damerau-Levenshtein (optimal string alignment) distance: a swapped pair of letters counts as one typo. */
-export function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+/**
+ * Damerau-Levenshtein (optimal string alignment) distance: a swapped pair of letters counts as one typo. With `limit`,
+ * any distance above it comes back as limit + 1 as soon as that is certain: a config of 200k names is compared with
+ * every known one, so the common case (far apart) must cost next to nothing.
+ */
+export function editDistance(a: string, b: string, limit = Infinity): number {
+  if (Math.abs(a.length - b.length) > limit) return limit + 1;
+  const width = b.length + 1;
+  let before = new Int32Array(width);
+  let prev = new Int32Array(width);
+  for (let j = 0; j < width; j++) prev[j] = j;
+  let row = new Int32Array(width);
   for (let i = 1; i <= a.length; i++) {
+    row[0] = i;
+    let rowMin = i;
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      let best = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = best;
+      let best = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, before[j - 2]! + 1);
+      row[j] = best;
+      rowMin = Math.min(rowMin, best);
     }
+    if (rowMin > limit) return limit + 1;
+    [before, prev, row] = [prev, row, before];
   }
-  return d[a.length]![b.length]!;
+  return Math.min(prev[b.length]!, limit + 1);
 }
 
 /** Two different names, one probably a typo of the other (closeEnough). */
@@ -173,7 +188,27 @@ export function likelyTypo(a: string, b: string): boolean {
 /** Up to 2 typos, fewer for short names, so unrelated short names are never "suggested". */
 function closeEnough(a: string, b: string): boolean {
   const limit = Math.min(a.length, b.length) <= 4 ? 1 : 2;
-  return editDistance(a, b) <= limit;
+  return letterDifference(a, b) <= 2 * limit && editDistance(a, b, limit) <= limit;
+}
+
+const letterCounts = new Int32Array(128);
+
+/**
+ * How many letters the two names do not share (counted with repeats): one edit changes it by at most 2, so it rules
+ * out most pairs before the distance is computed. Letters beyond ASCII share one bucket (the bound stays valid).
+ */
+function letterDifference(a: string, b: string): number {
+  for (let i = 0; i < a.length; i++) letterCounts[Math.min(a.charCodeAt(i), 127)]!++;
+  for (let i = 0; i < b.length; i++) letterCounts[Math.min(b.charCodeAt(i), 127)]!--;
+  let diff = 0;
+  for (const s of [a, b]) {
+    for (let i = 0; i < s.length; i++) {
+      const c = Math.min(s.charCodeAt(i), 127);
+      diff += Math.abs(letterCounts[c]!);
+      letterCounts[c] = 0;
+    }
+  }
+  return diff;
 }
 
 /**
@@ -183,10 +218,10 @@ function closeEnough(a: string, b: string): boolean {
  */
 export function suggestVariable(name: string, knownEnvironments: readonly string[] = BUILTIN_ENVIRONMENTS): string | undefined {
   if (Object.hasOwn(VARIABLES, name)) return undefined;
+  const { envs, names } = typoCandidates(knownEnvironments);
   const m = ENV_PATTERN.exec(name);
   if (m) {
     const env = m[1]!;
-    const envs = [...new Set([...BUILTIN_ENVIRONMENTS, ...knownEnvironments].map((e) => e.toUpperCase()))];
     if (envs.includes(env)) return undefined;
     const match = envs.find((e) => closeEnough(env, e));
     if (match) return `${match}_${m[2]}`;
@@ -194,8 +229,7 @@ export function suggestVariable(name: string, knownEnvironments: readonly string
   }
   let best: string | undefined;
   let bestDistance = Infinity;
-  const envNames = [...new Set([...BUILTIN_ENVIRONMENTS, ...knownEnvironments].map((e) => e.toUpperCase()))];
-  for (const known of [...Object.keys(VARIABLES), ...envNames.flatMap((e) => ['HOSTS', 'USER', 'NODES'].map((s) => `${e}_${s}`))]) {
+  for (const known of nearInLength(names, name.length)) {
     if (known === name || !closeEnough(name, known)) continue;
     const dist = editDistance(name, known);
     if (dist < bestDistance) {
@@ -205,4 +239,30 @@ export function suggestVariable(name: string, knownEnvironments: readonly string
   }
   if (m && best !== undefined && ENV_PATTERN.test(best)) return undefined; // QA_HOSTS vs QA_HOST: both fine as patterns
   return best;
+}
+
+interface Candidates {
+  envs: string[];
+  /** Known names by length: a typo is at most 2 edits away, so only 5 lengths can hold its match. */
+  names: Map<number, string[]>;
+}
+let candidates: (Candidates & { key: string }) | undefined;
+
+/** Environment names (upper case) and every name a typo may be of; built once per set of environments, not per name. */
+function typoCandidates(knownEnvironments: readonly string[]): Candidates {
+  const key = knownEnvironments.join(' ');
+  if (candidates?.key !== key) {
+    const envs = [...new Set([...BUILTIN_ENVIRONMENTS, ...knownEnvironments].map((e) => e.toUpperCase()))];
+    const names = new Map<number, string[]>();
+    for (const n of [...Object.keys(VARIABLES), ...envs.flatMap((e) => ['HOSTS', 'USER', 'NODES'].map((s) => `${e}_${s}`))]) {
+      names.set(n.length, [...(names.get(n.length) ?? []), n]);
+    }
+    candidates = { key, envs, names };
+  }
+  return candidates;
+}
+
+/** The known names whose length is within 2 of `length`, shortest first, each length in registry order. */
+function* nearInLength(names: Map<number, string[]>, length: number): Generator<string> {
+  for (let l = length - 2; l <= length + 2; l++) yield* names.get(l) ?? [];
 }

@@ -21,6 +21,11 @@ export function receiveCommand(tarPath: string): Shell {
   return sh`cat > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
+/** The login user's home directory, for DELIVER_TO/TEST_AT/node paths written as `~/…`. */
+export function homeCommand(): Shell {
+  return raw(`printf '%s\\n' "$HOME"`);
+}
+
 /** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
 export function ensureDirsCommand(dirs: string[]): Shell {
   return sh`{ ${and(...dirs.map((d) => sh`[ -d ${d} ]`))}; } || mkdir -p ${dirs}`;
@@ -110,6 +115,9 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
  * Unpacks into a staging dir next to the final one. A tarball with an `APP/` prefix (edeliver's mix archives) is
  * flattened. The release must have `bin/APP` and `releases/VSN/`, or nothing is installed (exit 4). `keepTarball`:
  * a later command of the same script removes the upload (one `rm` less on the host).
+ * The release's own package `releases/VSN/APP.tar.gz` (Distillery puts one in every release: half its size) is
+ * removed: only release_handler reads such a file, for a release it has not installed yet, and it deletes the file
+ * itself after unpacking; a release deployed whole is installed (docs/DEPLOY.md, "Distillery").
  */
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
@@ -122,6 +130,7 @@ export function unpackCommand(l: Layout, tarPath: string, version: string, id: s
     opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`,
     // edeliver's mix archives carry an `APP/` prefix: flattened.
     ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`)),
+    sh`rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
     sh`[ -x ${stage}/${bin} ] || ${refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)}`,
     sh`[ -d ${stage}/releases/${version} ] || ${refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)}`,
     sh`printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`,

@@ -47,6 +47,8 @@ export interface DeployConfig {
   lock: { waitMs: number; ttlMs: number };
   /** What the lock and audit log say is running (`deploy release`, `update`). */
   command: string;
+  /** RELEASE_KIND / USING_DISTILLERY=true: the release kind, when the user set it (wins over detection). */
+  configuredKind?: ReleaseKind;
 }
 
 /** Names fixed for one host's deploy: temp files and the lock's owner record. */
@@ -201,7 +203,7 @@ function unlockStep(h: DeployHost, s: StepList): void {
 
 /** The node as the start steps see it. */
 export function nodeOf(h: DeployHost): NodeTarget {
-  return { layout: h.layout, envFile: envFile(h.layout, h.cfg.env), timeoutMs: h.cfg.startTimeoutMs };
+  return { layout: h.layout, envFile: envFile(h.layout, h.cfg.env), timeoutMs: h.cfg.startTimeoutMs, ...(h.cfg.configuredKind ? { configuredKind: h.cfg.configuredKind } : {}) };
 }
 
 /**

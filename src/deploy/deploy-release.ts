@@ -15,11 +15,12 @@ import { activateCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPL
 import {
   deploySteps, failedAuditCommand, nodeOf, parseInspected, previousOf, reuses, startDeploySteps, type DeployConfig, type DeployHost, type Inspected, type ReleaseRef,
 } from './deploy-plan.js';
-import { layoutFor, releaseDir, tempId, uploadPath, type Layout } from './layout.js';
+import { hostDir } from './host-dir.js';
+import { releaseDir, tempId, uploadPath, type Layout } from './layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseLock, type LockKeeper } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
-import { detectStep, runningPid, runningStep } from './node-plan.js';
-import { parseKind, type ReleaseKind } from './node-commands.js';
+import { detectStep, kindOf, runningPid, runningStep, scriptCheck, type NodeTarget } from './node-plan.js';
+import type { ReleaseKind } from './node-commands.js';
 import { EXIT_DOWNLOAD, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
 
@@ -47,10 +48,6 @@ export interface HostDeployResult {
   started: boolean;
 }
 
-export function hostLayout(deliverTo: string, app: string, path?: string): Layout {
-  return layoutFor(path ?? deliverTo, app);
-}
-
 export function releaseRef(source: ReleaseSource): ReleaseRef {
   return { file: source.file, sha256: source.sha256, size: source.size, pull: source.pull !== undefined };
 }
@@ -61,9 +58,9 @@ export function localEnvFile(path: string | undefined): { local: string; bytes: 
 }
 
 /** The fixed names and facts of one host's deploy. */
-export function deployTarget(cfg: DeployConfig, release: ReleaseRef, path: string | undefined): DeployHost {
+export function deployTarget(cfg: DeployConfig, release: ReleaseRef, layout: Layout): DeployHost {
   const env = localEnvFile(cfg.envFileLocal);
-  return { cfg, release, layout: hostLayout(cfg.deliverTo, cfg.app, path), ids: { id: tempId(), owner: newOwner(cfg.command, cfg.version) }, ...(env ? { envFile: env } : {}) };
+  return { cfg, release, layout, ids: { id: tempId(), owner: newOwner(cfg.command, cfg.version) }, ...(env ? { envFile: env } : {}) };
 }
 
 /** One host's deploy in progress: what the phases share. */
@@ -84,7 +81,8 @@ interface HostRun {
 }
 
 export async function deployHost(backend: Backend, o: DeployOptions): Promise<HostDeployResult> {
-  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), backend.target.path), o, current: 'connect', locked: false, unlocked: false };
+  const { layout } = await hostDir(backend, o.deliverTo, o.app, backend.target.path, o.signal);
+  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout), o, current: 'connect', locked: false, unlocked: false };
   try {
     const seen = await lockAndInspect(run);
     const steps = deploySteps(run.h, seen);
@@ -244,7 +242,7 @@ async function activateAndStart(run: HostRun, steps: Step[]): Promise<void> {
     await runSteps(run.backend, rest, opts); // pre_start_deployed_release
     const node = await readNode(run, opts);
     stage2 = startDeploySteps(run.h, run.seen!, node.kind, node.pid);
-    await runSteps(run.backend, stage2.slice(0, stage2.findIndex((s) => s.name === 'record')), opts);
+    await runSteps(run.backend, stage2.slice(0, stage2.findIndex((s) => s.name === 'record')), { ...opts, check: scriptCheck(run.host, nodeOf(run.h), node.kind) });
   } catch (err) {
     if (run.o.signal?.aborted) throw err;
     throw await backToPrevious(run, err);
@@ -267,14 +265,11 @@ function nodeQueries(h: DeployHost, kind: ReleaseKind): Step[] {
 
 /** Runs nodeQueries: the kind (none: nothing active) and the pid (undefined: not running). */
 async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepOptions): Promise<{ kind: ReleaseKind; pid: number | undefined; steps: Step[] }> {
-  const l = run.h.layout;
   const [detect] = nodeQueries(run.h, 'mix');
-  const kind = parseKind((await runStep(run.backend, detect!, opts)).stdout);
-  if (!kind) {
-    throw new RemoteError(run.backend.target.name, `no release of ${l.app} deployed at ${l.root}`, { step: 'detect', hint: 'deploy one first: deliver deploy release <env>' });
-  }
+  const host = run.backend.target.name;
+  const kind = kindOf(host, nodeOf(run.h), (await runStep(run.backend, detect!, opts)).stdout, true)!;
   const steps = nodeQueries(run.h, kind);
-  const pid = runningPid(await runStep(run.backend, steps[1]!, opts));
+  const pid = runningPid(await runStep(run.backend, steps[1]!, { ...opts, check: scriptCheck(host, nodeOf(run.h), kind) }));
   return { kind, pid, steps };
 }
 
@@ -282,7 +277,7 @@ async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepO
 async function backToPrevious(run: HostRun, err: unknown): Promise<DeliverError> {
   const { host, h } = run;
   const previous = previousOf(h, run.seen!);
-  const back = previous ? await rollbackAfterFailedStart(run.backend, h.layout, nodeOf(h).envFile, previous, h.ids.id, h.cfg.startTimeoutMs) : undefined;
+  const back = previous ? await rollbackAfterFailedStart(run.backend, nodeOf(h), previous, h.ids.id, h.cfg.startTimeoutMs) : undefined;
   const e = remoteStep(host, 'start', err);
   if (!back) return e;
   return new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
@@ -322,8 +317,9 @@ function remoteStep(host: string, step: string, err: unknown): DeliverError {
 }
 
 /** After a failed start or health check: point back at the previous release and start it if possible. */
-async function rollbackAfterFailedStart(backend: Backend, l: Layout, envFile: string | undefined, previous: string, id: string, timeoutMs: number): Promise<string> {
-  const quiet: NodeContext = { backend, layout: l, ...(envFile ? { envFile } : {}) };
+async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previous: string, id: string, timeoutMs: number): Promise<string> {
+  const l = n.layout;
+  const quiet: NodeContext = { backend, layout: l, ...(n.envFile ? { envFile: n.envFile } : {}), ...(n.configuredKind ? { configuredKind: n.configuredKind } : {}) };
   try {
     if (!(await backend.exec(sh`[ -d ${releaseDir(l, previous)} ]`.text)).code) {
       const kind = await detectKind(quiet);

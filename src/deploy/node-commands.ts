@@ -1,19 +1,39 @@
-// Release scripts differ: `mix release` (daemon/pid/rpc/eval, no ping), Distillery (start/ping/rpc) and relx
-// (daemon/ping/eval/versions). These pure functions map deliver's node actions onto the right script commands.
+// Release scripts differ: `mix release` (daemon/pid/rpc/eval, no ping), Distillery (start/ping/pid/rpc) and relx
+// (daemon/ping/pid/eval/versions). These pure functions map deliver's node actions onto the right script commands.
 import { and, raw, sh, type Shell } from '../ssh/quote.js';
+import type { ReleaseKind } from '../config/release-kind.js';
 import type { Layout } from './layout.js';
 
-export type ReleaseKind = 'mix' | 'distillery' | 'relx';
+export type { ReleaseKind } from '../config/release-kind.js';
 
-/** Prints `mix`, `relx`, `distillery` or `none` for the active release's script (markers each generator writes). */
+/** What detectKindCommand can answer besides a kind: a release whose files match no generator. */
+export type DetectedKind = ReleaseKind | 'unknown';
+
+/**
+ * Prints `mix`, `distillery`, `relx`, `unknown` or `none` (no bin/APP) for the active release, from the files each
+ * generator leaves: Distillery (1.x and 2.x) boots from releases/VSN/APP.sh (2.x's bin/APP is a small wrapper that
+ * execs bin/APP_rc_exec.sh, which execs it; 1.x has bin/APP_loader.sh); `mix release` writes releases/COOKIE and
+ * releases/VSN/env.sh; relx ships bin/nodetool or bin/install_upgrade.escript (relx 3) or a bin/APP-VSN copy (relx 4).
+ * Markers in bin/APP are the last resort.
+ */
 export function detectKindCommand(l: Layout): Shell {
-  const f = `${l.root}/bin/${l.app}`;
-  return sh`if [ ! -f ${f} ]; then echo none; elif grep -q RELEASE_DISTRIBUTION ${f}; then echo mix; elif grep -q RELX_ ${f}; then echo relx; elif grep -qi -e distillery -e RELEASE_ROOT_DIR ${f}; then echo distillery; else echo relx; fi`;
+  const a = l.app;
+  const any = (kind: string, paths: Shell) => sh`if [ -z "$k" ]; then for f in ${paths}; do if [ -f "$f" ]; then k=${kind}; break; fi; done; fi`;
+  return sh`if [ ! -f ${`${l.root}/bin/${a}`} ]; then echo none; else cd ${l.root} && k= && ${any('distillery', sh`releases/*/${`${a}.sh`} ${`bin/${a}_rc_exec.sh`} ${`bin/${a}_loader.sh`}`)}; ${any('mix', sh`releases/COOKIE releases/*/env.sh`)}; ${any('relx', sh`bin/nodetool bin/install_upgrade.escript ${`bin/${a}`}-*`)}; if [ -z "$k" ]; then if grep -q RELEASE_DISTRIBUTION ${`bin/${a}`}; then k=mix; elif grep -q RELX_ ${`bin/${a}`}; then k=relx; elif grep -qi distillery ${`bin/${a}`}; then k=distillery; else k=unknown; fi; fi; echo "$k"; fi`;
 }
 
-export function parseKind(stdout: string): ReleaseKind | undefined {
+export function parseKind(stdout: string): DetectedKind | undefined {
   const k = stdout.trim().split('\n').pop();
-  return k === 'mix' || k === 'relx' || k === 'distillery' ? k : undefined;
+  return k === 'mix' || k === 'relx' || k === 'distillery' || k === 'unknown' ? k : undefined;
+}
+
+/**
+ * The line a release script prints for a command it does not have: Distillery `'daemon' is not a valid command` before
+ * its usage, mix `ERROR: Unknown command ping`, relx only its usage `Usage: APP [COMMAND] [ARGS]` (all exit 1). Seen in
+ * the answer to one of our own commands, it means deliver runs the script as the wrong kind of release.
+ */
+export function unknownScriptCommand(output: string): string | undefined {
+  return /^.*(?:is not a valid command|ERROR: Unknown command\b).*$|^Usage: \S+ \[COMMAND\] \[ARGS\]$/m.exec(output)?.[0].trim();
 }
 
 /**
@@ -42,10 +62,10 @@ export function pingCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
   return and(inRunning(l, envFile), kind === 'mix' ? sh`${bin(l)} pid` : sh`${bin(l)} ping`);
 }
 
+/** The node's OS pid: every kind has a `pid` command (Distillery's prints the bare number, like the others). */
 export function pidCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
-  if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} pid`);
-  if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} pid`);
-  return and(inRunning(l, envFile), sh`${bin(l)} rpc 'IO.puts(System.pid())'`);
+  void kind;
+  return and(inRunning(l, envFile), sh`${bin(l)} pid`);
 }
 
 /** Starts the active release in the background and records which release the node runs. */
@@ -63,7 +83,8 @@ export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
 export function versionCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
   if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'IO.puts(System.get_env("RELEASE_VSN"))'}`);
   if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} eval ${'{_, V, _, _} = hd([R || R = {_, _, _, S} <- release_handler:which_releases(), S =:= current orelse S =:= permanent]), V.'}`);
-  return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'{_, v, _, _} = hd(:release_handler.which_releases(:permanent)); IO.puts(v)'}`);
+  // Distillery's rpc prints the expression's value (IO.inspect): a quoted string, unquoted by runQuery.
+  return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'rs = :release_handler.which_releases(); {_, v, _, _} = List.keyfind(rs, :current, 3) || List.keyfind(rs, :permanent, 3); List.to_string(v)'}`);
 }
 
 /** Evaluates an expression inside the running node. */
@@ -86,9 +107,9 @@ export function remoteConsoleCommand(l: Layout, kind: ReleaseKind, envFile?: str
   return and(inRunning(l, envFile), kind === 'mix' ? sh`exec ${bin(l)} remote` : sh`exec ${bin(l)} remote_console`);
 }
 
-/** The last lines of the node's log (mix: tmp/log/erlang.log.N via run_erl; relx: log/erlang.log.N). */
+/** The last lines of the node's newest run_erl log (mix: tmp/log/, relx: log/, Distillery: var/log/erlang.log.N). */
 export function logTailCommand(l: Layout, lines = 20): Shell {
-  return sh`cd ${l.root} && f=$(ls -t tmp/log/erlang.log.* log/erlang.log.* 2>/dev/null | head -n 1); if [ -n "$f" ]; then tail -n ${lines} "$f"; fi; true`;
+  return sh`cd ${l.root} && f=$(ls -t tmp/log/erlang.log.* log/erlang.log.* var/log/erlang.log.* 2>/dev/null | head -n 1); if [ -n "$f" ]; then tail -n ${lines} "$f"; fi; true`;
 }
 
 /** `MyApp.Release.migrate()` for app `my_app` (what `mix phx.gen.release` generates). */

@@ -1,9 +1,10 @@
 // The steps of node control (start, stop, restart, one-shot queries) for one host, given what was read from it:
 // the release kind and whether the node runs. Pure: deploy, rollback and the node commands all plan with these.
-import type { StepList } from '../plan/plan.js';
+import type { Step, StepList } from '../plan/plan.js';
+import type { ExecResult } from '../ssh/types.js';
 import { raw, sh, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
-import { queryCommand, type NodeQuery } from './node.js';
+import { assertKnownCommand, kindFrom, queryCommand, type NodeQuery } from './node.js';
 import { detectKindCommand, logTailCommand, pidCommand, pingCommand, startCommand, stopCommand, type ReleaseKind } from './node-commands.js';
 
 export interface NodeTarget {
@@ -11,11 +12,29 @@ export interface NodeTarget {
   /** The environment's env file on the host, sourced before the release script. */
   envFile?: string;
   timeoutMs: number;
+  /** RELEASE_KIND / USING_DISTILLERY=true: wins over what detect finds. */
+  configuredKind?: ReleaseKind;
 }
 
 /** Read-only: the release kind of what `$DELIVER_TO/$APP` points at. */
 export function detectStep(l: Layout, steps: StepList): StepList {
   return steps.add('detect', `find the release kind of ${l.root}/bin/${l.app}`, detectKindCommand(l), { query: true });
+}
+
+/** The kind detect's answer gives (RELEASE_KIND wins); undefined when nothing is deployed (unless `required`). */
+export function kindOf(host: string, n: NodeTarget, detected: string, required = false): ReleaseKind | undefined {
+  return kindFrom(host, n.layout, detected, n.configuredKind, required);
+}
+
+/** The steps that call the release script itself (not a hook, not the user's HEALTH_CHECK). */
+const SCRIPT_STEPS = new Set(['running?', 'stop', 'start', 'up']);
+
+/** A RunStepOptions check: a release script step that answers "no such command" names RELEASE_KIND. */
+export function scriptCheck(host: string, n: NodeTarget, kind: ReleaseKind): (step: Step, r: ExecResult) => void {
+  const s = { host, app: n.layout.app, kind, ...(n.configuredKind ? { configured: true } : {}) };
+  return (step, r) => {
+    if (SCRIPT_STEPS.has(step.name) && r.code !== 0) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, step.name === 'running?' ? 'stop' : step.name);
+  };
 }
 
 /** Read-only: whether the node runs, by its OS pid (also what the wait after a stop watches). */

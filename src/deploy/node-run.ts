@@ -6,8 +6,8 @@ import { runStep, type RunStepOptions } from '../plan/execute.js';
 import { StepList, type HostPlan } from '../plan/plan.js';
 import type { Backend, ExecResult } from '../ssh/types.js';
 import type { NodeQuery } from './node.js';
-import { parseKind, type ReleaseKind } from './node-commands.js';
-import { detectStep, queryStep, runningPid, runningStep, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
+import type { ReleaseKind } from './node-commands.js';
+import { detectStep, kindOf, queryStep, runningPid, runningStep, scriptCheck, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
 
 export type NodeRequest = NodeQuery | { action: 'start' | 'stop' | 'restart' };
 
@@ -16,12 +16,11 @@ export async function planNode(backend: Backend, n: NodeTarget, q: NodeRequest, 
   const l = n.layout;
   const opts: RunStepOptions = signal ? { signal } : {};
   const s = detectStep(l, new StepList());
-  const kind = parseKind((await runStep(backend, s.steps[0]!, opts)).stdout);
-  if (!kind) throw new RemoteError(host, `no release of ${l.app} deployed at ${l.root}`, { step: 'detect', hint: 'deploy one first: deliver deploy release <env>' });
-  const facts = [`${kind} release at ${l.root}`];
+  const kind = kindOf(host, n, (await runStep(backend, s.steps[0]!, opts)).stdout, true)!;
+  const facts = [`${kind} release at ${l.root}${n.configuredKind ? ' (RELEASE_KIND)' : ''}`];
   if (q.action === 'start' || q.action === 'stop' || q.action === 'restart') {
     runningStep(n, kind, s);
-    const pid = runningPid(await runStep(backend, s.steps[s.steps.length - 1]!, opts));
+    const pid = runningPid(await runStep(backend, s.steps[s.steps.length - 1]!, { ...opts, check: scriptCheck(host, n, kind) }));
     facts.push(pid === undefined ? 'the node does not run' : `the node runs${pid ? ` (OS pid ${pid})` : ''}`);
     if (q.action === 'start' && pid !== undefined) throw new RemoteError(host, `${l.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
     if (pid !== undefined) stopSteps(n, kind, pid, s);
@@ -30,9 +29,13 @@ export async function planNode(backend: Backend, n: NodeTarget, q: NodeRequest, 
   return { plan: { host, steps: s.steps, facts }, kind };
 }
 
-/** Runs the plan's steps that change something (its queries ran while planning); the last step's result. */
-export async function runNode(backend: Backend, plan: HostPlan, signal?: AbortSignal): Promise<ExecResult> {
+/**
+ * Runs the plan's steps that change something (its queries ran while planning); the last step's result. A release
+ * script that answers as the wrong kind of release names RELEASE_KIND (one-shot queries: queryResult does).
+ */
+export async function runNode(backend: Backend, n: NodeTarget, kind: ReleaseKind, plan: HostPlan, signal?: AbortSignal): Promise<ExecResult> {
+  const opts: RunStepOptions = { ...(signal ? { signal } : {}), check: scriptCheck(plan.host, n, kind) };
   let last: ExecResult = { code: 0, stdout: '', stderr: '', durationMs: 0 };
-  for (const s of plan.steps.filter((x) => !x.query)) last = await runStep(backend, s, signal ? { signal } : {});
+  for (const s of plan.steps.filter((x) => !x.query)) last = await runStep(backend, s, opts);
   return last;
 }

@@ -3,11 +3,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import { sh } from '../ssh/quote.js';
-import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
+import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
 import {
   configCommand, defaultMigrateExpr, detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
-  startCommand, stopCommand, versionCommand, type ReleaseKind,
+  startCommand, stopCommand, unknownScriptCommand, versionCommand, type ReleaseKind,
 } from './node-commands.js';
 
 export interface NodeContext {
@@ -18,7 +18,11 @@ export interface NodeContext {
   signal?: AbortSignal;
   /** Streams remote output lines (verbose mode). */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** RELEASE_KIND / USING_DISTILLERY=true (config/resolve.ts configuredReleaseKind): wins over detection. */
+  configuredKind?: ReleaseKind;
 }
+
+const SET_KIND = 'set RELEASE_KIND=mix, distillery or relx in .deliver/config (edeliver\'s USING_DISTILLERY=true means distillery)';
 
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
 
@@ -32,18 +36,66 @@ function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
 
 export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   const r = await ctx.backend.run(detectKindCommand(ctx.layout).text, { step: 'detect', ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const kind = parseKind(r.stdout);
-  if (!kind) {
-    throw new RemoteError(ctx.backend.target.name, `no release of ${ctx.layout.app} deployed at ${ctx.layout.root}`, {
-      step: 'detect',
-      hint: 'deploy one first: deliver deploy release <env>',
-    });
+  return kindFrom(ctx.backend.target.name, ctx.layout, r.stdout, ctx.configuredKind, true)!;
+}
+
+/**
+ * The kind detectKindCommand's answer and RELEASE_KIND/USING_DISTILLERY give (the setting wins over the files);
+ * undefined when no release is there (unless `required`); a release whose files match no generator is an error.
+ */
+export function kindFrom(host: string, l: Layout, stdout: string, configured: ReleaseKind | undefined, required = false): ReleaseKind | undefined {
+  const found = parseKind(stdout);
+  if (!found) {
+    if (!required) return undefined;
+    throw new RemoteError(host, `no release of ${l.app} deployed at ${l.root}`, { step: 'detect', hint: 'deploy one first: deliver deploy release <env>' });
   }
-  return kind;
+  if (configured) return configured;
+  if (found === 'unknown') {
+    throw new RemoteError(host, `cannot tell whether ${l.root}/bin/${l.app} is a mix release, Distillery or relx release from its files: ${SET_KIND}`, { step: 'detect' });
+  }
+  return found;
+}
+
+/**
+ * Throws when the script answered that it has no such command: deliver runs it as the wrong kind of release, and
+ * the user needs the setting, not the script's usage text.
+ */
+export function assertKnownCommand(s: ScriptOf, output: string, step: string): void {
+  const line = unknownScriptCommand(output);
+  if (!line) return;
+  const why = s.configured ? 'as RELEASE_KIND/USING_DISTILLERY say' : 'as detected from its files';
+  throw new RemoteError(s.host, `bin/${s.app} is not a ${s.kind} release (${why}): it answered "${line}"; ${SET_KIND}`, { step });
+}
+
+/** Which release script answered: the host, the app and the kind deliver ran it as (and whether the user set it). */
+export interface ScriptOf {
+  host: string;
+  app: string;
+  kind: ReleaseKind;
+  configured?: boolean;
+}
+
+function scriptOf(ctx: NodeContext, kind: ReleaseKind): ScriptOf {
+  return { host: ctx.backend.target.name, app: ctx.layout.app, kind, ...(ctx.configuredKind ? { configured: true } : {}) };
+}
+
+/**
+ * Runs a release script command that must succeed. Its whole answer is read (not only the tail `run` keeps): a
+ * wrong-kind script prints its "not a valid command" line before a long usage text.
+ */
+async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, step: string, timeoutMs: number): Promise<void> {
+  const r = await ctx.backend.exec(command, execOpts(ctx, { timeoutMs }));
+  const output = `${r.stdout}\n${r.stderr}`;
+  assertKnownCommand(scriptOf(ctx, kind), output, step);
+  if (r.code !== 0) {
+    const how = r.signal ? `was killed by signal ${r.signal}` : `failed with exit code ${r.code}`;
+    throw new RemoteError(ctx.backend.target.name, `${step} ${how}`, { step, command, detail: output.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n') });
+  }
 }
 
 export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<boolean> {
   const r = await ctx.backend.exec(pingCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  if (r.code !== 0) assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'ping');
   return r.code === 0;
 }
 
@@ -73,7 +125,7 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
   if (await isRunning(ctx, kind)) {
     throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
   }
-  await ctx.backend.run(startCommand(ctx.layout, kind, ctx.envFile).text, { step: 'start', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
+  await runScript(ctx, kind, startCommand(ctx.layout, kind, ctx.envFile).text, 'start', timeoutMs + 30_000);
   const up = await waitFor(ctx, kind, true, timeoutMs);
   const tail = await logTail(ctx);
   if (!up) {
@@ -92,10 +144,13 @@ export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = 
   // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
   // loop on the host instead of booting a VM per poll.
   const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  if (r.code !== 0) return false;
+  if (r.code !== 0) {
+    assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'stop');
+    return false;
+  }
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (/^\d+$/.test(last)) osPid = Number(last);
-  await ctx.backend.run(stopCommand(ctx.layout, kind, ctx.envFile).text, { step: 'stop', ...execOpts(ctx, { timeoutMs: timeoutMs + 30_000 }) });
+  await runScript(ctx, kind, stopCommand(ctx.layout, kind, ctx.envFile).text, 'stop', timeoutMs + 30_000);
   const gone =
     osPid !== undefined
       ? (await ctx.backend.exec(sh`i=0; while kill -0 ${osPid} 2>/dev/null; do i=$((i+1)); if [ $i -gt ${Math.ceil(timeoutMs / 200)} ]; then exit 1; fi; sleep 0.2; done`.text, { timeoutMs: timeoutMs + 10_000, ...(ctx.signal ? { signal: ctx.signal } : {}) })).code === 0
@@ -139,11 +194,17 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
 }
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
-  return queryResult(kind, q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs })));
+  return queryResult(scriptOf(ctx, kind), q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs })));
 }
 
-/** A one-shot action's result as deliver reports it (relx's quirks undone). */
-export function queryResult(kind: ReleaseKind, q: NodeQuery, r: ExecResult): ExecResult {
+/**
+ * A one-shot action's result as deliver reports it: a wrong-kind script named, Distillery's and relx's quirks undone.
+ */
+export function queryResult(s: ScriptOf, q: NodeQuery, r: ExecResult): ExecResult {
+  const kind = s.kind;
+  // `run` and a MIGRATE_COMMAND are the user's own commands: their usage errors are theirs to read.
+  if (q.action !== 'run' && !(q.action === 'migrate' && q.command)) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, q.action);
+  if (kind === 'distillery' && r.code === 0 && (q.action === 'rpc' || q.action === 'version')) return { ...r, stdout: distilleryAnswer(r.stdout, q.action) };
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();
     // relx's eval prints an error term and still exits 0 (edeliver issue #210): an error is an error.
@@ -152,4 +213,17 @@ export function queryResult(kind: ReleaseKind, q: NodeQuery, r: ExecResult): Exe
     if (q.action === 'version' && r.code === 0) return { ...r, stdout: out.trim().replace(/^"(.*)"$/, '$1') };
   }
   return r;
+}
+
+/**
+ * Distillery's rpc prints the expression's value after its output (IO.inspect): `version` keeps only the value,
+ * unquoted; `rpc` drops the `:ok` an IO.puts returns, so both print what a mix release would.
+ */
+export function distilleryAnswer(stdout: string, action: 'rpc' | 'version'): string {
+  const lines = stdout.split('\n');
+  while (lines.length && lines.at(-1)!.trim() === '') lines.pop();
+  while (lines.length && lines[0]!.trim() === '') lines.shift();
+  if (action === 'version') return (lines.at(-1) ?? '').trim().replace(/^"(.*)"$/, '$1');
+  if (lines.at(-1)?.trim() === ':ok') lines.pop();
+  return lines.length ? `${lines.join('\n')}\n` : '';
 }

@@ -10,8 +10,8 @@ import { auditEntry } from './audit.js';
 import { activateCommand, auditCommand, stateCommand } from './commands.js';
 import { envFile, tempId, type Layout } from './layout.js';
 import { acquireCommand, acquireLock, keepLock, lostLockError, newOwner, releaseLock, unlockCommand, type LockOwner } from './lock.js';
-import { detectStep, runningPid, runningStep, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
-import { parseKind, type ReleaseKind } from './node-commands.js';
+import { detectStep, kindOf, runningPid, runningStep, scriptCheck, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
+import type { ReleaseKind } from './node-commands.js';
 import { parseHostState, previousVersion, type HostState } from './state.js';
 
 export interface RollbackTarget {
@@ -75,8 +75,9 @@ export interface RollbackHost {
   env: string;
 }
 
-export function rollbackHostOf(t: RollbackTarget, env: string, startTimeoutMs: number): RollbackHost {
-  return { t, owner: newOwner('rollback', t.to), id: tempId(), node: { layout: t.layout, envFile: envFile(t.layout, env), timeoutMs: startTimeoutMs }, env };
+export function rollbackHostOf(t: RollbackTarget, env: string, startTimeoutMs: number, configuredKind?: ReleaseKind): RollbackHost {
+  const node: NodeTarget = { layout: t.layout, envFile: envFile(t.layout, env), timeoutMs: startTimeoutMs, ...(configuredKind ? { configuredKind } : {}) };
+  return { t, owner: newOwner('rollback', t.to), id: tempId(), node, env };
 }
 
 export function rollbackLockStep(r: RollbackHost): Step {
@@ -106,10 +107,16 @@ export function rollbackSteps(r: RollbackHost, kind: ReleaseKind | undefined, pi
 async function readNode(backend: Backend, r: RollbackHost, opts: RunStepOptions): Promise<{ kind?: ReleaseKind; pid?: number; steps: Step[] }> {
   if (!r.t.state.active && !r.t.state.legacyDir) return { steps: [] };
   const detect = detectStep(r.t.layout, new StepList()).steps;
-  const kind = parseKind((await runStep(backend, detect[0]!, opts)).stdout);
+  const detected = (await runStep(backend, detect[0]!, opts)).stdout;
+  let kind: ReleaseKind | undefined;
+  try {
+    kind = kindOf(r.t.host, r.node, detected);
+  } catch {
+    // A release whose kind cannot be told is not stopped or started (as before the plans): the activation still runs.
+  }
   if (!kind) return { steps: detect };
   const ask = runningStep(r.node, kind, new StepList()).steps;
-  const pid = runningPid(await runStep(backend, ask[0]!, opts));
+  const pid = runningPid(await runStep(backend, ask[0]!, { ...opts, check: scriptCheck(r.t.host, r.node, kind) }));
   return { kind, ...(pid !== undefined ? { pid } : {}), steps: appendSteps(detect, ask) };
 }
 
@@ -133,7 +140,7 @@ export async function rollbackHost(backend: Backend, r: RollbackHost, opts: Roll
   try {
     const node = await readNode(backend, r, run);
     const steps = rollbackSteps(r, node.kind, node.pid);
-    await runSteps(backend, steps.slice(0, -1), run);
+    await runSteps(backend, steps.slice(0, -1), node.kind ? { ...run, check: scriptCheck(t.host, r.node, node.kind) } : run);
     await keeper.stop();
     await runStep(backend, steps[steps.length - 1]!, run);
     unlocked = true;

@@ -2,6 +2,7 @@
 // They connect through the shared Transport (one pooled connection per host), fan out by strategy, report live,
 // and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
 import { join } from 'node:path';
+import { configuredReleaseKind } from '../config/resolve.js';
 import type { Settings } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
@@ -13,10 +14,13 @@ import type { ReleaseStore } from '../store/types.js';
 import { parseAuditLog, type AuditEntry } from './audit.js';
 import { auditTailCommand } from './commands.js';
 import type { DeployConfig } from './deploy-plan.js';
-import { deployHost, deployTarget, hostLayout, planDeployHost, type HostDeployResult } from './deploy-release.js';
-import { envFile, layoutFor, type Layout } from './layout.js';
+import { deployHost, deployTarget, planDeployHost, type HostDeployResult } from './deploy-release.js';
+import { hostDir, hostLayout, withDir } from './host-dir.js';
+import { envFile, type Layout } from './layout.js';
 import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
 import { queryResult, DEFAULT_START_TIMEOUT_MS, type NodeQuery } from './node.js';
+import type { ReleaseKind } from './node-commands.js';
+import type { NodeTarget } from './node-plan.js';
 import { planNode, runNode } from './node-run.js';
 import { LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
@@ -68,6 +72,12 @@ function lockSettings(de: DeployEnv, lockWait?: string) {
     waitMs: seconds(lockWait, '--lock-wait', 0),
     ttlMs: seconds(de.settings.get('LOCK_TTL'), 'LOCK_TTL', DEFAULT_LOCK_TTL_MS),
   };
+}
+
+/** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
+function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
+  const kind = configuredReleaseKind(de.settings);
+  return kind ? { configuredKind: kind } : {};
 }
 
 async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
@@ -133,12 +143,13 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     startTimeoutMs: startTimeout(de),
     lock: lockSettings(de, flags.lockWait),
     command: flags.command ?? 'deploy release',
+    ...releaseKindOf(de),
   };
   const about = `${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`;
   if (de.dryRun) {
     const ref = await releaseRefOf(store, release, de.signal, { pull });
     await showPlan(de, `deploy ${about}`, [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`], targets, (b, t) =>
-      planDeployHost(b, deployTarget(cfg, ref, t.path), de.signal),
+      hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal))),
     );
     return { env: de.env, app: de.app, version: release.version, hosts: [] };
   }
@@ -214,8 +225,8 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const layout = hostLayout(de.deliverTo, de.app, t.path);
-      return { host: t.name, layout, stateText: await readState(b, layout, de.signal) };
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      return { host: t.name, layout: dir.layout, dir, stateText: await readState(b, dir.layout, de.signal) };
     },
     { strategy: 'parallel', concurrency: strategy.concurrency, signal: de.signal },
   );
@@ -227,9 +238,10 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
     });
   }
   const targets = planRollback(states.map((s) => s.value!), flags.version);
-  const byHost = new Map(targets.map((p) => [p.host, rollbackHostOf(p, de.env, startTimeout(de))]));
+  const byHost = new Map(targets.map((p) => [p.host, rollbackHostOf(p, de.env, startTimeout(de), releaseKindOf(de).configuredKind)]));
+  const dirs = new Map(states.map((s) => [s.host, s.value!.dir]));
   if (de.dryRun) {
-    await showPlan(de, `rollback ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, (b, t) => planRollbackHost(b, byHost.get(t.name)!, de.signal));
+    await showPlan(de, `rollback ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => withDir(dirs.get(t.name)!, await planRollbackHost(b, byHost.get(t.name)!, de.signal)));
     return [];
   }
   const live = new LiveReporter(de.out, de.targets.map((t) => t.name));
@@ -275,9 +287,12 @@ export interface NodeResult {
  */
 export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start' | 'stop' | 'restart' }, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
+  const configured = releaseKindOf(de);
   const planHost = async (backend: Backend, t: HostTarget) => {
-    const layout = hostLayout(de.deliverTo, de.app, t.path);
-    return planNode(backend, { layout, envFile: envFile(layout, de.env), timeoutMs: startTimeout(de) }, q, de.signal);
+    const dir = await hostDir(backend, de.deliverTo, de.app, t.path, de.signal);
+    const n: NodeTarget = { layout: dir.layout, envFile: envFile(dir.layout, de.env), timeoutMs: startTimeout(de), ...configured };
+    const { plan, kind } = await planNode(backend, n, q, de.signal);
+    return { plan: withDir(dir, plan), n, kind };
   };
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
@@ -287,11 +302,11 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
     de.targets,
     async (t) => {
       const backend = await connect(de, t);
-      const { plan, kind } = await planHost(backend, t);
-      const r = await runNode(backend, plan, de.signal);
+      const { plan, n, kind } = await planHost(backend, t);
+      const r = await runNode(backend, n, kind, plan, de.signal);
       if (q.action === 'start' || q.action === 'restart') return { code: 0, output: r.stdout.trimEnd() };
       if (q.action === 'stop') return { code: 0, output: plan.steps.some((s) => s.name === 'stop') ? 'stopped' : 'not running' };
-      const res = queryResult(kind, q as NodeQuery, r);
+      const res = queryResult({ host: t.name, app: de.app, kind, ...(n.configuredKind ? { configured: true } : {}) }, q as NodeQuery, r);
       // Success prints what the command printed on stdout; its stderr (and login-shell noise) only with --verbose.
       for (const line of res.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
       const output = res.code === 0 ? res.stdout.trimEnd() : `${res.stdout}${res.stderr ? (res.stdout ? '\n' : '') + res.stderr : ''}`.trimEnd();
@@ -330,16 +345,20 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
 }
 
 export async function unlock(de: DeployEnv): Promise<void> {
-  const unlockStep = (t: HostTarget) => new StepList().add('unlock', 'remove the deploy lock, whoever holds it, and print its owner record', forceUnlockCommand(layoutFor(t.path ?? de.deliverTo, de.app))).steps;
+  const unlockStep = (l: Layout) => new StepList().add('unlock', 'remove the deploy lock, whoever holds it, and print its owner record', forceUnlockCommand(l)).steps;
   if (de.dryRun) {
-    await showPlan(de, `unlock ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (_b, t) => ({ host: t.name, steps: unlockStep(t), facts: [] }));
+    await showPlan(de, `unlock ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => {
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      return withDir(dir, { host: t.name, steps: unlockStep(dir.layout), facts: [] });
+    });
     return;
   }
   const outcomes = await runStrategy(
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const r = await runStep(b, unlockStep(t)[0]!, { signal: de.signal });
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      const r = await runStep(b, unlockStep(dir.layout)[0]!, { signal: de.signal });
       const lines = r.stdout.trim().split('\n');
       const state = lines.pop();
       return state === 'UNLOCKED' ? `removed lock ${lines.join(' ').trim() || '(no owner record)'}` : 'no lock';
@@ -359,7 +378,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const l: Layout = layoutFor(t.path ?? de.deliverTo, de.app);
+      const l = await hostLayout(b, de.deliverTo, de.app, t.path);
       return parseAuditLog((await b.run(auditTailCommand(l, lines).text, { step: 'read', signal: de.signal })).stdout);
     },
     { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },

@@ -2,18 +2,20 @@
 // only) the user's pick. Anything non-interactive with several candidates gets an error listing them.
 import { createInterface } from 'node:readline/promises';
 import { UsageError, DeliverError } from '../output/errors.js';
-import { compareVersions } from '../store/versions.js';
+import { sortReleases } from '../store/versions.js';
 import type { StoredRelease } from '../store/types.js';
 
-/** Deployable releases of `app`, newest first; a release tarball wins over an upgrade of the same version. */
+/**
+ * Deployable releases of `app`, newest first in the order `show releases` lists them (among builds of equal
+ * version precedence, the one stored last is the newest); a release tarball wins over an upgrade of the same version.
+ */
 export function candidates(list: StoredRelease[], app: string): StoredRelease[] {
   const byVersion = new Map<string, StoredRelease>();
-  for (const r of list) {
-    if (r.app !== app) continue;
+  for (const r of sortReleases(list.filter((x) => x.app === app)).reverse()) {
     const seen = byVersion.get(r.version);
     if (!seen || (seen.type === 'upgrade' && r.type === 'release')) byVersion.set(r.version, r);
   }
-  return [...byVersion.values()].sort((a, b) => compareVersions(b.version, a.version));
+  return [...byVersion.values()];
 }
 
 export type Chooser = (choices: StoredRelease[]) => Promise<StoredRelease>;

@@ -70,7 +70,8 @@ export class Output {
   /** Prints rows as an aligned table (human mode only). */
   table(headers: string[], rows: string[][]): void {
     if (this.json) return;
-    const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+    // reduce, not Math.max(...rows): a spread of 200k rows (a huge config in `check`) overflows the stack.
+    const widths = headers.map((h, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), h.length));
     const fmt = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
     this.info(this.c.bold(fmt(headers)));
     for (const r of rows) this.info(fmt(r));

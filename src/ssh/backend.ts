@@ -18,6 +18,9 @@ import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult, type
  */
 export const MAX_SESSIONS_PER_CONNECTION = 8;
 
+/** Attempts to open a session that sshd refused for now (about 2 s in all; see execSession). */
+const OPEN_RETRIES = 12;
+
 export class SshConnection {
   private sftpSession: Promise<SFTPWrapper> | undefined;
   lost: Error | undefined;
@@ -136,8 +139,10 @@ export class SshBackend implements Backend {
       let settled = false;
       let channel: ClientChannel | undefined;
       let timer: NodeJS.Timeout | undefined;
+      let retry: NodeJS.Timeout | undefined;
       const cleanup = () => {
         if (timer) clearTimeout(timer);
+        if (retry) clearTimeout(retry);
         opts.signal?.removeEventListener('abort', onAbort);
         this.client.removeListener('close', onConnClose);
       };
@@ -201,66 +206,78 @@ export class SshBackend implements Backend {
       };
       let code: number | null | undefined;
       let signal: string | undefined;
-      try {
-        this.client.exec(remoteCommand, { pty: opts.pty ?? false, ...(opts.agentForward ? { agentForward: true } : {}) }, (err, ch) => {
-          if (err) return fail(new RemoteError(label, `cannot start command: ${err.message}`, { ...stepOpts, cause: err }));
-          this.connection.channels++;
-          channel = ch;
-          if (settled) return void ch.close(); // timed out or aborted before the channel opened
-          ch.on('data', (d: Buffer) => stdout.push(d));
-          ch.stderr.on('data', onStderrData);
-          ch.on('exit', (c: number | null, sig?: string) => {
-            code = c;
-            if (sig) signal = sig;
-            // The command is gone: stop feeding it stdin so sshd can close the channel now.
-            if (opts.stdin && typeof opts.stdin === 'object' && !Buffer.isBuffer(opts.stdin)) {
-              opts.stdin.unpipe(ch);
-              ch.end();
+      const open = (attempt: number) => {
+        if (settled) return;
+        try {
+          this.client.exec(remoteCommand, { pty: opts.pty ?? false, ...(opts.agentForward ? { agentForward: true } : {}) }, (err, ch) => {
+            if (err) {
+              // sshd frees a closed session only after handling everything that arrived with its close: when several
+              // commands end at once, the opens queued behind them can find MaxSessions still full. Try again shortly.
+              if (attempt < OPEN_RETRIES && !this.lost && /open failed/i.test(err.message)) {
+                retry = setTimeout(() => open(attempt + 1), Math.min(20 * 2 ** attempt, 250));
+                return;
+              }
+              return fail(new RemoteError(label, `cannot start command: ${err.message}`, { ...stepOpts, cause: err }));
             }
-          });
-          ch.on('close', () => {
-            marker?.flush();
-            stdout.end();
-            stderr.end();
-            if (settled) return;
-            if (code === undefined && signal === undefined) {
-              // No exit status: the connection died under the command (or sshd closed the channel). Let the
-              // connection's own close event arrive first so the error names the real cause.
-              setImmediate(() => {
-                if (this.lost) fail(this.connectionLost(`while running ${step ?? 'a command'}`, command));
-                else if (!settled) {
-                  settled = true;
-                  cleanup();
-                  resolve({ code: 255, stdout: stdout.text(), stderr: stderr.text(), durationMs: Date.now() - started });
-                }
+            this.connection.channels++;
+            channel = ch;
+            if (settled) return void ch.close(); // timed out or aborted before the channel opened
+            ch.on('data', (d: Buffer) => stdout.push(d));
+            ch.stderr.on('data', onStderrData);
+            ch.on('exit', (c: number | null, sig?: string) => {
+              code = c;
+              if (sig) signal = sig;
+              // The command is gone: stop feeding it stdin so sshd can close the channel now.
+              if (opts.stdin && typeof opts.stdin === 'object' && !Buffer.isBuffer(opts.stdin)) {
+                opts.stdin.unpipe(ch);
+                ch.end();
+              }
+            });
+            ch.on('close', () => {
+              marker?.flush();
+              stdout.end();
+              stderr.end();
+              if (settled) return;
+              if (code === undefined && signal === undefined) {
+                // No exit status: the connection died under the command (or sshd closed the channel). Let the
+                // connection's own close event arrive first so the error names the real cause.
+                setImmediate(() => {
+                  if (this.lost) fail(this.connectionLost(`while running ${step ?? 'a command'}`, command));
+                  else if (!settled) {
+                    settled = true;
+                    cleanup();
+                    resolve({ code: 255, stdout: stdout.text(), stderr: stderr.text(), durationMs: Date.now() - started });
+                  }
+                });
+                return;
+              }
+              settled = true;
+              cleanup();
+              resolve({
+                code: code ?? (signal ? 128 : 255),
+                ...(signal ? { signal } : {}),
+                stdout: stdout.text(),
+                stderr: stderr.text(),
+                durationMs: Date.now() - started,
               });
-              return;
+            });
+            const input = opts.stdin;
+            if (input === undefined) ch.end();
+            else if (typeof input === 'string' || Buffer.isBuffer(input)) ch.end(input);
+            else {
+              input.on('error', (e: Error) => {
+                kill();
+                fail(new RemoteError(label, `reading stdin for the command failed: ${e.message}`, stepOpts));
+              });
+              input.pipe(ch);
             }
-            settled = true;
-            cleanup();
-            resolve({
-              code: code ?? (signal ? 128 : 255),
-              ...(signal ? { signal } : {}),
-              stdout: stdout.text(),
-              stderr: stderr.text(),
-              durationMs: Date.now() - started,
-            });
           });
-          const input = opts.stdin;
-          if (input === undefined) ch.end();
-          else if (typeof input === 'string' || Buffer.isBuffer(input)) ch.end(input);
-          else {
-            input.on('error', (e: Error) => {
-              kill();
-              fail(new RemoteError(label, `reading stdin for the command failed: ${e.message}`, stepOpts));
-            });
-            input.pipe(ch);
-          }
-        });
-      } catch {
-        // ssh2 throws synchronously when the socket is already gone
-        fail(this.connectionLost(`before running ${step ?? 'the command'}`, command));
-      }
+        } catch {
+          // ssh2 throws synchronously when the socket is already gone
+          fail(this.connectionLost(`before running ${step ?? 'the command'}`, command));
+        }
+      };
+      open(0);
     });
   }
 

@@ -2,7 +2,8 @@
 // AWS SSM, `ssh -W`, corporate proxies). It runs under /bin/sh with OpenSSH's %-tokens expanded.
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
-import { quote } from './quote.js';
+import { UsageError } from '../output/errors.js';
+import { isPlainWord, quote } from './quote.js';
 
 export interface ProxyTokens {
   /** %h: the host name to reach. */
@@ -15,21 +16,20 @@ export interface ProxyTokens {
   alias: string;
 }
 
-/** Expands %h %p %r %n %% like OpenSSH does for ProxyCommand (values are not quoted, as in OpenSSH). */
+const TOKEN_NAMES: Record<string, string> = { h: 'host', p: 'port', r: 'user', n: 'host alias' };
+
+/**
+ * Expands %h %p %r %n %% like OpenSSH does for ProxyCommand. The values are not quoted (as in OpenSSH), so one holding
+ * shell syntax or starting with `-` is refused, as OpenSSH ≥ 9.6 does: it would run as part of the command.
+ */
 export function expandProxyCommand(command: string, t: ProxyTokens): string {
   return command.replace(/%([hprn%])/g, (_m, c: string) => {
-    switch (c) {
-      case 'h':
-        return t.host;
-      case 'p':
-        return String(t.port);
-      case 'r':
-        return t.user;
-      case 'n':
-        return t.alias;
-      default:
-        return '%';
+    if (c === '%') return '%';
+    const value = { h: t.host, p: String(t.port), r: t.user, n: t.alias }[c]!;
+    if (!isPlainWord(value)) {
+      throw new UsageError(`ProxyCommand: the ${TOKEN_NAMES[c]} ${JSON.stringify(value)} (%${c}) holds characters the shell would interpret; refusing to run it`);
     }
+    return value;
   });
 }
 

@@ -18,6 +18,14 @@ export function raw(text: string): Shell {
   return new Shell(text);
 }
 
+/**
+ * A word the shell takes literally and no program takes for an option: what may be substituted unquoted (OpenSSH's
+ * ProxyCommand %r/%h/%n/%p) or stand where an argv expects a name.
+ */
+export function isPlainWord(value: string): boolean {
+  return /^[A-Za-z0-9_@%+=:,./][A-Za-z0-9_@%+=:,./-]*$/.test(value);
+}
+
 /** Quotes one value for POSIX sh: `it's` -> `'it'\''s'`. Plain safe words are left bare for readability. */
 export function quote(value: string | number): string {
   const s = String(value);
@@ -60,22 +68,32 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
 /**
  * Joins fragments with `&&` so the first failure stops the chain. A fragment that is more than one simple command
  * (`a; if …; fi`, `a || b`, a pipeline) is grouped in `{ …; }` first: `x && a; b` would run `b` whatever `x` did.
+ * One that may end in a comment (a user's MIGRATE_COMMAND `… # why`) is closed on its own line, or the comment would
+ * swallow the closing brace and everything after it.
  */
 export function and(...parts: (Shell | string)[]): Shell {
   const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
-  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t)).join(' && ');
+  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) || COMMENT.test(t) ? braced(t) : t)).join(' && ');
   return new Shell(text, { op: '&&', parts: kept });
 }
 
 /** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
 export function chain(...parts: (Shell | string)[]): Shell {
   const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
-  return new Shell(kept.map((p) => p.text).join('; '), { op: ';', parts: kept });
+  return new Shell(kept.map(({ text: t }) => (COMMENT.test(t) ? braced(t) : t)).join('; '), { op: ';', parts: kept });
 }
 
 /** `{ script; }`: one statement (for `&&`, `||`, a redirect) that keeps the script's statements for printing. */
 export function group(script: Shell): Shell {
-  return new Shell(`{ ${script.text.replace(/[;\s]+$/, '')}; }`, { op: '{', parts: [script] });
+  return new Shell(braced(script.text), { op: '{', parts: [script] });
+}
+
+/** A `#` that may start a comment (a word's first character), not `$#`, `${v##*}` or `'#x'`. */
+const COMMENT = /(^|\s)#/;
+
+/** `{ t; }`, or `{ t` and `}` on its own line when `t` may end in a comment (which would swallow the brace). */
+function braced(t: string): string {
+  return COMMENT.test(t) ? `{ ${t}\n}` : `{ ${t.replace(/[;\s]+$/, '')}; }`;
 }
 
 /** `if cond; then …; [else …;] fi`, printed with its branches indented. */
@@ -104,7 +122,7 @@ export function statementLines(script: Shell, indent = ''): string[] {
   }
   if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
   return j.parts.flatMap((p, i) => {
-    const grouped = j.op === '&&' && /[;|&\n]/.test(p.text) && p.joined?.op !== '{';
+    const grouped = j.op === '&&' && (/[;|&\n]/.test(p.text) || COMMENT.test(p.text)) && p.joined?.op !== '{';
     const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);
     if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === '&&' ? ' &&' : ';';
     return lines;

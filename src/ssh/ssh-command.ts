@@ -42,9 +42,12 @@ export function sshOptionsFor(target: HostTarget, opts: SshCommandOptions = {}):
   return argv;
 }
 
-/** Full argv: `['ssh', ...options, 'user@host']`. Append the remote command (built with `sh`) yourself. */
+/**
+ * Full argv: `['ssh', ...options, '-l', user, '--', host]`. Append the remote command (built with `sh`) yourself.
+ * The user goes in `-l` and `--` ends the options, so neither a user nor a host can ever be read as an option.
+ */
 export function sshCommandFor(target: HostTarget, opts: SshCommandOptions = {}): string[] {
-  return ['ssh', ...sshOptionsFor(target, opts), target.user ? `${target.user}@${target.host}` : target.host];
+  return ['ssh', ...sshOptionsFor(target, opts), ...(target.user ? ['-l', target.user] : []), '--', target.host];
 }
 
 /** A GIT_SSH_COMMAND value (git appends the destination and command itself). */

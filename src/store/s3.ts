@@ -23,7 +23,16 @@ import { alreadyExists, notFound } from './store-errors.js';
 import type { PutOptions, ReleaseStore, StoredRelease } from './types.js';
 import { isReleaseFileOf, sortReleases } from './versions.js';
 
-const requireSdk = createRequire(import.meta.url);
+const requireModule = createRequire(import.meta.url);
+/**
+ * Loads an SDK module. deliver's output is deliver's: the SDK's multi-line "upgrade to Node 22" notice
+ * (NodeVersionSupportWarning, emitted on Node < 22 when a client is created) is switched off by the SDK's own
+ * variable before any of its code runs. A user who sets the variable keeps their choice.
+ */
+function requireSdk(name: string): unknown {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return requireModule(name);
+}
 let s3Sdk: typeof S3Sdk | undefined;
 let libStorage: typeof LibStorage | undefined;
 let presigner: typeof Presigner | undefined;
@@ -134,8 +143,6 @@ export class S3Store implements ReleaseStore {
   /** The SDK client, created on first use (creating it never contacts the endpoint). */
   get client(): S3Client {
     if (!this.clientInstance) {
-      // Node 20 is supported by deliver; the SDK's multi-line "upgrade to Node 22" notice on every run is noise.
-      process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const mode = this.opts.checksumMode === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
       const config: S3ClientConfig = {
         region: this.opts.region,

@@ -99,14 +99,8 @@ function compareIdentifiers(a: string[], b: string[]): number {
   return Math.sign(a.length - b.length);
 }
 
-/**
- * Orders versions: numeric core parts numerically and any number of them (1.10.0 > 1.9.0, 1.0.0.1 > 1.0.0),
- * a pre-release below its release (1.0.0-rc.1 < 1.0.0) with SemVer identifier rules, and, where SemVer calls
- * versions equal, the `+build` part as a tie-breaker (edeliver's auto-versions `1.0.0+82` count commits).
- * Missing core parts count as 0 (1.0 == 1.0.0 apart from the final textual tie-break, which keeps sorting total).
- */
-export function compareVersions(a: string, b: string): number {
-  if (a === b) return 0;
+/** SemVer precedence: numeric core parts, then the pre-release; build metadata (`+...`) does not count. */
+export function comparePrecedence(a: string, b: string): number {
   const va = splitVersion(a);
   const vb = splitVersion(b);
   const n = Math.max(va.core.length, vb.core.length);
@@ -114,26 +108,56 @@ export function compareVersions(a: string, b: string): number {
     const c = compareIdentifier(va.core[i] ?? '0', vb.core[i] ?? '0');
     if (c !== 0) return c;
   }
-  if (va.pre.length === 0 || vb.pre.length === 0) {
-    if (va.pre.length !== vb.pre.length) return va.pre.length === 0 ? 1 : -1;
-  } else {
-    const c = compareIdentifiers(va.pre, vb.pre);
-    if (c !== 0) return c;
-  }
-  if (va.build.length !== vb.build.length && (va.build.length === 0 || vb.build.length === 0)) {
-    return va.build.length === 0 ? -1 : 1;
-  }
-  const c = compareIdentifiers(va.build, vb.build);
+  if (va.pre.length === 0 || vb.pre.length === 0) return vb.pre.length - va.pre.length === 0 ? 0 : va.pre.length === 0 ? 1 : -1;
+  return compareIdentifiers(va.pre, vb.pre);
+}
+
+/**
+ * Orders versions: numeric core parts numerically and any number of them (1.10.0 > 1.9.0, 1.0.0.1 > 1.0.0),
+ * a pre-release below its release (1.0.0-rc.1 < 1.0.0) with SemVer identifier rules, and, where SemVer calls
+ * versions equal, the `+build` part as a tie-breaker (edeliver's auto-versions `1.0.0+82` count commits).
+ * Missing core parts count as 0 (1.0 == 1.0.0 apart from the final textual tie-break, which keeps sorting total).
+ * Stored releases are ordered by compareBuilds, which asks when they were built before looking at `+build`.
+ */
+export function compareVersions(a: string, b: string): number {
+  if (a === b) return 0;
+  const p = comparePrecedence(a, b);
+  if (p !== 0) return p;
+  const ba = splitVersion(a).build;
+  const bb = splitVersion(b).build;
+  if (ba.length !== bb.length && (ba.length === 0 || bb.length === 0)) return ba.length === 0 ? -1 : 1;
+  const c = compareIdentifiers(ba, bb);
   if (c !== 0) return c;
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Sorts oldest first; releases before upgrades of the same version. */
-export function sortReleases<T extends { version: string; type: ReleaseType }>(items: T[]): T[] {
-  return [...items].sort((x, y) => compareVersions(x.version, y.version) || (x.type === y.type ? 0 : x.type === 'release' ? -1 : 1));
+/** What compareBuilds needs: the version and when the release was stored, i.e. built and uploaded. */
+export interface Built {
+  version: string;
+  modified: Date;
 }
 
-/** The newest version among `versions` (undefined for none). */
+/**
+ * Orders builds oldest first: by SemVer precedence, and among versions of equal precedence (differing only in
+ * build metadata, like AUTO_VERSION=git-revision's 0.1.0+<revision>) the one stored last is the newer, whatever
+ * its revision hash says. Equal times (a copy of many files within a second) fall back to compareVersions.
+ */
+export function compareBuilds(a: Built, b: Built): number {
+  return comparePrecedence(a.version, b.version) || a.modified.getTime() - b.modified.getTime() || compareVersions(a.version, b.version);
+}
+
+/**
+ * Sorts oldest first (compareBuilds); releases before upgrades of the same version. A version's files count as
+ * stored when its last one was, so its release and upgrade tarballs stay together.
+ */
+export function sortReleases<T extends Built & { type: ReleaseType }>(items: readonly T[]): T[] {
+  const stored = new Map<string, Date>();
+  for (const r of items) if (r.modified > (stored.get(r.version) ?? new Date(-8.64e15))) stored.set(r.version, r.modified);
+  const at = (r: T): Built => ({ version: r.version, modified: stored.get(r.version)! });
+  return [...items].sort((x, y) => compareBuilds(at(x), at(y)) || (x.type === y.type ? 0 : x.type === 'release' ? -1 : 1));
+}
+
+/** The newest version among `versions` by name alone (undefined for none); stored releases: compareBuilds. */
 export function latestVersion(versions: Iterable<string>): string | undefined {
   let best: string | undefined;
   for (const v of versions) if (best === undefined || compareVersions(v, best) > 0) best = v;

@@ -2,10 +2,11 @@
 // One fixture for the whole file: every build reuses the same build directory (as real projects do).
 import { createHash } from 'node:crypto';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareVersions } from '../../src/store/versions.js';
 import { cliEnv, loadTestbed, repoRoot } from '../helpers/testbed.js';
 import { bed, commitFile, createMixFixture, deliver, git, onHost, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
 
@@ -246,6 +247,43 @@ pre_erlang_clean_compile() {
     expect(code).toBe(130);
     expect(err).not.toMatch(/\n\s+at .*:\d+:\d+/);
     expect(existsSync(storeFile('demo_0.9.2.release.tar.gz'))).toBe(false);
+  });
+
+  it('two builds of one base version (AUTO_VERSION=git-revision): --version=latest deploys the one built last', async () => {
+    // The README's everyday path: edit, commit, build, deploy --version=latest. Both builds are 0.1.0+<revision>.
+    const deliverTo = '/srv/build-mix-latest';
+    const store = mkdtempSync(join(tmpdir(), 'deliver-latest-store-')); // only these two builds
+    config(`${README_HOOK}\nAUTO_VERSION=git-revision\nRELEASE_STORE="${store}"\nPRODUCTION_HOSTS="host2"\nPRODUCTION_USER="root"\nDELIVER_TO="${deliverTo}"\n`);
+    const host2Dir = join(bed().hosts.find((h) => h.name === 'host2')!.root, deliverTo.slice('/srv/'.length));
+    try {
+      const built: string[] = [];
+      for (let i = 0; i < 2; i++) {
+        if (i === 1) {
+          // A revision whose hash sorts before the first one's, as it does about half the time by chance.
+          for (let n = 0; ; n++) {
+            const sha = commitFile(fx, 'lib/edit.ex', `defmodule Edit do\n  def n, do: ${n}\nend\n`, `edit ${n}`);
+            if (compareVersions(`0.1.0+${sha.slice(0, 7)}`, built[0]!) < 0) break;
+          }
+        }
+        const r = await deliver(fx.dir, ['build', 'release', '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        built.push((JSON.parse(r.stdout) as { version: string }).version);
+      }
+      expect(built[1]).toMatch(/^0\.1\.0\+[0-9a-f]{7}$/);
+      expect(compareVersions(built[1]!, built[0]!)).toBeLessThan(0);
+
+      const d = await deliver(fx.dir, ['deploy', 'release', 'to', 'production', '--version=latest']);
+      expect(d.code, d.stderr).toBe(0);
+      expect(readlinkSync(join(host2Dir, 'demo')).split('/').pop()).toBe(built[1]);
+
+      const j = await deliver(fx.dir, ['show', 'releases', '--json']);
+      const versions = (JSON.parse(j.stdout) as { releases: { version: string }[] }).releases.map((r) => r.version);
+      expect(versions).toEqual(built);
+    } finally {
+      config();
+      rmSync(host2Dir, { recursive: true, force: true });
+      rmSync(store, { recursive: true, force: true });
+    }
   });
 
   it('when the release is not where expected, the error lists the releases found on the build host', async () => {

@@ -10,6 +10,7 @@ import {
   startCli, until, waitCli, type Bed, type BedHost, type HostJson, type Project, type Releases,
 } from './deploy-support.js';
 import { deployHost } from '../../src/deploy/deploy-release.js';
+import { onHost } from '../helpers/fixtures.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import type { SshBackend } from '../../src/ssh/backend.js';
 import { SshTransport } from '../../src/ssh/transport.js';
@@ -380,6 +381,22 @@ describe('strategies and failures', () => {
     const after = logins();
     expect(after.map((n, i) => n - before[i]!)).toEqual(Array(40).fill(1));
   }, 300_000);
+});
+
+describe('DELIVER_TO under the login home', () => {
+  it('~/dir deploys into $HOME/dir on the host, never into a directory named ~', async () => {
+    const p = makeProject(bed, hosts(7, 7), rel.store);
+    const name = p.deliverTo.split('/').pop()!;
+    writeFileSync(join(p.dir, '.deliver', 'config'), readFileSync(join(p.dir, '.deliver', 'config'), 'utf8').replace(/^DELIVER_TO=.*$/m, `DELIVER_TO="~/${name}"`));
+    // The bed's hosts log in with HOME=/srv/home.
+    const inHome: Project = { ...p, deliverTo: `/srv/home/${name}` };
+    const r = await cli(bed, p, 'deploy', 'release', 'production', '--version=0.1.0');
+    expect(r.code, r.stderr).toBe(0);
+    expect(activeVersion(inHome, p.hosts[0]!)).toBe('0.1.0');
+    // Quoted, a literal `~/dir` lands in the login directory of the session: nothing may be there.
+    expect(onHost(p.hosts[0]!.name, `ls -d ./'~' "$HOME"/'~' 2>/dev/null; true`)).toBe('');
+    expect(leftovers(inHome, p.hosts[0]!)).toEqual([]);
+  }, 180_000);
 });
 
 /** Sizes of the files in `dir` (none when it is missing; a file removed meanwhile is skipped). */

@@ -140,6 +140,22 @@ describe('deliver upload / download with an S3 store', () => {
     expect(readdirSync(q.dir).filter((f) => f !== '.deliver')).toEqual([]);
   });
 
+  it("prints no third-party runtime warnings: the AWS SDK's Node-version notice stays out of every S3 command's output", async () => {
+    // On Node < 22 the SDK emits a 9-line NodeVersionSupportWarning when a client is created, unless told not to.
+    const p = project(s3Config(), keys());
+    p.release('3.0.0');
+    const env = bareEnv();
+    delete env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED;
+    delete env.NODE_NO_WARNINGS;
+    const dest = join(p.dir, 'downloaded.tar.gz');
+    for (const args of [['upload', 'release', '3.0.0'], ['show', 'releases'], ['download', 'release', '3.0.0', dest]]) {
+      const r = await cli(args, p.dir, env);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr, args.join(' ')).not.toMatch(/Warning|AWS SDK for JavaScript|--trace-warnings/);
+      expect(r.stderr, args.join(' ')).toBe('');
+    }
+  });
+
   it('refuses a RELEASE_STORE that is the local release directory (exit 2)', async () => {
     const p = project([]);
     p.release('1.0.0');

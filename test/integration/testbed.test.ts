@@ -2,7 +2,8 @@
 // host key, sees its own directory at /srv and its own epmd port; kill-host/start-host behave like a machine dying
 // and coming back.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pLimit from 'p-limit';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,34 @@ describe('hosts', () => {
       }
     } finally {
       for (const h of all) rmSync(join(h.root, `.${token}`), { force: true });
+    }
+  });
+
+  it("gives every session its own HOME inside the host's /srv and never runs this machine's shell start-up files", async () => {
+    // Real servers do not share a home with the machine deliver runs on: a session that ran this machine's
+    // ~/.bashrc (here a `pyenv init`, whose lock a killed host left held) would hang every other host's commands.
+    const token = `home-${process.pid}-${Date.now()}`;
+    const machineHome = userInfo().homedir; // the passwd entry's, whatever HOME this run has
+    const hosts = [tb.hosts[0]!, tb.build];
+    for (const h of hosts) {
+      mkdirSync(join(h.root, 'home'), { recursive: true });
+      writeFileSync(join(h.root, 'home', '.bashrc'), `export BED_RC=${h.name}\n`);
+    }
+    try {
+      for (const h of hosts) {
+        const res = await sshExec(tb, h.name, `echo "$HOME"; echo "\${BED_RC-none}"; echo "\${PYENV_ROOT-none}"; touch ~/.${token}`);
+        expect(res.code, `${h.name}: ${res.stderr}`).toBe(0);
+        // The bash start-up file that ran is the host's own (bash reads only one ~/.bashrc), not the machine's.
+        expect(res.stdout, h.name).toBe(`/srv/home\n${h.name}\nnone\n`);
+        expect(existsSync(join(h.root, 'home', `.${token}`)), `${h.name}: ~ is the host's own`).toBe(true);
+        expect(existsSync(join(machineHome, `.${token}`)), `${h.name} wrote into this machine's ${machineHome}`).toBe(false);
+      }
+    } finally {
+      for (const h of hosts) {
+        rmSync(join(h.root, 'home', '.bashrc'), { force: true });
+        rmSync(join(h.root, 'home', `.${token}`), { force: true });
+      }
+      rmSync(join(machineHome, `.${token}`), { force: true });
     }
   });
 

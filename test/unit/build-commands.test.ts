@@ -3,22 +3,12 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { mixTools, rebarTools } from '../helpers/tool-settings.js';
 import * as c from '../../src/build/commands.js';
 import { pushUrl } from '../../src/build/build-release.js';
 import { pushArgs } from '../../src/build/push.js';
 import { detectProject } from '../../src/build/project.js';
 
-const mixTools: c.ToolSettings = {
-  kind: detectProject(new Set(['mix.exs'])),
-  app: 'demo',
-  mixEnv: 'prod',
-  rebarProfile: 'prod',
-  skipMixClean: false,
-  verbose: false,
-  localRebar3: false,
-  localRelx: false,
-};
-const rebarTools: c.ToolSettings = { ...mixTools, kind: detectProject(new Set(['rebar.config'])), app: 'demorel' };
 
 describe('build host command lines', () => {
   it('expands ~ and $HOME on the build host and quotes everything else', () => {
@@ -91,7 +81,7 @@ describe('build host command lines', () => {
     expect(entries.some((e) => e.startsWith('./demo/') || e.startsWith('demo/'))).toBe(false);
   });
   it('push arguments and URL', () => {
-    expect(pushArgs('ssh://b@h:2222/srv/x', 'abc', 'main')).toEqual(['push', '--force', '--tags', '--quiet', 'ssh://b@h:2222/srv/x', 'abc:refs/heads/main']);
+    expect(pushArgs('ssh://b@h:2222/srv/x', 'abc', 'main')).toEqual(['push', '--force', '--tags', '--quiet', '--', 'ssh://b@h:2222/srv/x', 'abc:refs/heads/main']);
     expect(pushUrl({ name: 'b@h', host: 'h', user: 'b', port: 22 }, '/srv/build')).toBe('ssh://b@h/srv/build');
     expect(pushUrl({ name: 'h', host: '127.0.3.1', port: 2222 }, '/srv/build')).toBe('ssh://127.0.3.1:2222/srv/build');
   });

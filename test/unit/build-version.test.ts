@@ -87,4 +87,9 @@ describe('show releases rows', async () => {
     expect(rows[3]?.revision).toBe('82a5834');
     expect(releaseCells(rows)[0]).toEqual(['demo', '0.2.0', '-', 'release', '5.0 MiB', '2026-01-02 03:04:05Z']);
   });
+  it('lists builds that differ only in metadata in the order they were stored, as --version=latest picks', () => {
+    const later = { ...mk('0.1.0+0a1b2c3'), modified: new Date(Date.UTC(2026, 0, 2, 4)) };
+    const rows = releaseRows([later, mk('0.1.0+ffe1d2a')]);
+    expect(rows.map((r) => r.version)).toEqual(['0.1.0+ffe1d2a', '0.1.0+0a1b2c3']);
+  });
 });

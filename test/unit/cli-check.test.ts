@@ -1,58 +1,13 @@
 // `deliver check`, `deliver init` and `deliver help` as a user runs them: the real bin/deliver (the built bundle),
 // exit codes, messages with file:line, no stack traces. No SSH is involved.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deliver, ensureBuilt, expectNoStack, projects } from '../helpers/cli.js';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
-const BIN = join(REPO, 'bin', 'deliver');
-const root = mkdtempSync(join(tmpdir(), 'deliver-cli-'));
-
-/** The newest modification time of a file under `dir`. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
-  }
-  return t;
-}
-
-beforeAll(() => {
-  // `npm test` builds first (pretest); run alone, this test builds a missing or stale bundle itself (`npm run build`:
-  // tsc, then scripts/bundle.mjs). Never while fresh: other test files may be running bin/deliver right now.
-  const bundle = join(REPO, 'dist', 'deliver.mjs');
-  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newest(join(REPO, 'src'))) return;
-  try {
-    execFileSync(join(REPO, 'node_modules', '.bin', 'tsc'), ['-p', join(REPO, 'tsconfig.json')], { stdio: 'pipe' });
-  } catch {
-    // reported by the typecheck step; the emitted JS is what we test
-  }
-  execFileSync(process.execPath, [join(REPO, 'scripts', 'bundle.mjs')], { stdio: 'pipe' });
-  if (!existsSync(bundle)) throw new Error('the build did not produce dist/deliver.mjs');
-}, 120_000);
-afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-let n = 0;
-function project(files: Record<string, string>): string {
-  const dir = join(root, `p${++n}`);
-  for (const [name, text] of Object.entries(files)) {
-    mkdirSync(join(dir, name, '..'), { recursive: true });
-    writeFileSync(join(dir, name), text);
-  }
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
-
-function deliver(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/home/tester', NO_COLOR: '1', ...env },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const { project, cleanup } = projects('deliver-cli-');
+beforeAll(ensureBuilt, 120_000);
+afterAll(cleanup);
 
 const VALID = [
   '#!/usr/bin/env bash',
@@ -69,11 +24,6 @@ const VALID = [
   '}',
   '',
 ].join('\n');
-
-function expectNoStack(text: string) {
-  expect(text).not.toMatch(/^\s+at /m);
-  expect(text).not.toMatch(/internal error/);
-}
 
 describe('deliver check', () => {
   it('a broken config: exit 2, file:line, no stack trace', () => {
@@ -184,6 +134,53 @@ describe('deliver check', () => {
     expect(r.stderr).toContain('deliver: .deliver/config:2: invalid host "s@@2": expected [user@]host[:port]');
   });
 
+  it('a deploy-only config (no BUILD_* at all, a CI builds elsewhere) is valid: build is reported as not configured', () => {
+    const deployOnly = 'APP=shop\nPRODUCTION_HOSTS="web1 web2"\nPRODUCTION_USER=deploy\nDELIVER_TO=/opt\nRELEASE_STORE="s3://releases/shop"\n';
+    const r = deliver(project({ '.deliver/config': deployOnly }), ['check', 'production']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('– build: not configured (no BUILD_HOST): releases reach the store some other way');
+    expect(r.stdout).toContain('✔ deploy to production: 2 hosts: deploy@web1, deploy@web2 → /opt');
+    expect(r.stdout).toContain('configuration is valid');
+    const j = deliver(project({ '.deliver/config': deployOnly }), ['check', 'production', '--json']);
+    expect(j.code).toBe(0);
+    const doc = JSON.parse(j.stdout) as { valid: boolean; buildHost: unknown; requirements: unknown[] };
+    expect(doc).toMatchObject({ valid: true, buildHost: null });
+    expect(doc.requirements).toEqual([
+      { command: 'build', configured: false, satisfied: false, missing: ['BUILD_HOST', 'BUILD_USER', 'BUILD_AT'] },
+      { command: 'deploy to production', satisfied: true, missing: [] },
+    ]);
+
+    // Still exit 2: what the named environment needs, a half-configured build, a wrong value.
+    const staging = deliver(project({ '.deliver/config': deployOnly }), ['check', 'staging']);
+    expect(staging.code).toBe(2);
+    expect(staging.stderr).toContain('deploy to staging needs STAGING_HOSTS (or STAGING_NODES)');
+    const half = deliver(project({ '.deliver/config': `${deployOnly}BUILD_AT=/b\n` }), ['check', 'production']);
+    expect(half.code).toBe(2);
+    expect(half.stdout).toContain('✘ build: missing BUILD_HOST, BUILD_USER');
+    expect(half.stderr).toContain('deliver: .deliver/config: build needs BUILD_HOST, BUILD_USER');
+    const wrong = deliver(project({ '.deliver/config': deployOnly.replace('web2', 'w@@2') }), ['check', 'production']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('deliver: .deliver/config:2: invalid host "w@@2"');
+  });
+
+  it('a host list that names no host is a config error naming the variable, for check and every command', () => {
+    const cfg = 'APP=shop\nPRODUCTION_HOSTS=" , "\nPRODUCTION_USER=deploy\nDELIVER_TO=/opt\nBUILD_HOST=b\nBUILD_USER=u\nBUILD_AT=/b\n';
+    for (const args of [['check', 'production'], ['ping', 'production'], ['deploy', 'release', 'to', 'production', '--version=1.0.0']]) {
+      const r = deliver(project({ '.deliver/config': cfg }), args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toContain('deliver: .deliver/config:2: PRODUCTION_HOSTS=" , " names no host');
+      expect(r.stdout + r.stderr).not.toMatch(/0 of 0/);
+      expectNoStack(r.stderr);
+    }
+    const fromEnv = deliver(project({ '.deliver/config': cfg.replace('PRODUCTION_HOSTS=" , "\n', '') }), ['ping', 'production'], { PRODUCTION_HOSTS: ',' });
+    expect(fromEnv.code).toBe(2);
+    expect(fromEnv.stderr).toContain('deliver: PRODUCTION_HOSTS (environment): "," names no host');
+    const nodes = deliver(project({ '.deliver/config': cfg.replace('PRODUCTION_HOSTS=" , "', 'PRODUCTION_NODES="  "\nSTAGING_HOSTS=" ,,"') }), ['check', 'staging']);
+    expect(nodes.code).toBe(2);
+    expect(nodes.stderr).toContain('STAGING_HOSTS=" ,," names no host');
+  });
+
   it('bash-evaluated configs say why', () => {
     const dir = project({ '.deliver/config': VALID.replace('DELIVER_TO="/opt"', 'if [ "$DEPLOY_ENVIRONMENT" = production ]; then DELIVER_TO="/opt/prod"; fi'), '.deliver/.env': 'S3_SECRET=x1234\n' });
     const r = deliver(dir, ['check', 'production']);
@@ -223,7 +220,8 @@ describe('deliver init', () => {
     // The generated file loads, and check says what is left to set.
     const check = deliver(dir, ['check']);
     expect(check.code).toBe(2);
-    expect(check.stdout).toContain('✘ build: missing BUILD_HOST, BUILD_USER, BUILD_AT');
+    expect(check.stdout).toContain('– build: not configured (no BUILD_HOST)');
+    expect(check.stdout).toContain('✘ deploy to staging: missing STAGING_HOSTS (or STAGING_NODES)');
     expect(check.stdout).toMatch(/^APP\s+other\s+\.deliver\/config:8$/m);
   });
 
@@ -247,5 +245,18 @@ describe('deliver help', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: deliver check [options] [environment...]');
     expect(r.stdout).toContain('--json');
+  });
+
+  it('a command group without its subcommand prints its help on stderr and exits 2', () => {
+    for (const group of ['deploy', 'build', 'show']) {
+      const r = deliver(project({}), [group]);
+      expect(r.code, group).toBe(2);
+      expect(r.stdout, group).toBe('');
+      expect(r.stderr, group).toContain(`Usage: deliver ${group} [options] [command]`);
+    }
+    const bare = deliver(project({}), []);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toContain('Usage: deliver [options] [command]');
+    expect(deliver(project({}), ['help']).code).toBe(0);
   });
 });

@@ -272,7 +272,7 @@ describe('validateSettings', () => {
     expect(errors.map((e) => e.message)).toEqual([
       '.deliver/config:3: invalid host "2!": expected [user@]host[:port]',
       '.deliver/config:6: invalid node "web@s1": expected user@host:/path[|configfile]',
-      '.deliver/config:11: PRODUCTION_USER="bad user" is not a valid user name',
+      '.deliver/config:11: PRODUCTION_USER="bad user" is not a valid user name (letters, digits, . _ -, not starting with -)',
       '.deliver/config:4: KEEP_RELEASES="none": expected a whole number of at least 1',
       '.deliver/config:5: SSH_TIMEOUT="-1": expected seconds (a positive number)',
     ]);
@@ -287,6 +287,38 @@ describe('validateSettings', () => {
   it('values from the environment name the variable and its source', async () => {
     const s = await settings('APP=x\n', { STAGING_HOSTS: 'a b!' });
     expect(validateSettings(s).errors.map((e) => e.message)).toEqual(['.deliver/config: STAGING_HOSTS (environment): invalid host "b!": expected [user@]host[:port]']);
+  });
+
+  it('users and hosts that are shell syntax or options, and deploy/build directories that are not absolute or ~/', async () => {
+    const s = await settings(
+      [
+        'APP=shop',
+        'PRODUCTION_HOSTS="-oProxyCommand=touch_x@web1 web2"',
+        'PRODUCTION_USER=deploy',
+        "STAGING_USER='$(touch x)'",
+        'STAGING_HOSTS=s1',
+        'DELIVER_TO="~"',
+        'TEST_AT=apps',
+        'BUILD_AT=/',
+        'QA_NODES="q@q1:~/x q@q2:-x"',
+        'TARGET_MIX_ENV=../../etc',
+        '',
+      ].join('\n'),
+    );
+    expect(validateSettings(s).errors.map((e) => e.message)).toEqual([
+      '.deliver/config:2: user "-oProxyCommand=touch_x" of host "-oProxyCommand=touch_x@web1" is not a valid user name (letters, digits, . _ -, not starting with -)',
+      '.deliver/config:4: STAGING_USER="$(touch x)" is not a valid user name (letters, digits, . _ -, not starting with -)',
+      '.deliver/config:5: user "$(touch x)" of host "s1" is not a valid user name (letters, digits, . _ -, not starting with -)',
+      '.deliver/config:9: invalid node "q@q2:-x": expected user@host:/path[|configfile]',
+      '.deliver/config:10: TARGET_MIX_ENV="../../etc": expected a Mix environment name such as prod',
+      '.deliver/config:6: DELIVER_TO="~": refusing the home directory itself; name a directory for deliver',
+      '.deliver/config:7: TEST_AT="apps": expected an absolute path or ~/path',
+      '.deliver/config:8: BUILD_AT="/": refusing the root directory; name a directory for deliver',
+    ]);
+    expect(() => parseHostSpec('web1', LOC, '-oProxyCommand=x')).toThrow('.deliver/config:7: user "-oProxyCommand=x" of host "web1" is not a valid user name');
+    expect(() => parseHostSpec('-oProxyCommand=x', LOC)).toThrow(/invalid host/);
+    expect(() => parseNodeSpec('q@q1:/', LOC)).toThrow('.deliver/config:7: path "/" of node "q@q1:/": refusing the root directory; name a directory for deliver');
+    expect(parseNodeSpec('q@q1:~/apps', LOC)).toMatchObject({ path: '~/apps' });
   });
 
   it('a valid config has no errors', async () => {

@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVE_DIFFERS, EXIT_BAD_RELEASE, EXIT_CHECKSUM, EXIT_UPLOAD, installCommand,
-  linkConfigCommand, prepareCommand, pruneCommand, stateCommand, unpackCommand, verifyCommand,
+  homeCommand, linkConfigCommand, prepareCommand, pruneCommand, stateCommand, unpackCommand, verifyCommand,
 } from '../../src/deploy/commands.js';
+import { hostLayout } from '../../src/deploy/host-dir.js';
+import { localShellBackend } from '../helpers/local-shell.js';
 import { checkVersion, layoutFor, linkTarget, uploadPath, versionFromLink } from '../../src/deploy/layout.js';
 import { parseHostState, previousVersion, pruneList } from '../../src/deploy/state.js';
 
@@ -52,6 +54,21 @@ describe('layout', () => {
     expect(versionFromLink('.deliver/demo/releases/1.0.0')).toBe('1.0.0');
     expect(versionFromLink('/elsewhere')).toBeUndefined();
   });
+  it('~/ in DELIVER_TO or a node path is the login home on the host (asked there), never a directory named ~', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'home-'));
+    const backend = localShellBackend();
+    const saved = process.env.HOME;
+    process.env.HOME = home; // the local "host" shell inherits it
+    try {
+      expect((await hostLayout(backend, '~/apps', 'demo')).root).toBe(`${home}/apps/demo`);
+      expect((await hostLayout(backend, '/srv', 'demo', '~/node')).home).toBe(`${home}/node/.deliver/demo`);
+      expect((await hostLayout(backend, '/srv', 'demo')).root).toBe('/srv/demo');
+    } finally {
+      process.env.HOME = saved;
+    }
+    expect(backend.commands).toEqual([homeCommand().text, homeCommand().text]);
+  });
+
   it('rejects versions that could escape the releases dir', () => {
     expect(() => checkVersion('../x')).toThrow(/invalid release version/);
     expect(() => checkVersion('1.0 ; rm')).toThrow(/invalid release version/);

@@ -8,6 +8,7 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import { defaultMigrateExpr, detectKindCommand, parseKind, pingCommand, rpcCommand, startCommand, stopCommand } from '../../src/deploy/node-commands.js';
 import { queryCommand } from '../../src/deploy/node.js';
 import { hookCommand } from '../../src/deploy/hooks.js';
+import { healthCheckCommand } from '../../src/deploy/commands.js';
 import { auditEntry, parseAuditLog } from '../../src/deploy/audit.js';
 import { planRollback } from '../../src/deploy/rollback.js';
 
@@ -55,6 +56,19 @@ describe('node commands', () => {
     expect(run(queryCommand(l, 'mix', { action: 'migrate', app: 'demo', command: 'bin/demo eval "Custom.go()"' })).stdout).toBe('v2 eval Custom.go() cookie=none\n');
     expect(run(queryCommand(l, 'mix', { action: 'run', args: ['version', 'a b'] })).stdout).toBe('v2 version a b cookie=none\n');
     expect(defaultMigrateExpr('my_app')).toBe('MyApp.Release.migrate()');
+  });
+
+  it('a MIGRATE_COMMAND or HEALTH_CHECK ending in a comment keeps the wrapper around it whole', () => {
+    const l = host('comment');
+    const migrate = queryCommand(l, 'mix', { action: 'migrate', app: 'demo', command: 'bin/demo eval "A.go()"; bin/demo eval "B.go()" # both' });
+    const m = run(migrate);
+    expect(m.stderr).toBe('');
+    expect(m.stdout).toBe('v2 eval A.go() cookie=none\nv2 eval B.go() cookie=none\n');
+    // The health check runs in the release root; its comment must not hide the `cd` failing or what follows it.
+    expect(healthCheckCommand(l, 'test -x bin/demo # ready?').text).toBe(`cd ${l.root} && { test -x bin/demo # ready?\n}`);
+    const h = run(`${healthCheckCommand(l, 'test -x bin/demo; echo ok # ready?').text} && echo after`);
+    expect([h.status, h.stdout, h.stderr]).toEqual([0, 'ok\nafter\n', '']);
+    expect(run(`${healthCheckCommand(layoutFor('/nonexistent', 'demo'), 'echo ran; true # x').text} || echo refused`).stdout).toBe('refused\n');
   });
 });
 

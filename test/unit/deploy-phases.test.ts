@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { deployHost, deployTarget, planDeployHost, releaseRef, type DeployOptions } from '../../src/deploy/deploy-release.js';
+import { homeCommand } from '../../src/deploy/commands.js';
+import { hostDir, withDir } from '../../src/deploy/host-dir.js';
+import { layoutFor } from '../../src/deploy/layout.js';
 import type { ReleaseSource } from '../../src/deploy/source.js';
 import { RemoteError } from '../../src/output/errors.js';
 import { STEP_MARK } from '../../src/plan/session.js';
@@ -156,7 +159,7 @@ function failingAt(step: string, inSession: boolean, poll = false): { backend: B
 
 /** The steps a real run of `o` would take here (the plan the dry run prints). */
 async function planOf(o: DeployOptions): Promise<Step[]> {
-  return (await planDeployHost(localShellBackend('local'), deployTarget(o, releaseRef(o.source), undefined))).steps;
+  return (await planDeployHost(localShellBackend('local'), deployTarget(o, releaseRef(o.source), layoutFor(o.deliverTo, o.app)))).steps;
 }
 
 const fresh = () => mkdtempSync(join(root, 'to-'));
@@ -182,6 +185,26 @@ describe('deployHost phases on a local shell', () => {
     const again = localShellBackend('local');
     expect(await deployHost(again, options(to, v1))).toMatchObject({ uploaded: false });
     expect(again.commands).toHaveLength(3);
+  });
+
+  it('DELIVER_TO=~/dir: one read-only home query, then the one deploy session on the expanded path; the dry run shows both', async () => {
+    const h = fresh();
+    const saved = process.env.HOME;
+    process.env.HOME = h; // the local "host" shell inherits it
+    try {
+      const b = localShellBackend('local');
+      await deployHost(b, options('~/apps', v1));
+      expect(b.commands).toEqual([homeCommand().text, expect.stringContaining(`${h}/apps/.deliver/${APP}/lock`)]);
+      expect(active(join(h, 'apps'))).toBe('0.1.0');
+      const probe = localShellBackend('local');
+      const dir = await hostDir(probe, '~/apps', APP);
+      const plan = withDir(dir, await planDeployHost(probe, deployTarget(options('~/apps', v2), releaseRef(v2), dir.layout)));
+      expect(plan.facts[0]).toBe(`~/apps is ${h}/apps on this host`);
+      expect(plan.steps.slice(0, 2).map((s) => [s.name, s.session, s.query])).toEqual([['home', 1, true], ['lock', 2, undefined]]);
+      expect(plan.steps.map((s) => s.script.text).join('\n')).not.toContain('~');
+    } finally {
+      process.env.HOME = saved;
+    }
   });
 
   it('a failure at each step of a plain deploy: the step named, the old release active, nothing left', async () => {

@@ -27,6 +27,17 @@ describe('release selection', () => {
     await expect(selectRelease([], 'demo', undefined, 'local s')).rejects.toThrow('no release of demo in local s');
     expect((await selectRelease(list, 'demo', undefined, 's', async (c) => c[2]!)).version).toBe('1.9.0');
   });
+  it('latest is the build stored last among versions that differ only in build metadata', async () => {
+    const at = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000);
+    const builds = [
+      { ...rel('0.1.0+ffe1d2a'), modified: at(10) },
+      { ...rel('0.1.0+0a1b2c3'), modified: at(20) },
+      { ...rel('0.1.0+0a1b2c3', 'upgrade'), modified: at(21) },
+      { ...rel('0.0.9'), modified: at(30) },
+    ];
+    expect((await selectRelease(builds, 'demo', 'latest', 'local s')).version).toBe('0.1.0+0a1b2c3');
+    expect(candidates(builds, 'demo').map((r) => `${r.version}:${r.type}`)).toEqual(['0.1.0+0a1b2c3:release', '0.1.0+ffe1d2a:release', '0.0.9:release']);
+  });
 });
 
 describe('retry state', () => {

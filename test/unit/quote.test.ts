@@ -90,6 +90,12 @@ describe('quote / sh with hostile values under real /bin/sh', () => {
     }
   });
 
+  it('and() closes a part that ends in a comment on its own line', () => {
+    expect(and(raw('cd /x'), raw('a; b # why')).text).toBe('cd /x && { a; b # why\n}');
+    expect(runSh(and(raw('true'), raw('echo a; echo b # why; }'), raw('echo c')).text)).toBe('a\nb\nc\n');
+    expect(runSh(and(raw('false'), raw('echo a # why'), raw('echo c')).text + ' || echo stopped')).toBe('stopped\n');
+  });
+
   it('raw and and() keep trusted text as is', () => {
     expect(and(raw('true'), sh`printf %s ${'a b'}`).text).toBe(`true && printf %s 'a b'`);
     expect(runSh(and(raw('true'), sh`printf %s ${'a b'}`).text)).toBe('a b');

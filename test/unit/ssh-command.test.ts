@@ -21,15 +21,21 @@ describe('sshCommandFor', () => {
       'ssh', '-F', cfg, '-p', '2222', '-i', '/k/id_a', '-i', '/k/id b',
       '-o', 'UserKnownHostsFile=/etc/kh-a /kh/extra',
       '-o', 'StrictHostKeyChecking=yes', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=3',
-      'deploy@build',
+      '-l', 'deploy', '--', 'build',
     ]);
   });
 
   it('maps accept-new (explicit or from ssh config) and never disables checking', () => {
     expect(sshCommandFor({ name: 'h', host: 'h' }, { sshConfigFile: null, hostKeyPolicy: 'accept-new' })).toEqual([
-      'ssh', '-F', '/dev/null', '-o', homeKnown, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', 'h',
+      'ssh', '-F', '/dev/null', '-o', homeKnown, '-o', 'StrictHostKeyChecking=accept-new', '-o', 'BatchMode=yes', '--', 'h',
     ]);
     expect(sshCommandFor({ name: 'lax', host: 'lax' }, { sshConfigFile: cfg })).toContain('StrictHostKeyChecking=accept-new');
+  });
+
+  it('the user goes in -l and -- ends the options: no user or host is ever read as an option', () => {
+    const argv = sshCommandFor({ name: 'x', host: 'web1', user: '-oProxyCommand=touch_pwned' }, { sshConfigFile: null });
+    expect(argv.slice(-4)).toEqual(['-l', '-oProxyCommand=touch_pwned', '--', 'web1']);
+    expect(sshCommandFor({ name: 'x', host: '-oProxyCommand=x' }, { sshConfigFile: null }).slice(-2)).toEqual(['--', '-oProxyCommand=x']);
   });
 
   it('quotes paths with spaces inside -o values', () => {

@@ -8,6 +8,18 @@ describe('ProxyCommand', () => {
     );
   });
 
+  it('refuses a user, host or alias holding shell syntax or starting with -, as OpenSSH >= 9.6 does', () => {
+    const t = { host: 'web1', port: 22, user: 'deploy', alias: 'web' };
+    expect(() => expandProxyCommand('nc %h %p # %r', { ...t, user: 'a;touch pwned' })).toThrow(
+      'ProxyCommand: the user "a;touch pwned" (%r) holds characters the shell would interpret; refusing to run it',
+    );
+    expect(() => expandProxyCommand('nc %h %p', { ...t, host: '$(id)' })).toThrow(/the host "\$\(id\)" \(%h\)/);
+    expect(() => expandProxyCommand('ssh -W %h:%p %n', { ...t, alias: '-oProxyCommand=x' })).toThrow(/host alias/);
+    expect(() => expandProxyCommand('nc %h %p # %r', { ...t, user: 'a`id`' })).toThrow(/%r/);
+    // Tokens the command does not use are not checked.
+    expect(expandProxyCommand('nc %h %p', { ...t, user: 'a;b' })).toBe('nc web1 22');
+  });
+
   it('is a duplex over the command\'s stdin/stdout', async () => {
     const sock = spawnProxyCommand('cat');
     const chunks: Buffer[] = [];

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareVersions, isReleaseFileOf, latestVersion, parseReleaseFileName, sortReleases } from '../../src/store/versions.js';
+import { compareBuilds, comparePrecedence, compareVersions, isReleaseFileOf, latestVersion, parseReleaseFileName, sortReleases } from '../../src/store/versions.js';
 
 describe('parseReleaseFileName', () => {
   it('splits plain names', () => {
@@ -90,14 +90,48 @@ describe('compareVersions', () => {
 });
 
 describe('sortReleases / latestVersion', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 0, 1) + s * 1000);
   it('sorts oldest first with releases before upgrades', () => {
     const items = [
-      { version: '1.10.0', type: 'release' as const },
-      { version: '1.9.0', type: 'upgrade' as const },
-      { version: '1.9.0', type: 'release' as const },
+      { version: '1.10.0', type: 'release' as const, modified: at(0) },
+      { version: '1.9.0', type: 'upgrade' as const, modified: at(5) },
+      { version: '1.9.0', type: 'release' as const, modified: at(6) },
     ];
     expect(sortReleases(items).map((i) => `${i.version}/${i.type}`)).toEqual(['1.9.0/release', '1.9.0/upgrade', '1.10.0/release']);
     expect(latestVersion(['1.9.0', '1.10.0', '1.10.0-rc.1'])).toBe('1.10.0');
     expect(latestVersion([])).toBeUndefined();
+  });
+
+  it('among versions of equal precedence, the one built (stored) last is the newest, whatever its build metadata', () => {
+    // AUTO_VERSION=git-revision: both builds are 0.1.0+<revision>; the revision hash says nothing about age.
+    const items = [
+      { version: '0.1.0+ffe1d2a', type: 'release' as const, modified: at(10) },
+      { version: '0.1.0+0a1b2c3', type: 'release' as const, modified: at(20) },
+      { version: '0.1.0+0a1b2c3', type: 'upgrade' as const, modified: at(19) },
+      { version: '0.1.0', type: 'release' as const, modified: at(30) },
+      { version: '0.1.0-rc.1+zzz', type: 'release' as const, modified: at(99) },
+      { version: '0.0.9+9', type: 'release' as const, modified: at(100) },
+      { version: '0.2.0+000', type: 'release' as const, modified: at(1) },
+    ];
+    expect(sortReleases(items).map((i) => `${i.version}/${i.type}`)).toEqual([
+      '0.0.9+9/release',
+      '0.1.0-rc.1+zzz/release',
+      '0.1.0+ffe1d2a/release',
+      '0.1.0+0a1b2c3/release',
+      '0.1.0+0a1b2c3/upgrade',
+      '0.1.0/release',
+      '0.2.0+000/release',
+    ]);
+  });
+
+  it('compareBuilds: precedence first, then the time stored, then the version text', () => {
+    expect(comparePrecedence('1.0.0+b', '1.0.0+a')).toBe(0);
+    expect(comparePrecedence('1.0.0-rc.1', '1.0.0')).toBeLessThan(0);
+    expect(comparePrecedence('1.10.0', '1.9.0+zz')).toBeGreaterThan(0);
+    expect(compareBuilds({ version: '1.0.0+b', modified: at(2) }, { version: '1.0.0+a', modified: at(1) })).toBeGreaterThan(0);
+    expect(compareBuilds({ version: '1.0.0+b', modified: at(1) }, { version: '1.0.0+a', modified: at(2) })).toBeLessThan(0);
+    expect(compareBuilds({ version: '1.0.1+a', modified: at(1) }, { version: '1.0.0+b', modified: at(2) })).toBeGreaterThan(0);
+    // Same second (a bulk copy): the textual order keeps sorting total and stable.
+    expect(compareBuilds({ version: '1.0.0+83', modified: at(1) }, { version: '1.0.0+82', modified: at(1) })).toBeGreaterThan(0);
   });
 });

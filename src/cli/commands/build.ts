@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
 import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
-import { buildRelease, type BuildReleaseOptions, type BuildReleaseResult } from '../../build/build-release.js';
+import { mixEnvOf } from '../../config/validate.js';
+import { buildRelease, type BuildReleaseDeps, type BuildReleaseOptions, type BuildReleaseResult } from '../../build/build-release.js';
 import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { UsageError } from '../../output/errors.js';
@@ -61,16 +62,11 @@ export function withBuildOptions(cmd: Command): Command {
     .option('--skip-mix-clean', 'no mix clean / rebar3 clean before compiling');
 }
 
-/** Builds a release from the command-line flags over `transport`'s pooled build-host connection. */
-export async function buildWithFlags(
-  ctx: Context,
-  settings: Settings,
-  flags: BuildFlags,
-  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
-): Promise<BuildReleaseResult> {
+/** The build options from the command-line flags and the config (shared by `build release`, `update`, `build upgrade`). */
+export function releaseOptions(settings: Settings, flags: BuildFlags): BuildReleaseOptions {
   if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
   const opts: BuildReleaseOptions = {
-    mixEnv: flags.mixEnv ?? (settings.get('TARGET_MIX_ENV')?.trim() || 'prod'),
+    mixEnv: mixEnvOf(settings, flags.mixEnv),
     version: versionRequest(flags, settings),
     skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
     skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
@@ -80,11 +76,20 @@ export async function buildWithFlags(
   if (flags.revision !== undefined) opts.revision = flags.revision;
   if (flags.tag !== undefined) opts.tag = flags.tag;
   if (flags.release !== undefined) opts.release = flags.release;
+  return opts;
+}
 
+/** The build host, its pooled connection, the store and the push's ssh command. */
+export function buildDeps(
+  ctx: Context,
+  settings: Settings,
+  flags: BuildFlags,
+  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
+): BuildReleaseDeps {
   const { target } = resolveBuildHost(settings);
   const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
   const timeout = connectTimeoutMs(settings);
-  return buildRelease(opts, {
+  return {
     settings,
     out: ctx.out,
     signal: ctx.signal,
@@ -95,7 +100,34 @@ export async function buildWithFlags(
     // `git push` uses the system ssh with the same config, known_hosts and host key policy as the pooled connection.
     gitSshCommand: async () => gitSshCommand(target, { hostKeyPolicy: policy, connectTimeoutMs: timeout }),
     dryRun: deps.dryRun,
+  };
+}
+
+/** Builds a release from the command-line flags over `transport`'s pooled build-host connection. */
+export async function buildWithFlags(
+  ctx: Context,
+  settings: Settings,
+  flags: BuildFlags,
+  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
+): Promise<BuildReleaseResult> {
+  const opts = releaseOptions(settings, flags);
+  return buildRelease(opts, buildDeps(ctx, settings, flags, deps));
+}
+
+/** A `build …` command's session: its settings, the build host's pooled connection (closed at the end), the store. */
+export async function buildSession(ctx: Context, flags: BuildFlags, run: (settings: Settings, deps: BuildReleaseDeps) => Promise<void>): Promise<void> {
+  const settings = await loadSettings({
+    cwd: ctx.cwd,
+    ...(flags.config !== undefined ? { configFile: flags.config } : {}),
+    ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
   });
+  const dryRun = Boolean(flags.dryRun);
+  const transport = transportFor(ctx, settings, flags);
+  try {
+    await run(settings, buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }), dryRun }));
+  } finally {
+    await transport.closeAll();
+  }
 }
 
 export function registerBuild(program: Command): void {
@@ -105,29 +137,16 @@ export function registerBuild(program: Command): void {
       build.command('release').description('build a release of the current branch (or --branch/--revision/--tag) on BUILD_HOST and store it'),
     ).option('-F, --force', 'replace a release of the same version in the store'),
   ).action(
-    action(async (ctx, flags: BuildFlags) => {
-      const settings = await loadSettings({
-        cwd: ctx.cwd,
-        ...(flags.config !== undefined ? { configFile: flags.config } : {}),
-        ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
-      });
-      const dryRun = Boolean(flags.dryRun);
-      const transport = transportFor(ctx, settings, flags);
-      try {
-        const result = await buildWithFlags(ctx, settings, flags, {
-          transport,
-          store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }),
-          dryRun,
-        });
+    action(async (ctx, flags: BuildFlags) =>
+      buildSession(ctx, flags, async (settings, deps) => {
+        const result = await buildRelease(releaseOptions(settings, flags), deps);
         ctx.out.result(result);
-        if (!dryRun) {
+        if (!deps.dryRun) {
           ctx.out.info(
             `${ctx.out.c.green('built')} ${result.app} ${ctx.out.c.bold(result.version)} → ${result.store}: ${result.file} (${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…) in ${formatMs(result.durationMs)}`,
           );
         }
-      } finally {
-        await transport.closeAll();
-      }
-    }),
+      }),
+    ),
   );
 }

@@ -5,7 +5,7 @@ import { loadSettings } from '../../config/load.js';
 import { resolveBuildHost, resolveEnvironment, type ResolvedEnvironment } from '../../config/resolve.js';
 import { configFileName, describeSource, formatLocation } from '../../config/settings.js';
 import type { ConfigWarning, Settings } from '../../config/types.js';
-import { requirementsFor, validateSettings, type CommandRequirements } from '../../config/validate.js';
+import { buildConfigured, requirementsFor, validateSettings, type CommandRequirements } from '../../config/validate.js';
 import { ConfigError, DeliverError, EXIT_USAGE } from '../../output/errors.js';
 import type { Output } from '../../output/output.js';
 import { isSecretName } from '../../output/redact.js';
@@ -59,7 +59,8 @@ export function registerCheck(program: Command): void {
       .option('--host <[user@]host[:port]>', 'check narrowing the environment to these hosts (repeatable)', (v: string, prev: string[] = []) => [...prev, v]),
   ).action(
     action(async (ctx, words: string[], flags: CheckFlags) => {
-      const env = environmentFrom(words);
+      // edeliver advertised `check release|config`; both are this command.
+      const env = environmentFrom(words.filter((w) => w !== 'release' && w !== 'config'));
       const settings = await loadSettings({
         cwd: ctx.cwd,
         deployEnvironment: env,
@@ -69,9 +70,13 @@ export function registerCheck(program: Command): void {
       });
       const { errors, warnings } = validateSettings(settings);
       const problems: Problem[] = errors.map(problemOf);
-      const requirements = [requirementsFor(settings, 'build'), requirementsFor(settings, 'deploy', env)];
-      const build = requirements[0]!.satisfied ? collect(() => resolveBuildHost(settings), problems) : undefined;
-      const target = requirements[1]!.satisfied || (flags.host?.length ?? 0) > 0 ? collect(() => resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {}), problems) : undefined;
+      const buildReq = requirementsFor(settings, 'build');
+      const deployReq = requirementsFor(settings, 'deploy', env);
+      // A deploy-only config (no BUILD_* at all) is complete; a build half-configured is a problem.
+      const building = buildConfigured(settings);
+      const requirements = building ? [buildReq, deployReq] : [deployReq];
+      const build = building && buildReq.satisfied ? collect(() => resolveBuildHost(settings), problems) : undefined;
+      const target = deployReq.satisfied || (flags.host?.length ?? 0) > 0 ? collect(() => resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {}), problems) : undefined;
       for (const r of requirements) {
         if (!r.satisfied) problems.push({ message: `${r.label} needs ${r.items.filter((i) => !i.ok).map((i) => i.name).join(', ')}`, where: configFileName(settings) });
       }
@@ -95,14 +100,17 @@ export function registerCheck(program: Command): void {
             ...(v.shadows ? { overrides: formatLocation(v.shadows, settings.projectDir) } : {}),
           })),
           hooks: [...settings.hooks.values()].map((h) => ({ name: h.name, at: formatLocation(h.location, settings.projectDir) })),
-          requirements: requirements.map((r) => ({ command: r.label, satisfied: r.satisfied, missing: r.items.filter((i) => !i.ok).map((i) => i.name) })),
+          requirements: [
+            ...(building ? [] : [{ command: buildReq.label, configured: false, satisfied: false, missing: buildReq.items.filter((i) => !i.ok).map((i) => i.name) }]),
+            ...requirements.map((r) => ({ command: r.label, satisfied: r.satisfied, missing: r.items.filter((i) => !i.ok).map((i) => i.name) })),
+          ],
           buildHost: build ? { target: build.target.name, buildAt: build.buildAt } : null,
           targets: target ? { environment: target.name, hosts: target.targets.map(targetName), deliverTo: target.deliverTo } : null,
           warnings: warned,
           errors: problems,
         });
       } else {
-        printReport(ctx.out, settings, requirements, build, target, warned, problems);
+        printReport(ctx.out, settings, requirements, building, build, target, warned, problems);
       }
       if (!valid) {
         // The report lists every problem; the final line names the first (the only one stderr shows with --json).
@@ -118,6 +126,7 @@ function printReport(
   out: Output,
   settings: Settings,
   requirements: CommandRequirements[],
+  building: boolean,
   build: { target: HostTarget; buildAt: string } | undefined,
   target: ResolvedEnvironment | undefined,
   warnings: Problem[],
@@ -144,6 +153,7 @@ function printReport(
   const width = Math.max(0, ...hooks.map((h) => h.name.length));
   for (const h of hooks) out.info(`  ${h.name.padEnd(width)}  ${c.dim(formatLocation(h.location, settings.projectDir))}`);
   out.info('');
+  if (!building) out.info(`${c.dim('–')} ${c.bold('build')}: not configured (no BUILD_HOST): releases reach the store some other way`);
   for (const r of requirements) {
     const missing = r.items.filter((i) => !i.ok).map((i) => i.name);
     const status = r.satisfied ? c.green('✔') : c.red('✘');

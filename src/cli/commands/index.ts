@@ -1,7 +1,9 @@
 // Every command module registers itself here; one line per command file.
 import type { Command } from 'commander';
 import { registerBuild } from './build.js';
+import { registerBuildUpgrade } from './build-upgrade.js';
 import { registerShow } from './show.js';
+import { registerShowRelup } from './show-relup.js';
 import { registerDeploy } from './deploy.js';
 import { registerNode } from './node.js';
 import { registerRollback } from './rollback.js';
@@ -11,11 +13,14 @@ import { registerUpdate } from './update.js';
 import { registerCheck } from './check.js';
 import { registerInit } from './init.js';
 import { registerStoreCopy } from './store-copy.js';
+import { registerEdeliver } from './edeliver.js';
 
 export function registerCommands(program: Command): void {
   void program;
   registerBuild(program);
+  registerBuildUpgrade(program);
   registerShow(program);
+  registerShowRelup(program);
   registerDeploy(program);
   registerNode(program);
   registerRollback(program);
@@ -25,4 +30,5 @@ export function registerCommands(program: Command): void {
   registerCheck(program);
   registerInit(program);
   registerStoreCopy(program);
+  registerEdeliver(program);
 }

@@ -3,9 +3,9 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
-import { hostKeyPolicy } from '../../config/resolve.js';
+import { configuredReleaseKind, hostKeyPolicy } from '../../config/resolve.js';
 import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
-import { hostLayout } from '../../deploy/deploy-release.js';
+import { hostLayout } from '../../deploy/host-dir.js';
 import { envFile } from '../../deploy/layout.js';
 import { detectKind } from '../../deploy/node.js';
 import { remoteConsoleCommand } from '../../deploy/node-commands.js';
@@ -106,9 +106,10 @@ export function registerNode(program: Command): void {
           throw new UsageError(`remote_console needs exactly one host: add --host (${env} has ${de.targets.map((t) => t.name).join(', ')})`);
         }
         const target = de.targets[0]!;
-        const layout = hostLayout(de.deliverTo, de.app, target.path);
         const backend = await de.transport.connect(target);
-        const kind = await detectKind({ backend, layout });
+        const layout = await hostLayout(backend, de.deliverTo, de.app, target.path);
+        const configuredKind = configuredReleaseKind(de.settings);
+        const kind = await detectKind({ backend, layout, ...(configuredKind ? { configuredKind } : {}) });
         const remote = remoteConsoleCommand(layout, kind, envFile(layout, env)).text;
         if (de.dryRun) return;
         // An interactive terminal is OpenSSH's job: same host key policy and config as the pooled connection.

@@ -4,6 +4,7 @@ import { loadSettings } from '../../config/load.js';
 import { RELEASE_HEADERS, releaseCells, releaseRows } from '../../build/show-releases.js';
 import { transportFor } from '../transport.js';
 import { openConfiguredStore } from '../../store/index.js';
+import { readStoredRelup } from '../../upgrade/stored-relup.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 /** `show` may get more subcommands from other modules: reuse the group if it exists. */
@@ -25,6 +26,12 @@ export function registerShow(program: Command): void {
       try {
         const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
         const rows = releaseRows(await store.list(app));
+        for (const row of rows) {
+          if (row.type !== 'upgrade') continue;
+          // The versions an upgrade goes from are in its relup; an unreadable one is shown as a plain upgrade.
+          const relup = await readStoredRelup(store, row.app, row.version, ctx.signal).catch(() => undefined);
+          if (relup) row.from = relup.up.map((s) => s.version);
+        }
         ctx.out.result({ app, store: store.description, releases: rows });
         if (rows.length === 0) {
           ctx.out.info(`no releases of ${app} in ${store.description} (build one with \`deliver build release\`)`);
