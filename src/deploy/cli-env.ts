@@ -1,5 +1,5 @@
 // Turns a command's flags and environment word into a DeployEnv: settings, hosts (filtered by --host), the
-// transport (dry-run printer with --dry-run) and the store. Shared by every deploy/node command.
+// transport and the store. A dry run connects for real: its read-only queries run, everything else is printed. Shared by every deploy/node command.
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
 import { ConfigError } from '../output/errors.js';
@@ -74,7 +74,7 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
   const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
   const targets = resolved.targets;
   const dryRun = Boolean(flags.dryRun);
-  const transport = transportFor(ctx, settings, flags);
+  const transport = transportFor(ctx, settings, { ...flags, dryRun: false });
   return { app, env, targets, deliverTo: resolved.deliverTo, settings, transport, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
 }
 

@@ -1,6 +1,6 @@
 // Every command line deliver runs on a deploy host, as pure functions of the layout (Kamal style): unit-testable and
 // printed verbatim by --dry-run. Values always pass through `sh` (quote.ts); only our own literals are raw.
-import { and, raw, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, group, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
 import { checkVersion, linkTarget, releaseDir, stagingDir, type Layout } from './layout.js';
 
 /** Exit codes our scripts use so the pipeline can tell "refused" from "broken". */
@@ -12,25 +12,6 @@ export const EXIT_ACTIVATE = 7;
 /** The tarball did not arrive whole (receiveCommand, verifyCommand with a size). */
 export const EXIT_UPLOAD = 8;
 
-/** A stdout line that tells the deploy which step a combined round trip has reached (its live status line). */
-export const STEP_MARK = '[deliver-step]';
-
-export function stepMarkCommand(step: 'upload' | 'download' | 'verify' | 'unpack' | 'activate'): Shell {
-  return sh`echo ${`${STEP_MARK} ${step}`}`;
-}
-
-/** The last line of a combined round trip: without it, a zero exit status does not mean the chain ran to the end. */
-export const DONE_MARK = '[deliver-done]';
-
-export function doneMarkCommand(): Shell {
-  return sh`echo ${DONE_MARK}`;
-}
-
-/** The step a stdout line announces, if it is a step mark. */
-export function stepOfLine(line: string): string | undefined {
-  return line.startsWith(`${STEP_MARK} `) ? line.slice(STEP_MARK.length + 1) : undefined;
-}
-
 /**
  * Writes the rest of stdin, the tarball, to `tarPath` (it streams on the same remote command that unpacks it: no
  * separate SFTP session). `cat` copies in large blocks (`head -c` reads 8 KiB at a time); the tarball is the last
@@ -40,17 +21,12 @@ export function receiveCommand(tarPath: string): Shell {
   return sh`cat > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
-/** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
-/** HEALTH_CHECK, the user's own shell text, in the release root. */
-export function healthCheckCommand(l: Layout, command: string): Shell {
-  return and(sh`cd ${l.root}`, raw(command));
-}
-
 /** The login user's home directory, for DELIVER_TO/TEST_AT/node paths written as `~/…`. */
 export function homeCommand(): Shell {
   return raw(`printf '%s\\n' "$HOME"`);
 }
 
+/** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
 export function ensureDirsCommand(dirs: string[]): Shell {
   return sh`{ ${and(...dirs.map((d) => sh`[ -d ${d} ]`))}; } || mkdir -p ${dirs}`;
 }
@@ -61,16 +37,51 @@ export function ensureDirsCommand(dirs: string[]): Shell {
  */
 export function stateCommand(l: Layout): Shell {
   // Shell builtins where a file may be missing (read, globs, tests): on a busy host every process counts.
-  return sh`if [ -L ${l.root} ]; then printf 'link=%s\\n' "$(readlink ${l.root})"; elif [ -e ${l.root} ]; then echo 'link=<directory>'; else echo 'link='; fi; s=; [ -f ${l.started} ] && IFS= read -r s < ${l.started}; printf 'started=%s\\n' "$s"; echo '[releases]'; for d in ${l.releases}/*; do [ -e "$d" ] && printf '%s\\n' "\${d##*/}"; done; echo '[history]'; if [ -f ${l.history} ]; then tail -n 200 ${l.history}; fi; true`;
+  return chain(
+    ifThen(sh`[ -L ${l.root} ]`, sh`printf 'link=%s\\n' "$(readlink ${l.root})"`, ifElse(sh`[ -e ${l.root} ]`, sh`echo 'link=<directory>'`, sh`echo 'link='`)),
+    sh`s=`,
+    sh`[ -f ${l.started} ] && IFS= read -r s < ${l.started}`,
+    sh`printf 'started=%s\\n' "$s"`,
+    sh`echo '[releases]'`,
+    sh`for d in ${l.releases}/*; do [ -e "$d" ] && printf '%s\\n' "\${d##*/}"; done`,
+    sh`echo '[history]'`,
+    ifThen(sh`[ -f ${l.history} ]`, sh`tail -n 200 ${l.history}`),
+    sh`true`,
+  );
+}
+
+/** `if a; then b; elif c; …` is written as an `else` holding the next `if` (the same to sh). */
+function ifElse(cond: Shell, then: Shell, otherwise: Shell): Shell {
+  return ifThen(cond, then, otherwise);
+}
+
+/** Prints the sha256 recorded with an installed release of this version (an empty line when there is none). */
+export function installedShaCommand(l: Layout, version: string): Shell {
+  const sha = `${releaseDir(l, version)}/.deliver-sha256`;
+  return sh`{ x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+}
+
+/** The host's state and, after `[installed-sha]`, installedShaCommand: all a deploy's plan needs (read-only). */
+export function inspectCommand(l: Layout, version: string): Shell {
+  return chain(stateCommand(l), sh`echo '[installed-sha]'`, installedShaCommand(l, version));
+}
+
+/** Removes leftovers of interrupted deploys (safe: we hold the lock). */
+export function leftoversCommand(l: Layout): Shell {
+  return sh`for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done`;
 }
 
 /**
- * Creates deliver's directories, removes leftovers of interrupted deploys (safe: we hold the lock) and prints the
- * sha256 of an already installed release of this version (empty when none), so an identical one is not re-sent.
+ * Creates deliver's directories, removes leftovers of interrupted deploys and prints the sha256 of an already
+ * installed release of this version (empty when none), so an identical one is not re-sent.
  */
 export function prepareCommand(l: Layout, version: string): Shell {
-  const sha = `${releaseDir(l, version)}/.deliver-sha256`;
-  return sh`{ ${ensureDirsCommand([l.incoming, l.releases])}; } && for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done && { x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+  return and(ensureDirsCommand([l.incoming, l.releases]), leftoversCommand(l), installedShaCommand(l, version));
+}
+
+/** What a deploy runs right after taking the lock: the host's state, then prepareCommand after `[installed-sha]`. */
+export function stateAndPrepareCommand(l: Layout, version: string): Shell {
+  return chain(stateCommand(l), sh`echo '[installed-sha]'`, prepareCommand(l, version));
 }
 
 /**
@@ -81,11 +92,23 @@ export function prepareCommand(l: Layout, version: string): Shell {
  */
 export function verifyCommand(tarPath: string, sha256: string, size?: number): Shell {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`invalid sha256 ${JSON.stringify(sha256)}`);
-  const short =
-    size === undefined
-      ? raw('')
-      : sh`got=$(wc -c < ${tarPath}); if [ "$got" -ne ${size} ]; then rm -f ${tarPath}; echo "upload incomplete: received $got of ${raw(String(size))} bytes" >&2; exit ${EXIT_UPLOAD}; fi; `;
-  return sh`actual=; if command -v openssl >/dev/null 2>&1; then actual=$(exec openssl dgst -sha256 -r ${tarPath} 2>/dev/null) || actual=; fi; [ -n "$actual" ] || actual=$(exec sha256sum ${tarPath}); actual=\${actual%% *}; if [ "$actual" != ${sha256} ]; then ${short}rm -f ${tarPath}; echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2; exit ${EXIT_CHECKSUM}; fi`;
+  const short = ifThen(
+    sh`[ "$got" -ne ${size ?? 0} ]`,
+    chain(sh`rm -f ${tarPath}`, sh`echo "upload incomplete: received $got of ${raw(String(size ?? 0))} bytes" >&2`, sh`exit ${EXIT_UPLOAD}`),
+  );
+  const refuse = chain(
+    ...(size === undefined ? [] : [sh`got=$(wc -c < ${tarPath})`, short]),
+    sh`rm -f ${tarPath}`,
+    sh`echo "checksum mismatch: expected ${raw(sha256)}, got $actual" >&2`,
+    sh`exit ${EXIT_CHECKSUM}`,
+  );
+  return chain(
+    sh`actual=`,
+    ifThen(sh`command -v openssl >/dev/null 2>&1`, sh`actual=$(exec openssl dgst -sha256 -r ${tarPath} 2>/dev/null) || actual=`),
+    sh`[ -n "$actual" ] || actual=$(exec sha256sum ${tarPath})`,
+    sh`actual=\${actual%% *}`,
+    ifThen(sh`[ "$actual" != ${sha256} ]`, refuse),
+  );
 }
 
 /**
@@ -99,8 +122,19 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
-  const rmTarball = opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`;
-  return sh`{ [ ! -e ${stage} ] || rm -rf ${stage}; } && mkdir -p ${stage} && tar -xzf ${tarPath} -C ${stage} && ${rmTarball} && if [ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]; then mv ${stage}/${l.app} ${stage}.inner && rm -rf ${stage} && mv ${stage}.inner ${stage}; fi && rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`} && { [ -x ${stage}/${bin} ] || { echo ${`not a release root for ${l.app}: bin/${l.app} missing in the tarball`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && { [ -d ${stage}/releases/${version} ] || { echo ${`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`;
+  const refuse = (msg: string) => group(chain(sh`echo ${msg} >&2`, sh`exit ${EXIT_BAD_RELEASE}`));
+  return and(
+    sh`[ ! -e ${stage} ] || rm -rf ${stage}`,
+    sh`mkdir -p ${stage}`,
+    sh`tar -xzf ${tarPath} -C ${stage}`,
+    opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`,
+    // edeliver's mix archives carry an `APP/` prefix: flattened.
+    ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`)),
+    sh`rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
+    sh`[ -x ${stage}/${bin} ] || ${refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)}`,
+    sh`[ -d ${stage}/releases/${version} ] || ${refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)}`,
+    sh`printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`,
+  );
 }
 
 /** LINK_VM_ARGS / LINK_SYS_CONFIG: files already on the host, linked into the staged release's releases/VSN/. */
@@ -120,7 +154,11 @@ export function linkConfigCommand(l: Layout, version: string, id: string, links:
  */
 export function installCommand(l: Layout, version: string, id: string): Shell {
   const dir = releaseDir(l, version);
-  return sh`if [ -e ${dir} ]; then if [ "$(readlink ${l.root} 2>/dev/null)" = ${linkTarget(l, version)} ]; then rm -rf ${stagingDir(l, version, id)}; echo ${`release ${version} is active here with different content; deploy it under a new version`} >&2; exit ${EXIT_ACTIVE_DIFFERS}; fi; rm -rf ${dir}; fi && mv -T ${stagingDir(l, version, id)} ${dir}`;
+  const refuse = chain(sh`rm -rf ${stagingDir(l, version, id)}`, sh`echo ${`release ${version} is active here with different content; deploy it under a new version`} >&2`, sh`exit ${EXIT_ACTIVE_DIFFERS}`);
+  return and(
+    ifThen(sh`[ -e ${dir} ]`, chain(ifThen(sh`[ "$(readlink ${l.root} 2>/dev/null)" = ${linkTarget(l, version)} ]`, refuse), sh`rm -rf ${dir}`)),
+    sh`mv -T ${stagingDir(l, version, id)} ${dir}`,
+  );
 }
 
 /**
@@ -130,7 +168,13 @@ export function installCommand(l: Layout, version: string, id: string): Shell {
  */
 export function activateCommand(l: Layout, version: string, id: string): Shell {
   const tmp = `${l.root}.tmp-${id}`;
-  return sh`{ [ -d ${releaseDir(l, version)} ] || { echo ${`release ${version} is not installed on this host`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && if [ -d ${l.root} ] && [ ! -L ${l.root} ]; then mkdir -p ${l.releases} && mv -T ${l.root} ${l.releases}/edeliver-legacy; fi && ln -sfn ${linkTarget(l, version)} ${tmp} && mv -T ${tmp} ${l.root} && printf '%s\\n' ${version} >> ${l.history}`;
+  return and(
+    sh`[ -d ${releaseDir(l, version)} ] || ${group(chain(sh`echo ${`release ${version} is not installed on this host`} >&2`, sh`exit ${EXIT_BAD_RELEASE}`))}`,
+    ifThen(sh`[ -d ${l.root} ] && [ ! -L ${l.root} ]`, and(sh`mkdir -p ${l.releases}`, sh`mv -T ${l.root} ${l.releases}/edeliver-legacy`)),
+    sh`ln -sfn ${linkTarget(l, version)} ${tmp}`,
+    sh`mv -T ${tmp} ${l.root}`,
+    sh`printf '%s\\n' ${version} >> ${l.history}`,
+  );
 }
 
 /** Removes the listed stored releases (the caller computed them with pruneList: never the active or started one). */
@@ -151,4 +195,20 @@ export function auditCommand(l: Layout, entry: object): Shell {
 
 export function auditTailCommand(l: Layout, lines: number): Shell {
   return sh`tail -n ${Math.max(1, Math.floor(lines))} ${l.auditLog} 2>/dev/null; true`;
+}
+
+/** Writes stdin (the env file) to `remote` with mode 0600: a temp name first, renamed into place. */
+export function envFileCommand(remote: string, id: string): Shell {
+  const tmp = `${remote}.tmp-${id}`;
+  return and(sh`(umask 077 && cat > ${tmp})`, sh`chmod 600 ${tmp}`, sh`mv -f ${tmp} ${remote}`);
+}
+
+/** HEALTH_CHECK (the user's own shell text) run in the release root. */
+export function healthCheckCommand(l: Layout, command: string): Shell {
+  return and(sh`cd ${l.root}`, raw(command));
+}
+
+/** The audit line and pruning after an activation: they never fail a deploy that is already active. */
+export function recordCommand(l: Layout, entry: object, prune: Shell | undefined): Shell {
+  return sh`{ ${chain(auditCommand(l, entry), prune ?? sh`true`)}; } || true`;
 }

@@ -1,28 +1,28 @@
-// One host's deploy, start to finish, independent of every other host (no lockstep barrier):
-// lock → state → upload, or the host's own download with --pull (skipped when the same release is installed) →
-// verify sha256 → unpack to staging → link config → install → env file → activate (one rename) → (re)start + health check → audit → prune → unlock.
-// Until `activate`, the host's `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
-import { existsSync, createReadStream } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { HookDef } from '../config/types.js';
-import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
+// One host's deploy, start to finish, independent of every other host (no lockstep barrier), in four phases that
+// share one HostRun: lock and inspect → transfer and install → activate and start → clean up on failure. The steps
+// come from deploy-plan.ts (the plan a dry run prints); this file only executes them. Until `activate`, the host's
+// `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
+import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
+import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
+import { appendSteps, StepList, type HostPlan, type Step, type StepInput } from '../plan/plan.js';
+import { continuationScript, DONE_MARK, stepOfLine } from '../plan/session.js';
 import type { Paused } from '../ssh/continuation.js';
-import { and, sh, type Shell } from '../ssh/quote.js';
-import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
-import { auditEntry } from './audit.js';
+import { sh } from '../ssh/quote.js';
+import type { Backend, ExecOptions } from '../ssh/types.js';
+import { activateCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, inspectCommand, stateAndPrepareCommand } from './commands.js';
 import {
-  activateCommand, auditCommand, cleanupCommand, DONE_MARK, doneMarkCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, healthCheckCommand, homeCommand, installCommand, linkConfigCommand, prepareCommand,
-  pruneCommand, receiveCommand, stateCommand, stepMarkCommand, stepOfLine, unpackCommand, verifyCommand,
-} from './commands.js';
-import { hookCommand, type DeployHookName } from './hooks.js';
-import { envFile, layoutFor, releaseDir, stagingDir, tempId, uploadPath, type Layout } from './layout.js';
-import { acquireLock, keepLock, lostLockError, newOwner, releaseCommand, releaseLock, type LockKeeper } from './lock.js';
+  deploySteps, failedAuditCommand, nodeOf, parseInspected, previousOf, reuses, startDeploySteps, type DeployConfig, type DeployHost, type Inspected, type ReleaseRef,
+} from './deploy-plan.js';
+import { hostDir } from './host-dir.js';
+import { releaseDir, tempId, uploadPath, type Layout } from './layout.js';
+import { acquireLock, keepLock, lostLockError, newOwner, releaseLock, type LockKeeper } from './lock.js';
 import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import { detectStep, kindOf, runningPid, runningStep, scriptCheck, type NodeTarget } from './node-plan.js';
 import type { ReleaseKind } from './node-commands.js';
-import { EXIT_DOWNLOAD, pullCommand, pullFailure, pullInput } from './pull.js';
+import { EXIT_DOWNLOAD, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
-import { afterActivation, parseHostState, pruneList, sectionOf, type HostState } from './state.js';
 
 export interface DeployEvents {
   /** A host entered a step (live status line). */
@@ -33,32 +33,11 @@ export interface DeployEvents {
   warn: (message: string) => void;
 }
 
-export interface DeployPlan {
-  app: string;
-  env: string;
-  version: string;
+/** A deploy's settings plus the release's bytes and where progress goes. */
+export interface DeployOptions extends DeployConfig {
   source: ReleaseSource;
-  /** DELIVER_TO; a host's own path (`user@host:/path` nodes) wins. */
-  deliverTo: string;
-  keepReleases: number;
-  startDeploy: boolean;
-  cleanDeploy: boolean;
-  links: { vmArgs?: string; sysConfig?: string };
-  /** Local `.deliver/<env>.env`, uploaded with mode 0600 when it exists. */
-  envFileLocal?: string;
-  hooks: ReadonlyMap<string, HookDef>;
-  /** Shell command run in the release root after start; retried until it succeeds or healthTimeoutMs passes. */
-  healthCheck?: string;
-  healthTimeoutMs: number;
-  startTimeoutMs: number;
-  lock: { waitMs: number; ttlMs: number };
-  /** What the lock and audit log say is running (`deploy release`, `update`). */
-  command: string;
-  /** RELEASE_KIND / USING_DISTILLERY=true: the release kind, when the user set it. */
-  configuredKind?: ReleaseKind;
   signal?: AbortSignal;
   events: DeployEvents;
-  dryRun?: boolean;
 }
 
 export interface HostDeployResult {
@@ -69,16 +48,267 @@ export interface HostDeployResult {
   started: boolean;
 }
 
+export function releaseRef(source: ReleaseSource): ReleaseRef {
+  return { file: source.file, sha256: source.sha256, size: source.size, pull: source.pull !== undefined };
+}
+
+/** The local env file to upload, if there is one. */
+export function localEnvFile(path: string | undefined): { local: string; bytes: number } | undefined {
+  return path && existsSync(path) ? { local: path, bytes: statSync(path).size } : undefined;
+}
+
+/** The fixed names and facts of one host's deploy. */
+export function deployTarget(cfg: DeployConfig, release: ReleaseRef, layout: Layout): DeployHost {
+  const env = localEnvFile(cfg.envFileLocal);
+  return { cfg, release, layout, ids: { id: tempId(), owner: newOwner(cfg.command, cfg.version) }, ...(env ? { envFile: env } : {}) };
+}
+
+/** One host's deploy in progress: what the phases share. */
+interface HostRun {
+  backend: Backend;
+  host: string;
+  h: DeployHost;
+  o: DeployOptions;
+  current: string;
+  /** The lock's heartbeat, from the moment it is ours. */
+  keeper?: LockKeeper;
+  locked: boolean;
+  /** Our lock was already removed by a remote command of the plan. */
+  unlocked: boolean;
+  /** The lock command, still open and waiting for the rest of its script (see continuation.ts). */
+  held?: Paused;
+  seen?: Inspected;
+}
+
+export async function deployHost(backend: Backend, o: DeployOptions): Promise<HostDeployResult> {
+  const { layout } = await hostDir(backend, o.deliverTo, o.app, backend.target.path, o.signal);
+  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout), o, current: 'connect', locked: false, unlocked: false };
+  try {
+    const seen = await lockAndInspect(run);
+    const steps = deploySteps(run.h, seen);
+    await transferAndInstall(run, steps);
+    await activateAndStart(run, steps);
+    const previous = previousOf(run.h, seen);
+    return { version: o.version, ...(previous ? { previous } : {}), uploaded: !reuses(run.h, seen), started: o.startDeploy };
+  } catch (err) {
+    throw await cleanUp(run, err);
+  } finally {
+    await closeHeld(run);
+    await run.keeper?.stop();
+    // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
+    if ((run.locked || o.signal?.aborted) && !run.unlocked) await releaseLock(backend, run.h.layout, run.h.ids.owner.id).catch(() => undefined);
+  }
+}
+
+/** Before each step: stop when interrupted or when the lock is no longer ours; show the step. */
+function enter(run: HostRun, name: string): void {
+  if (run.o.signal?.aborted) throw new InterruptedError();
+  // Another deploy may be working here now: nothing more of ours runs on this host.
+  if (run.keeper?.lost) throw lostLockError(run.host, run.current);
+  run.current = name;
+  run.o.events.step?.(run.host, name);
+}
+
+/** Session output: step marks drive the status line and are not shown; other lines go to --verbose. */
+function output(run: HostRun): Pick<ExecOptions, 'onStdout' | 'onStderr'> {
+  const line = run.o.events.line;
+  return {
+    onStdout: (text: string) => {
+      const at = stepOfLine(text);
+      if (text === DONE_MARK) return;
+      if (at !== undefined) {
+        run.current = at;
+        run.o.events.step?.(run.host, at);
+      } else line?.(run.host, 'stdout', text);
+    },
+    ...(line ? { onStderr: (text: string) => line(run.host, 'stderr', text) } : {}),
+  };
+}
+
+function stepOptions(run: HostRun): RunStepOptions {
+  return { ...(run.o.signal ? { signal: run.o.signal } : {}), onStep: (s) => enter(run, s.name), open: (i) => openInput(run, i), output: output(run) };
+}
+
 /**
- * The layout on one host: its node path, else DELIVER_TO. `~/…` is the login user's home on that host, asked once
- * here: paths are quoted everywhere and SFTP expands nothing, so a `~` left in would name a directory called `~`.
+ * Phase 1: the lock; the host's state rides along with taking it, and the lock command then stays open: the steps
+ * that follow in the same session run in that same remote shell, so a plain deploy costs each host one session.
  */
-export async function hostLayout(backend: Backend, deliverTo: string, app: string, path?: string): Promise<Layout> {
-  const dir = path ?? deliverTo;
-  if (!dir.startsWith('~/')) return layoutFor(dir, app);
-  const home = (await backend.run(homeCommand().text, { step: 'connect' })).stdout.trim();
-  // A dry run prints the commands without running them: `$HOME` names the directory there.
-  return layoutFor(`${home || '$HOME'}/${dir.slice(2)}`, app);
+async function lockAndInspect(run: HostRun): Promise<Inspected> {
+  const { backend, h, o } = run;
+  const l = h.layout;
+  enter(run, 'lock');
+  const prep = stateAndPrepareCommand(l, o.version);
+  const after = await acquireLock(backend, l, h.ids.owner, {
+    after: prep,
+    hold: true,
+    dirs: [l.incoming, l.releases],
+    output: output(run),
+    waitMs: o.lock.waitMs,
+    ttlMs: o.lock.ttlMs,
+    warn: o.events.warn,
+    onWait: (holder) => o.events.warn(`${run.host}: waiting for the deploy lock held by ${holder}`),
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  run.locked = true;
+  run.keeper = keepLock(backend, l, h.ids.owner.id, o.lock.ttlMs);
+  run.held = after?.held;
+  enter(run, 'prepare');
+  if (!after || after.code !== 0) {
+    const detail = (after?.stdout ?? '').trim().split('\n').slice(-20).join('\n');
+    throw new RemoteError(run.host, `prepare failed with exit code ${after?.code ?? 255}`, { step: 'prepare', command: prep.text, ...(detail ? { detail } : {}) });
+  }
+  run.seen = parseInspected(after.stdout);
+  return run.seen;
+}
+
+/**
+ * Phase 2: the rest of the lock's session (pruning, transfer, verify, unpack, install and, when nothing else
+ * must happen first, activation, audit line and unlock) sent to the held shell with its input; then the steps
+ * up to the activation that need commands of their own (extract hooks, env file).
+ */
+async function transferAndInstall(run: HostRun, steps: Step[]): Promise<void> {
+  const rest = steps.filter((s) => s.session === 1).slice(1);
+  const held = run.held;
+  run.held = undefined;
+  if (rest.length === 0) await held?.close().catch(() => undefined);
+  else await sendSession(run, held!, rest);
+  if (run.unlocked) return;
+  await runSteps(run.backend, beforeActivate(steps), stepOptions(run));
+}
+
+function beforeActivate(steps: Step[]): Step[] {
+  const later = steps.filter((s) => s.session > 1);
+  const at = later.findIndex((s) => s.name === 'activate');
+  return at < 0 ? later : later.slice(0, at);
+}
+
+async function sendSession(run: HostRun, held: Paused, rest: Step[]): Promise<void> {
+  const { host } = run;
+  enter(run, rest[0]!.name);
+  const input = rest.find((s) => s.input.kind !== 'none')?.input;
+  let r;
+  try {
+    r = await held.send(continuationScript(rest), input ? await openInput(run, input) : undefined);
+  } catch (err) {
+    if (run.o.signal?.aborted) throw new InterruptedError();
+    throw err;
+  }
+  if (r.code !== 0) {
+    const out = `${r.stderr}${r.stdout}`.trim().split('\n').filter((x) => stepOfLine(x) === undefined && x !== DONE_MARK).slice(-20).join('\n');
+    const at = run.h.release.pull ? 'download' : 'upload';
+    if (r.code === EXIT_DOWNLOAD) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
+    if (r.code === EXIT_UPLOAD) throw new RemoteError(host, out.split('\n').pop() || `${at} failed`, { step: at });
+    if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
+    if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
+    throw new RemoteError(host, `${run.current} failed (exit ${r.code})`, { step: run.current, ...(out ? { detail: out } : {}) });
+  }
+  if (!r.stdout.split('\n').includes(DONE_MARK)) {
+    throw new RemoteError(host, `${run.current} ended early: the remote script stopped before its last step (exit 0)`, { step: run.current });
+  }
+  run.unlocked = /^deliver-unlocked$/m.test(r.stdout);
+}
+
+/**
+ * What a step's stdin carries: the tarball (streamed with backpressure, progress as it is handed to SSH), the
+ * presigned URL (--pull) or the env file.
+ */
+async function openInput(run: HostRun, input: StepInput): Promise<Readable | string> {
+  const { source, events } = run.o;
+  if (input.kind === 'presigned-url') return pullInput(await source.pull!.url());
+  if (input.kind === 'env-file') return createReadStream(input.local);
+  let sent = 0;
+  const counted = source.open();
+  counted.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+    events.progress?.(run.host, sent, source.size);
+  });
+  return counted;
+}
+
+/**
+ * Phase 3: activation (with the audit line and unlock when no start follows); with START_DEPLOY the release kind
+ * and the node's pid are read once the release is active, and the start steps follow from them. A failed start
+ * or health check points back at the previous release and starts it.
+ */
+async function activateAndStart(run: HostRun, steps: Step[]): Promise<void> {
+  if (run.unlocked) return;
+  const later = steps.filter((s) => s.session > 1);
+  const [activate, ...rest] = later.slice(later.findIndex((s) => s.name === 'activate'));
+  const opts = stepOptions(run);
+  await runStep(run.backend, activate!, opts);
+  if (!run.o.startDeploy) return finish(run, rest, opts);
+  let stage2: Step[];
+  try {
+    await runSteps(run.backend, rest, opts); // pre_start_deployed_release
+    const node = await readNode(run, opts);
+    stage2 = startDeploySteps(run.h, run.seen!, node.kind, node.pid);
+    await runSteps(run.backend, stage2.slice(0, stage2.findIndex((s) => s.name === 'record')), { ...opts, check: scriptCheck(run.host, nodeOf(run.h), node.kind) });
+  } catch (err) {
+    if (run.o.signal?.aborted) throw err;
+    throw await backToPrevious(run, err);
+  }
+  await finish(run, stage2.slice(stage2.findIndex((s) => s.name === 'record')), opts);
+}
+
+/** The audit line and the unlock (best effort both). */
+async function finish(run: HostRun, steps: Step[], opts: RunStepOptions): Promise<void> {
+  for (const s of steps) {
+    await runStep(run.backend, s, opts);
+    if (s.name === 'unlock') run.unlocked = true;
+  }
+}
+
+/** The two read-only steps that decide a start: the release kind and whether (with which pid) the node runs. */
+function nodeQueries(h: DeployHost, kind: ReleaseKind): Step[] {
+  return runningStep(nodeOf(h), kind, detectStep(h.layout, new StepList())).steps;
+}
+
+/** Runs nodeQueries: the kind (none: nothing active) and the pid (undefined: not running). */
+async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepOptions): Promise<{ kind: ReleaseKind; pid: number | undefined; steps: Step[] }> {
+  const [detect] = nodeQueries(run.h, 'mix');
+  const host = run.backend.target.name;
+  const kind = kindOf(host, nodeOf(run.h), (await runStep(run.backend, detect!, opts)).stdout, true)!;
+  const steps = nodeQueries(run.h, kind);
+  const pid = runningPid(await runStep(run.backend, steps[1]!, { ...opts, check: scriptCheck(host, nodeOf(run.h), kind) }));
+  return { kind, pid, steps };
+}
+
+/** After a failed start or health check: the error, saying whether the previous release runs again. */
+async function backToPrevious(run: HostRun, err: unknown): Promise<DeliverError> {
+  const { host, h } = run;
+  const previous = previousOf(h, run.seen!);
+  const back = previous ? await rollbackAfterFailedStart(run.backend, nodeOf(h), previous, h.ids.id, h.cfg.startTimeoutMs) : undefined;
+  const e = remoteStep(host, 'start', err);
+  if (!back) return e;
+  return new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
+    step: e instanceof RemoteError && e.step ? e.step : 'start',
+    ...(e.detail ? { detail: e.detail } : {}),
+  });
+}
+
+/** Phase 4: temp files of this deploy removed and a `failed` audit line (best effort); the error names its step. */
+async function cleanUp(run: HostRun, err: unknown): Promise<DeliverError> {
+  const { backend, host, h, o } = run;
+  if (run.locked) {
+    // Best effort: the connection may be gone (that host then keeps its old release; the lock goes stale).
+    const tar = uploadPath(h.layout, h.release.file, h.ids.id);
+    await backend.exec(cleanupCommand(h.layout, o.version, h.ids.id, tar).text, { timeoutMs: 15_000 }).catch(() => undefined);
+    const e = err instanceof DeliverError ? err : undefined;
+    const message = o.signal?.aborted ? 'interrupted' : (e?.message ?? String(err));
+    await backend.exec(failedAuditCommand(h, e instanceof RemoteError ? e.step : undefined, message).text, { timeoutMs: 15_000 }).catch(() => undefined);
+  }
+  if (o.signal?.aborted && !(err instanceof InterruptedError)) return new InterruptedError();
+  // Every failure names the step it happened in (a dropped connection has none of its own).
+  if (err instanceof RemoteError && !err.step) {
+    return new RemoteError(host, err.message.replace(`${host}: `, ''), { step: run.current, cause: err, ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}) });
+  }
+  return remoteStep(host, run.current, err);
+}
+
+async function closeHeld(run: HostRun): Promise<void> {
+  const h = run.held;
+  run.held = undefined;
+  if (h) await h.close().catch(() => undefined);
 }
 
 function remoteStep(host: string, step: string, err: unknown): DeliverError {
@@ -86,328 +316,51 @@ function remoteStep(host: string, step: string, err: unknown): DeliverError {
   return new RemoteError(host, `${step} failed: ${(err as Error)?.message ?? String(err)}`, { step, cause: err });
 }
 
-export async function deployHost(backend: Backend, plan: DeployPlan): Promise<HostDeployResult> {
-  const host = backend.target.name;
-  const l = await hostLayout(backend, plan.deliverTo, plan.app, backend.target.path);
-  const id = tempId();
-  const owner = newOwner(plan.command, plan.version);
-  const sig = plan.signal;
-  const withSig: ExecOptions = {
-    ...(sig ? { signal: sig } : {}),
-    ...(plan.events.line ? { onStdout: (s: string) => plan.events.line!(host, 'stdout', s), onStderr: (s: string) => plan.events.line!(host, 'stderr', s) } : {}),
-  };
-  let current = 'connect';
-  /** The lock's heartbeat, from the moment it is ours. */
-  let keeper: LockKeeper | undefined;
-  const step = (name: string) => {
-    if (sig?.aborted) throw new InterruptedError();
-    // Another deploy may be working here now: nothing more of ours runs on this host.
-    if (keeper?.lost) throw lostLockError(host, current);
-    current = name;
-    plan.events.step?.(host, name);
-  };
-  const run = (cmd: { text: string }, name: string, extra: ExecOptions = {}) => backend.run(cmd.text, { step: name, ...withSig, ...extra });
-  const tarPath = uploadPath(l, plan.source.file, id);
-  let locked = false;
-  /** Our lock was already removed by the last remote command. */
-  let unlocked = false;
-  let state: HostState | undefined;
-  /** The lock command, still open and waiting for the rest of its script (see continuation.ts). */
-  let held: Paused | undefined;
-  const closeHeld = async () => {
-    const h = held;
-    held = undefined;
-    if (h) await h.close().catch(() => undefined);
-  };
-  // Combined round trips announce their steps on stdout; those lines drive the status line and are not shown.
-  const onStdout = (line: string) => {
-    const at = stepOfLine(line);
-    if (line === DONE_MARK) return;
-    if (at !== undefined) {
-      current = at;
-      plan.events.step?.(host, at);
-    } else plan.events.line?.(host, 'stdout', line);
-  };
-  const output = { onStdout, ...(withSig.onStderr ? { onStderr: withSig.onStderr } : {}) };
-  try {
-    step('lock');
-    // The host's state rides along with taking the lock, and the lock command then stays open: the upload and
-    // unpack that follow run in that same remote shell, so a plain deploy costs each host one session.
-    const prepCmd = sh`${stateCommand(l)}; echo '[installed-sha]'; ${prepareCommand(l, plan.version)}`;
-    const after = await acquireLock(backend, l, owner, {
-      after: prepCmd,
-      hold: true,
-      dirs: [l.incoming, l.releases],
-      output,
-      waitMs: plan.lock.waitMs,
-      ttlMs: plan.lock.ttlMs,
-      warn: plan.events.warn,
-      onWait: (holder) => plan.events.warn(`${host}: waiting for the deploy lock held by ${holder}`),
-      ...(plan.dryRun ? { dryRun: true } : {}),
-      ...(sig ? { signal: sig } : {}),
-    });
-    locked = true;
-    if (!plan.dryRun) keeper = keepLock(backend, l, owner.id, plan.lock.ttlMs);
-    held = after?.held;
-
-    step('prepare');
-    if (after && after.code !== 0) {
-      const detail = after.stdout.trim().split('\n').slice(-20).join('\n');
-      throw new RemoteError(host, `prepare failed with exit code ${after.code}`, { step: 'prepare', command: prepCmd.text, ...(detail ? { detail } : {}) });
-    }
-    const prep = after ? after.stdout : (await run(prepCmd, 'prepare')).stdout;
-    state = parseHostState(prep);
-    const existingSha = sectionOf(prep, 'installed-sha')[0] ?? '';
-    if (plan.cleanDeploy) {
-      // edeliver's --clean-deploy: drop every other stored release (never the active or running one).
-      const prune = pruneCommand(l, pruneList(state, 1).filter((v) => v !== plan.version));
-      if (prune) await run(prune, 'clean');
-    }
-    const hookVars = (dir: string) => ({
-      APP: plan.app,
-      VERSION: plan.version,
-      DEPLOY_ENVIRONMENT: plan.env,
-      DELIVER_TO: l.deliverTo,
-      RELEASE_DIR: dir,
-      PREVIOUS_VERSION: state?.active,
-    });
-    const hookCmd = (name: DeployHookName, dir: string) => hookCommand(plan.hooks, name, hookVars(dir));
-    const hook = async (name: DeployHookName, dir: string) => {
-      const cmd = hookCmd(name, dir);
-      if (cmd) {
-        step(name);
-        await run(cmd, name);
-      }
-    };
-
-    const previous = state.active !== plan.version ? state.active : undefined;
-    const record = (started: boolean) => {
-      const entry = auditEntry({ action: 'deploy', env: plan.env, version: plan.version, ...(previous ? { previous } : {}), result: 'ok', started });
-      const prune = pruneCommand(l, pruneList(afterActivation(state!, plan.version), plan.keepReleases));
-      // The audit line and pruning never fail a deploy that is already active.
-      return sh`{ ${auditCommand(l, entry)}; ${prune ?? sh`true`}; } || true`;
-    };
-    const reuse = existingSha === plan.source.sha256 && state.releases.includes(plan.version);
-    if (!reuse) {
-      const stage = stagingDir(l, plan.version, id);
-      const pre = hookCmd('pre_extract_release_archive', stage);
-      const post = hookCmd('post_extract_release_archive', stage);
-      const hooks = Boolean(pre || post);
-      // One round trip from the transfer to the unpack (each part stops the chain). With no extract hooks in
-      // between, install rides along; when nothing else has to happen before activation (no restart, no env
-      // file), activation, the audit line and the unlock too. `deliver-unlocked` on stdout says our lock is
-      // gone (else `finally` removes it).
-      const inline = !hooks && !plan.startDeploy && !(plan.envFileLocal && existsSync(plan.envFileLocal));
-      // Inline, the unlock's `rm` also removes the upload (cleanupCommand does when anything fails before it).
-      const unpack = and(unpackCommand(l, tarPath, plan.version, id, plan.source.sha256, { keepTarball: inline }), linkConfigCommand(l, plan.version, id, plan.links) ?? '');
-      const chain = and(
-        // --pull: the host downloads from S3 itself; the signed URL follows the script on stdin, never a command
-        // line. A subshell, because the download script ends with `exit 0` when it succeeds.
-        plan.source.pull ? sh`( ${pullCommand(tarPath)} )` : receiveCommand(tarPath),
-        stepMarkCommand('verify'),
-        verifyCommand(tarPath, plan.source.sha256, plan.source.size),
-        ...(hooks ? [] : [stepMarkCommand('unpack'), unpack, installCommand(l, plan.version, id)]),
-        ...(inline
-          ? [stepMarkCommand('activate'), sh`{ ${activateCommand(l, plan.version, id)} || exit ${EXIT_ACTIVATE}; }`, sh`{ ${record(false)}; }`, sh`{ ${releaseCommand(l, owner.id, [tarPath])} && echo deliver-unlocked || true; }`]
-          : []),
-        doneMarkCommand(),
-      );
-      step(plan.source.pull ? 'download' : 'upload');
-      const r = await transfer(backend, plan, chain, held, { ...withSig, ...output });
-      held = undefined;
-      if (r.code !== 0) {
-        const out = `${r.stderr}${r.stdout}`.trim().split('\n').filter((x) => stepOfLine(x) === undefined && x !== DONE_MARK).slice(-20).join('\n');
-        if (r.code === EXIT_DOWNLOAD) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
-        if (r.code === EXIT_UPLOAD) {
-          const at = plan.source.pull ? 'download' : 'upload';
-          throw new RemoteError(host, out.split('\n').pop() || `${at} failed`, { step: at });
-        }
-        if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
-        if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
-        throw new RemoteError(host, `${current} failed (exit ${r.code})`, { step: current, ...(out ? { detail: out } : {}) });
-      }
-      if (!plan.dryRun && !r.stdout.split('\n').includes(DONE_MARK)) {
-        throw new RemoteError(host, `${current} ended early: the remote script stopped before its last step (exit 0)`, { step: current });
-      }
-      if (inline) {
-        unlocked = /^deliver-unlocked$/m.test(r.stdout);
-        return { version: plan.version, ...(previous ? { previous } : {}), uploaded: true, started: false };
-      }
-      if (hooks) {
-        await hook('pre_extract_release_archive', stage);
-        step('unpack');
-        await run(unpack, 'unpack');
-        await hook('post_extract_release_archive', stage);
-        step('install');
-        await run(installCommand(l, plan.version, id), 'install');
-      }
-    } else await closeHeld();
-
-    if (plan.envFileLocal && existsSync(plan.envFileLocal)) {
-      step('env file');
-      const remote = envFile(l, plan.env);
-      try {
-        await backend.upload(createReadStream(plan.envFileLocal), `${remote}.tmp-${id}`, { mode: 0o600, ...(sig ? { signal: sig } : {}) });
-      } catch (err) {
-        if (sig?.aborted) throw new InterruptedError();
-        throw remoteStep(host, 'env file', err);
-      }
-      await run(sh`chmod 600 ${`${remote}.tmp-${id}`} && mv -f ${`${remote}.tmp-${id}`} ${remote}`, 'env file');
-    }
-
-    step('activate');
-    if (!plan.startDeploy) {
-      await run(sh`${activateCommand(l, plan.version, id)} && ${record(false)}`, 'activate');
-      return { version: plan.version, ...(previous ? { previous } : {}), uploaded: !reuse, started: false };
-    }
-    await run(activateCommand(l, plan.version, id), 'activate');
-    let started = false;
-    if (plan.startDeploy) {
-      const nctx: NodeContext = {
-        backend,
-        layout: l,
-        envFile: envFile(l, plan.env),
-        ...(plan.configuredKind ? { configuredKind: plan.configuredKind } : {}),
-        ...(plan.dryRun ? { dryRun: true } : {}),
-        ...(sig ? { signal: sig } : {}),
-        ...(plan.events.line ? { onLine: (s: 'stdout' | 'stderr', line: string) => plan.events.line!(host, s, line) } : {}),
-      };
-      try {
-        await hook('pre_start_deployed_release', l.root);
-        step('restart');
-        const kind = await detectKind(nctx);
-        await stopNode(nctx, kind, plan.startTimeoutMs);
-        await startNode(nctx, kind, plan.startTimeoutMs);
-        started = true;
-        await hook('post_start_deployed_release', l.root);
-        if (plan.healthCheck) {
-          step('health');
-          await healthCheck(backend, l, plan.healthCheck, plan.healthTimeoutMs, sig);
-        }
-      } catch (err) {
-        if (sig?.aborted) throw err;
-        const back = previous ? await rollbackAfterFailedStart(backend, nctx, l, previous, id, plan.startTimeoutMs) : undefined;
-        const e = remoteStep(host, 'start', err);
-        if (back) {
-          throw new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
-            step: e instanceof RemoteError && e.step ? e.step : 'start',
-            ...(e.detail ? { detail: e.detail } : {}),
-          });
-        }
-        throw e;
-      }
-    }
-
-    step('record');
-    await run(record(started), 'record');
-    return { version: plan.version, ...(previous ? { previous } : {}), uploaded: !reuse, started };
-  } catch (err) {
-    // Best effort: the connection may be gone (that host then keeps its old release; the lock goes stale).
-    if (locked) {
-      await backend.exec(cleanupCommand(l, plan.version, id, tarPath).text, { timeoutMs: 15_000 }).catch(() => undefined);
-      const e = err instanceof DeliverError ? err : undefined;
-      await backend
-        .exec(
-          auditCommand(
-            l,
-            auditEntry({
-              action: 'deploy',
-              env: plan.env,
-              version: plan.version,
-              result: 'failed',
-              ...(e instanceof RemoteError && e.step ? { step: e.step } : {}),
-              error: sig?.aborted ? 'interrupted' : (e?.message ?? String(err)),
-            }),
-          ).text,
-          { timeoutMs: 15_000 },
-        )
-        .catch(() => undefined);
-    }
-    if (sig?.aborted && !(err instanceof InterruptedError)) throw new InterruptedError();
-    // Every failure names the step it happened in (a dropped connection has none of its own).
-    if (err instanceof RemoteError && !err.step) {
-      throw new RemoteError(host, err.message.replace(`${host}: `, ''), { step: current, cause: err, ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}) });
-    }
-    throw remoteStep(host, current, err);
-  } finally {
-    await closeHeld();
-    await keeper?.stop();
-    // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
-    if ((locked || sig?.aborted) && !unlocked) await releaseLock(backend, l, owner.id).catch(() => undefined);
-  }
-}
-
-/**
- * Runs `chain` (transfer → verify → …) in the held lock command when there is one, else as its own command, with
- * its input after it on stdin: the tarball (streamed with backpressure, progress as it is handed to SSH) or, with
- * --pull, the presigned URL. A dry run prints the command and what its stdin would carry.
- */
-async function transfer(backend: Backend, plan: DeployPlan, chain: Shell, held: Paused | undefined, opts: ExecOptions): Promise<ExecResult> {
-  const host = backend.target.name;
-  const sig = plan.signal;
-  let input: Readable | string;
-  if (plan.dryRun) input = plan.source.pull ? 'https://presigned.invalid/url\n' : `<${plan.source.size} bytes of ${plan.source.file}>`;
-  else if (plan.source.pull) input = pullInput(await plan.source.pull.url());
-  else {
-    let sent = 0;
-    const counted = plan.source.open();
-    counted.on('data', (chunk: Buffer) => {
-      sent += chunk.length;
-      plan.events.progress?.(host, sent, plan.source.size);
-    });
-    input = counted;
-  }
-  try {
-    return held ? await held.send(chain, input) : await backend.exec(chain.text, { ...opts, stdin: input });
-  } catch (err) {
-    if (sig?.aborted) throw new InterruptedError();
-    throw err;
-  }
-}
-
-/** Runs HEALTH_CHECK in the release root until it exits 0, or fails with its last output after the timeout. */
-export async function healthCheck(backend: Backend, l: Layout, command: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const cmd = healthCheckCommand(l, command).text;
-  for (;;) {
-    const r = await backend.exec(cmd, { timeoutMs: Math.max(5_000, timeoutMs), ...(signal ? { signal } : {}) });
-    if (r.code === 0) return;
-    if (Date.now() >= deadline) {
-      const out = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-10).join('\n');
-      throw new RemoteError(backend.target.name, `health check failed (exit ${r.code}) after ${Math.round(timeoutMs / 1000)}s: ${command}`, {
-        step: 'health',
-        ...(out ? { detail: out } : {}),
-      });
-    }
-    try {
-      await sleep(1000, undefined, signal ? { signal } : undefined);
-    } catch {
-      throw new InterruptedError();
-    }
-  }
-}
-
 /** After a failed start or health check: point back at the previous release and start it if possible. */
-async function rollbackAfterFailedStart(
-  backend: Backend,
-  nctx: NodeContext,
-  l: Layout,
-  previous: string,
-  id: string,
-  timeoutMs: number,
-): Promise<string> {
-  const quiet: NodeContext = { backend, layout: l, ...(nctx.envFile ? { envFile: nctx.envFile } : {}), ...(nctx.configuredKind ? { configuredKind: nctx.configuredKind } : {}) };
+async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previous: string, id: string, timeoutMs: number): Promise<string> {
+  const l = n.layout;
+  const quiet: NodeContext = { backend, layout: l, ...(n.envFile ? { envFile: n.envFile } : {}), ...(n.configuredKind ? { configuredKind: n.configuredKind } : {}) };
   try {
     if (!(await backend.exec(sh`[ -d ${releaseDir(l, previous)} ]`.text)).code) {
       const kind = await detectKind(quiet);
       if (await isRunning(quiet, kind)) await stopNode(quiet, kind, timeoutMs).catch(() => undefined);
       await backend.run(activateCommand(l, previous, `${id}r`).text, { step: 'rollback' });
-      const prevKind = await detectKind(quiet);
-      await startNode(quiet, prevKind, timeoutMs);
+      await startNode(quiet, await detectKind(quiet), timeoutMs);
       return `rolled back to ${previous}, which is running`;
     }
     return `previous release ${previous} is gone; ${l.root} stays on the new release`;
   } catch (err) {
     return `rollback to ${previous} failed too: ${(err as Error).message}`;
   }
+}
+
+/**
+ * The dry run's view of one host: the same read-only look the lock step takes (run for real), then the steps a
+ * real run would send. With START_DEPLOY the release kind and pid are read from what runs now.
+ */
+export async function planDeployHost(backend: Backend, h: DeployHost, signal?: AbortSignal): Promise<HostPlan> {
+  const opts: RunStepOptions = signal ? { signal } : {};
+  const inspect = new StepList().add('inspect', "read the host's state (read-only)", inspectCommand(h.layout, h.cfg.version), { query: true }).steps[0]!;
+  const r = await runStep(backend, inspect, opts);
+  if (r.code !== 0) throw new RemoteError(backend.target.name, `reading the host's state failed (exit ${r.code})`, { step: 'inspect', detail: r.stderr.trim() });
+  const seen = parseInspected(r.stdout);
+  let steps = deploySteps(h, seen);
+  const facts = deployFacts(h, seen);
+  if (h.cfg.startDeploy) {
+    const node = await readNode({ backend, h }, opts).catch(() => undefined);
+    const kind = node?.kind ?? 'mix';
+    if (!node) facts.push(`node: nothing active to read the release kind from; the start steps are shown for a ${kind} release (the real run reads it after activating ${h.cfg.version})`);
+    else facts.push(`node: ${kind} release, ${node.pid === undefined ? 'not running' : `running${node.pid ? ` (OS pid ${node.pid})` : ''}`} (read now; the real run reads it again after activating)`);
+    steps = appendSteps(appendSteps(steps, node?.steps ?? nodeQueries(h, kind)), startDeploySteps(h, seen, kind, node?.pid));
+  }
+  return { host: backend.target.name, steps, facts };
+}
+
+function deployFacts(h: DeployHost, seen: Inspected): string[] {
+  const s = seen.state;
+  const installed = s.releases.length ? s.releases.join(', ') : 'none';
+  return [
+    `active: ${s.active ?? (s.legacyDir ? 'an edeliver-style directory' : 'none')}; installed: ${installed}`,
+    reuses(h, seen) ? `upload skipped: ${h.cfg.version} with the same sha256 is installed` : `${h.release.pull ? 'download' : 'upload'}: ${h.release.file} (${h.release.size} bytes)`,
+  ];
 }

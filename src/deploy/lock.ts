@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
-import { sh, type Shell } from '../ssh/quote.js';
+import { chain, group, ifThen, sh, type Shell } from '../ssh/quote.js';
 import { ensureDirsCommand } from './commands.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
@@ -48,7 +48,13 @@ export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = [])
  */
 function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
   const ownerFile = `${l.lock}/owner.json`;
-  return sh`{ ${ensureDirsCommand([l.home, ...dirs])} || exit $?; }; if mkdir ${l.lock} 2>/dev/null; then printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || { e=$?; rm -rf ${l.lock}; exit "$e"; }; echo ACQUIRED; ${onTaken}; else echo HELD; date +%s; stat -c %Y ${l.lock} 2>/dev/null || echo 0; cat ${ownerFile} 2>/dev/null; exit 0; fi`;
+  const taken = chain(
+    sh`printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || ${group(chain(sh`e=$?`, sh`rm -rf ${l.lock}`, sh`exit "$e"`))}`,
+    sh`echo ACQUIRED`,
+    onTaken,
+  );
+  const held = chain(sh`echo HELD`, sh`date +%s`, sh`stat -c %Y ${l.lock} 2>/dev/null || echo 0`, sh`cat ${ownerFile} 2>/dev/null`, sh`exit 0`);
+  return chain(group(sh`${ensureDirsCommand([l.home, ...dirs])} || exit $?`), ifThen(sh`mkdir ${l.lock} 2>/dev/null`, taken, held));
 }
 
 /** A held lock as seen once: its age and owner, and `stamp`, the mtime (host clock, seconds) its age came from. */
@@ -126,9 +132,9 @@ export function refreshCommand(l: Layout, ownerId: string): Shell {
  * Releases our own lock (never someone else's). owner.json is one line: read by the shell itself, no grep. `also`:
  * paths removed by the same `rm` (a deploy's upload, which is not needed once the release is unpacked).
  */
-export function releaseCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
+export function unlockCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
   const other = also.length ? sh`rm -rf ${also}` : sh`true`;
-  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`;
+  return chain(sh`o=`, sh`[ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}`, sh`case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`);
 }
 
 /** `deliver unlock`: prints the owner record (if any) and removes the lock. */
@@ -155,8 +161,6 @@ export interface AcquireOptions {
   /** Called once when we start waiting. */
   onWait?: (holder: string) => void;
   pollMs?: number;
-  /** --dry-run: the command is printed, not run; there is no answer to parse. */
-  dryRun?: boolean;
   /**
    * A command run in the same round trip right after the lock is taken (never when it is not): saves the host a
    * shell. Its output and exit status come back in the result; its failure does not fail the lock step.
@@ -173,7 +177,7 @@ export interface AcquireOptions {
   output?: Pick<ExecOptions, 'onStdout' | 'onStderr'>;
 }
 
-/** What `after` printed and its exit status (undefined without `after`, and in a dry run). */
+/** What `after` printed and its exit status (undefined without `after`). */
 export interface AfterResult {
   stdout: string;
   code: number;
@@ -190,8 +194,8 @@ const AFTER_EXIT = '[deliver-after-exit]';
  * login shell itself: no subshell to capture the acquire output (on a busy host every process counts).
  */
 export function acquireThenCommand(l: Layout, owner: LockOwner, after: Shell, then?: Shell, dirs: string[] = []): Shell {
-  const rest = then ? sh`[ "$a" = 0 ] || exit 0; ${then}` : sh`true`;
-  return takeLock(l, owner, dirs, sh`echo ${AFTER_MARK}; { ${after}; }; a=$?; printf '%s %s\\n' ${AFTER_EXIT} "$a"; ${rest}`);
+  const rest = then ? chain(sh`[ "$a" = 0 ] || exit 0`, then) : sh`true`;
+  return takeLock(l, owner, dirs, chain(sh`echo ${AFTER_MARK}`, group(after), sh`a=$?`, sh`printf '%s %s\\n' ${AFTER_EXIT} "$a"`, rest));
 }
 
 function splitAfter(stdout: string): AfterResult | undefined {
@@ -210,7 +214,7 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
   const tried = new Set<string>();
   for (;;) {
     if (opts.signal?.aborted) throw new InterruptedError();
-    const fused = opts.after !== undefined && !opts.dryRun;
+    const fused = opts.after !== undefined;
     const hold = fused && opts.hold === true;
     const cmd = fused ? acquireThenCommand(l, owner, opts.after!, hold ? runScriptFromStdin() : undefined, opts.dirs) : acquireCommand(l, owner, opts.dirs);
     const sig = opts.signal ? { signal: opts.signal } : {};
@@ -221,7 +225,6 @@ export async function acquireLock(backend: Backend, l: Layout, owner: LockOwner,
       res = started.result;
       if (res.code !== 0) throw lockFailed(backend, cmd, res);
     } else res = await backend.run(cmd.text, { step: 'lock', ...sig });
-    if (opts.dryRun && res.stdout.trim() === '') return undefined;
     const parsed = parseAcquire(res.stdout);
     if (parsed.acquired) return fused ? (splitAfter(res.stdout) ?? { stdout: '', code: 255 }) : undefined;
     const holder = describeOwner(parsed.owner, parsed.ageSeconds);
@@ -315,5 +318,5 @@ export function lostLockError(host: string, step: string): RemoteError {
 }
 
 export async function releaseLock(backend: Backend, l: Layout, ownerId: string): Promise<void> {
-  await backend.exec(releaseCommand(l, ownerId).text, { timeoutMs: 15_000 });
+  await backend.exec(unlockCommand(l, ownerId).text, { timeoutMs: 15_000 });
 }

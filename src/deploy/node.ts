@@ -18,8 +18,6 @@ export interface NodeContext {
   signal?: AbortSignal;
   /** Streams remote output lines (verbose mode). */
   onLine?: (stream: 'stdout' | 'stderr', line: string) => void;
-  /** --dry-run: commands are printed, not run, so never wait on their answers. */
-  dryRun?: boolean;
   /** RELEASE_KIND / USING_DISTILLERY=true (config/resolve.ts configuredReleaseKind): wins over detection. */
   configuredKind?: ReleaseKind;
 }
@@ -38,18 +36,22 @@ function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
 
 export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
   const r = await ctx.backend.run(detectKindCommand(ctx.layout).text, { step: 'detect', ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const found = parseKind(r.stdout) ?? (ctx.dryRun ? 'mix' : undefined);
+  return kindFrom(ctx.backend.target.name, ctx.layout, r.stdout, ctx.configuredKind, true)!;
+}
+
+/**
+ * The kind detectKindCommand's answer and RELEASE_KIND/USING_DISTILLERY give (the setting wins over the files);
+ * undefined when no release is there (unless `required`); a release whose files match no generator is an error.
+ */
+export function kindFrom(host: string, l: Layout, stdout: string, configured: ReleaseKind | undefined, required = false): ReleaseKind | undefined {
+  const found = parseKind(stdout);
   if (!found) {
-    throw new RemoteError(ctx.backend.target.name, `no release of ${ctx.layout.app} deployed at ${ctx.layout.root}`, {
-      step: 'detect',
-      hint: 'deploy one first: deliver deploy release <env>',
-    });
+    if (!required) return undefined;
+    throw new RemoteError(host, `no release of ${l.app} deployed at ${l.root}`, { step: 'detect', hint: 'deploy one first: deliver deploy release <env>' });
   }
-  if (ctx.configuredKind) return ctx.configuredKind;
+  if (configured) return configured;
   if (found === 'unknown') {
-    throw new RemoteError(ctx.backend.target.name, `cannot tell whether ${ctx.layout.root}/bin/${ctx.layout.app} is a mix release, Distillery or relx release from its files: ${SET_KIND}`, {
-      step: 'detect',
-    });
+    throw new RemoteError(host, `cannot tell whether ${l.root}/bin/${l.app} is a mix release, Distillery or relx release from its files: ${SET_KIND}`, { step: 'detect' });
   }
   return found;
 }
@@ -58,11 +60,23 @@ export async function detectKind(ctx: NodeContext): Promise<ReleaseKind> {
  * Throws when the script answered that it has no such command: deliver runs it as the wrong kind of release, and
  * the user needs the setting, not the script's usage text.
  */
-function assertKnownCommand(ctx: NodeContext, kind: ReleaseKind, output: string, step: string): void {
+export function assertKnownCommand(s: ScriptOf, output: string, step: string): void {
   const line = unknownScriptCommand(output);
   if (!line) return;
-  const why = ctx.configuredKind ? 'as RELEASE_KIND/USING_DISTILLERY say' : 'as detected from its files';
-  throw new RemoteError(ctx.backend.target.name, `bin/${ctx.layout.app} is not a ${kind} release (${why}): it answered "${line}"; ${SET_KIND}`, { step });
+  const why = s.configured ? 'as RELEASE_KIND/USING_DISTILLERY say' : 'as detected from its files';
+  throw new RemoteError(s.host, `bin/${s.app} is not a ${s.kind} release (${why}): it answered "${line}"; ${SET_KIND}`, { step });
+}
+
+/** Which release script answered: the host, the app and the kind deliver ran it as (and whether the user set it). */
+export interface ScriptOf {
+  host: string;
+  app: string;
+  kind: ReleaseKind;
+  configured?: boolean;
+}
+
+function scriptOf(ctx: NodeContext, kind: ReleaseKind): ScriptOf {
+  return { host: ctx.backend.target.name, app: ctx.layout.app, kind, ...(ctx.configuredKind ? { configured: true } : {}) };
 }
 
 /**
@@ -72,7 +86,7 @@ function assertKnownCommand(ctx: NodeContext, kind: ReleaseKind, output: string,
 async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, step: string, timeoutMs: number): Promise<void> {
   const r = await ctx.backend.exec(command, execOpts(ctx, { timeoutMs }));
   const output = `${r.stdout}\n${r.stderr}`;
-  assertKnownCommand(ctx, kind, output, step);
+  assertKnownCommand(scriptOf(ctx, kind), output, step);
   if (r.code !== 0) {
     const how = r.signal ? `was killed by signal ${r.signal}` : `failed with exit code ${r.code}`;
     throw new RemoteError(ctx.backend.target.name, `${step} ${how}`, { step, command, detail: output.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n') });
@@ -81,13 +95,12 @@ async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, s
 
 export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<boolean> {
   const r = await ctx.backend.exec(pingCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  if (r.code !== 0) assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, 'ping');
+  if (r.code !== 0) assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'ping');
   return r.code === 0;
 }
 
 /** Polls until the node answers (want=true) or stops answering (want=false); false on timeout. */
 export async function waitFor(ctx: NodeContext, kind: ReleaseKind, want: boolean, timeoutMs: number): Promise<boolean> {
-  if (ctx.dryRun) return true;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (ctx.signal?.aborted) throw new InterruptedError();
@@ -109,7 +122,7 @@ export async function logTail(ctx: NodeContext, lines = 20): Promise<string> {
 /** Starts the active release; refuses when already running; waits until the node answers. Returns the log tail. */
 export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<string> {
   const host = ctx.backend.target.name;
-  if (!ctx.dryRun && (await isRunning(ctx, kind))) {
+  if (await isRunning(ctx, kind)) {
     throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
   }
   await runScript(ctx, kind, startCommand(ctx.layout, kind, ctx.envFile).text, 'start', timeoutMs + 30_000);
@@ -128,17 +141,15 @@ export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs =
 export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
   const host = ctx.backend.target.name;
   let osPid: number | undefined;
-  if (!ctx.dryRun) {
-    // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
-    // loop on the host instead of booting a VM per poll.
-    const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-    if (r.code !== 0) {
-      assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, 'stop');
-      return false;
-    }
-    const last = r.stdout.trim().split('\n').pop() ?? '';
-    if (/^\d+$/.test(last)) osPid = Number(last);
+  // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
+  // loop on the host instead of booting a VM per poll.
+  const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
+  if (r.code !== 0) {
+    assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'stop');
+    return false;
   }
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (/^\d+$/.test(last)) osPid = Number(last);
   await runScript(ctx, kind, stopCommand(ctx.layout, kind, ctx.envFile).text, 'stop', timeoutMs + 30_000);
   const gone =
     osPid !== undefined
@@ -183,9 +194,16 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
 }
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
-  const r = await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs }));
+  return queryResult(scriptOf(ctx, kind), q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs })));
+}
+
+/**
+ * A one-shot action's result as deliver reports it: a wrong-kind script named, Distillery's and relx's quirks undone.
+ */
+export function queryResult(s: ScriptOf, q: NodeQuery, r: ExecResult): ExecResult {
+  const kind = s.kind;
   // `run` and a MIGRATE_COMMAND are the user's own commands: their usage errors are theirs to read.
-  if (q.action !== 'run' && !(q.action === 'migrate' && q.command)) assertKnownCommand(ctx, kind, `${r.stdout}\n${r.stderr}`, q.action);
+  if (q.action !== 'run' && !(q.action === 'migrate' && q.command)) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, q.action);
   if (kind === 'distillery' && r.code === 0 && (q.action === 'rpc' || q.action === 'version')) return { ...r, stdout: distilleryAnswer(r.stdout, q.action) };
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();

@@ -1,13 +1,16 @@
 // `deliver rollback <env> [--version=V]`: every host goes back to its previous release (or V) in one command.
 // All hosts are checked first; if the target release is missing anywhere, nothing changes. Nodes that were
-// running are restarted on the target release.
-import { DeliverError } from '../output/errors.js';
+// running are restarted on the target release. Per host: the lock, the release kind and the node's pid (read-only),
+// then the steps rollbackSteps plans from them.
+import { DeliverError, RemoteError } from '../output/errors.js';
+import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
+import { appendSteps, StepList, type HostPlan, type Step } from '../plan/plan.js';
 import type { Backend } from '../ssh/types.js';
 import { auditEntry } from './audit.js';
 import { activateCommand, auditCommand, stateCommand } from './commands.js';
 import { envFile, tempId, type Layout } from './layout.js';
-import { acquireLock, keepLock, lostLockError, newOwner, releaseLock } from './lock.js';
-import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
+import { acquireCommand, acquireLock, keepLock, lostLockError, newOwner, releaseLock, unlockCommand, type LockOwner } from './lock.js';
+import { detectStep, kindOf, runningPid, runningStep, scriptCheck, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
 import type { ReleaseKind } from './node-commands.js';
 import { parseHostState, previousVersion, type HostState } from './state.js';
 
@@ -37,16 +40,21 @@ export function planRollback(hosts: { host: string; layout: Layout; stateText: s
   return plan;
 }
 
+/** Read-only, on every host before anything changes: where the link points, what is installed, the history. */
+export function stateStep(l: Layout): Step {
+  return new StepList().add('state', "read the host's state (installed releases, history)", stateCommand(l), { query: true }).steps[0]!;
+}
+
 export async function readState(backend: Backend, l: Layout, signal?: AbortSignal): Promise<string> {
-  return (await backend.run(stateCommand(l).text, { step: 'state', ...(signal ? { signal } : {}) })).stdout;
+  const r = await runStep(backend, stateStep(l), signal ? { signal } : {});
+  if (r.code !== 0) throw new RemoteError(backend.target.name, `reading the host's state failed (exit ${r.code})`, { step: 'state', ...(r.stderr.trim() ? { detail: r.stderr.trim() } : {}) });
+  return r.stdout;
 }
 
 export interface RollbackOptions {
   env: string;
   lock: { waitMs: number; ttlMs: number };
   startTimeoutMs: number;
-  /** RELEASE_KIND / USING_DISTILLERY=true, when the user set it. */
-  configuredKind?: ReleaseKind;
   signal?: AbortSignal;
   warn: (m: string) => void;
   step?: (host: string, step: string) => void;
@@ -58,44 +66,102 @@ export interface HostRollbackResult {
   restarted: boolean;
 }
 
-export async function rollbackHost(backend: Backend, t: RollbackTarget, opts: RollbackOptions): Promise<HostRollbackResult> {
+/** One host's rollback: its target, the lock owner and temp id (fixed for the run), and its node. */
+export interface RollbackHost {
+  t: RollbackTarget;
+  owner: LockOwner;
+  id: string;
+  node: NodeTarget;
+  env: string;
+}
+
+export function rollbackHostOf(t: RollbackTarget, env: string, startTimeoutMs: number, configuredKind?: ReleaseKind): RollbackHost {
+  const node: NodeTarget = { layout: t.layout, envFile: envFile(t.layout, env), timeoutMs: startTimeoutMs, ...(configuredKind ? { configuredKind } : {}) };
+  return { t, owner: newOwner('rollback', t.to), id: tempId(), node, env };
+}
+
+export function rollbackLockStep(r: RollbackHost): Step {
+  return new StepList().add('lock', `take the deploy lock ${r.t.layout.lock}`, acquireCommand(r.t.layout, r.owner)).steps[0]!;
+}
+
+/**
+ * After the lock and the node queries (kind undefined: nothing there to start; pid undefined: not running): stop
+ * a running node, activate the target, start it again, audit line, unlock.
+ */
+export function rollbackSteps(r: RollbackHost, kind: ReleaseKind | undefined, pid: number | undefined): Step[] {
+  const { t } = r;
   const l = t.layout;
   const to = t.to!;
-  const owner = newOwner('rollback', to);
+  const running = kind !== undefined && pid !== undefined;
+  const s = new StepList();
+  if (running) stopSteps(r.node, kind, pid, s);
+  s.add('activate', `point ${l.root} at ${to}${t.state.active ? ` (was ${t.state.active})` : ''}`, activateCommand(l, to, r.id));
+  if (running) startSteps(r.node, kind, to, s);
+  const entry = auditEntry({ action: 'rollback', env: r.env, version: to, ...(t.state.active ? { previous: t.state.active } : {}), result: 'ok', started: running });
+  s.add('record', 'append to the audit log', auditCommand(l, entry), { bestEffort: true });
+  s.add('unlock', 'remove the deploy lock', unlockCommand(l, r.owner.id), { bestEffort: true, timeoutMs: 15_000 });
+  return s.steps;
+}
+
+/** The read-only node queries (only when something is active): the kind, then the pid. */
+async function readNode(backend: Backend, r: RollbackHost, opts: RunStepOptions): Promise<{ kind?: ReleaseKind; pid?: number; steps: Step[] }> {
+  if (!r.t.state.active && !r.t.state.legacyDir) return { steps: [] };
+  const detect = detectStep(r.t.layout, new StepList()).steps;
+  const detected = (await runStep(backend, detect[0]!, opts)).stdout;
+  let kind: ReleaseKind | undefined;
+  try {
+    kind = kindOf(r.t.host, r.node, detected);
+  } catch {
+    // A release whose kind cannot be told is not stopped or started (as before the plans): the activation still runs.
+  }
+  if (!kind) return { steps: detect };
+  const ask = runningStep(r.node, kind, new StepList()).steps;
+  const pid = runningPid(await runStep(backend, ask[0]!, { ...opts, check: scriptCheck(r.t.host, r.node, kind) }));
+  return { kind, ...(pid !== undefined ? { pid } : {}), steps: appendSteps(detect, ask) };
+}
+
+export async function rollbackHost(backend: Backend, r: RollbackHost, opts: RollbackOptions): Promise<HostRollbackResult> {
+  const { t } = r;
+  const l = t.layout;
   const sig = opts.signal;
   opts.step?.(t.host, 'lock');
-  await acquireLock(backend, l, owner, { ...opts.lock, warn: opts.warn, ...(sig ? { signal: sig } : {}) });
-  const keeper = keepLock(backend, l, owner.id, opts.lock.ttlMs);
+  await acquireLock(backend, l, r.owner, { ...opts.lock, warn: opts.warn, ...(sig ? { signal: sig } : {}) });
+  const keeper = keepLock(backend, l, r.owner.id, opts.lock.ttlMs);
   let current = 'lock';
-  const step = (name: string) => {
-    if (keeper.lost) throw lostLockError(t.host, current);
-    current = name;
-    opts.step?.(t.host, name);
+  const run: RunStepOptions = {
+    ...(sig ? { signal: sig } : {}),
+    onStep: (s) => {
+      if (keeper.lost) throw lostLockError(t.host, current);
+      current = s.name;
+      opts.step?.(t.host, s.name);
+    },
   };
+  let unlocked = false;
   try {
-    const nctx: NodeContext = { backend, layout: l, envFile: envFile(l, opts.env), ...(sig ? { signal: sig } : {}), ...(opts.configuredKind ? { configuredKind: opts.configuredKind } : {}) };
-    let running = false;
-    let kind;
-    if (t.state.active || t.state.legacyDir) {
-      kind = await detectKind(nctx).catch(() => undefined);
-      running = kind ? await isRunning(nctx, kind) : false;
-    }
-    if (running && kind) {
-      step('stop');
-      await stopNode(nctx, kind, opts.startTimeoutMs);
-    }
-    step('activate');
-    await backend.run(activateCommand(l, to, tempId()).text, { step: 'activate', ...(sig ? { signal: sig } : {}) });
-    if (running) {
-      step('start');
-      await startNode(nctx, await detectKind(nctx), opts.startTimeoutMs);
-    }
-    await backend
-      .exec(auditCommand(l, auditEntry({ action: 'rollback', env: opts.env, version: to, ...(t.state.active ? { previous: t.state.active } : {}), result: 'ok', started: running })).text)
-      .catch(() => undefined);
-    return { ...(t.state.active ? { from: t.state.active } : {}), to, restarted: running };
+    const node = await readNode(backend, r, run);
+    const steps = rollbackSteps(r, node.kind, node.pid);
+    await runSteps(backend, steps.slice(0, -1), node.kind ? { ...run, check: scriptCheck(t.host, r.node, node.kind) } : run);
+    await keeper.stop();
+    await runStep(backend, steps[steps.length - 1]!, run);
+    unlocked = true;
+    return { ...(t.state.active ? { from: t.state.active } : {}), to: t.to!, restarted: node.pid !== undefined && node.kind !== undefined };
+  } catch (err) {
+    if (err instanceof RemoteError && !err.step) throw new RemoteError(t.host, err.message.replace(`${t.host}: `, ''), { step: current, cause: err });
+    throw err;
   } finally {
     await keeper.stop();
-    await releaseLock(backend, l, owner.id).catch(() => undefined);
+    if (!unlocked) await releaseLock(backend, l, r.owner.id).catch(() => undefined);
   }
+}
+
+/** The dry run's view: the node queries run for real (read-only), the rest as the real run would send it. */
+export async function planRollbackHost(backend: Backend, r: RollbackHost, signal?: AbortSignal): Promise<HostPlan> {
+  const node = await readNode(backend, r, signal ? { signal } : {});
+  const steps = appendSteps(appendSteps(appendSteps([stateStep(r.t.layout)], [rollbackLockStep(r)]), node.steps), rollbackSteps(r, node.kind, node.pid));
+  const running = node.kind !== undefined && node.pid !== undefined;
+  return {
+    host: r.t.host,
+    steps,
+    facts: [`active: ${r.t.state.active ?? 'none'}; rolling back to ${r.t.to}`, `node: ${node.kind ? `${node.kind} release, ${running ? 'running: stopped and started again' : 'not running: not started'}` : 'nothing to stop or start'}`],
+  };
 }

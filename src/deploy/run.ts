@@ -6,20 +6,28 @@ import { configuredReleaseKind } from '../config/resolve.js';
 import type { Settings } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
+import { printPlan } from '../output/plan.js';
+import { runStep } from '../plan/execute.js';
+import { StepList, type HostPlan } from '../plan/plan.js';
 import type { Backend, HostTarget, Transport } from '../ssh/types.js';
 import type { ReleaseStore } from '../store/types.js';
 import { parseAuditLog, type AuditEntry } from './audit.js';
 import { auditTailCommand } from './commands.js';
-import { deployHost, hostLayout, type HostDeployResult } from './deploy-release.js';
-import { envFile } from './layout.js';
+import type { DeployConfig } from './deploy-plan.js';
+import { deployHost, deployTarget, planDeployHost, type HostDeployResult } from './deploy-release.js';
+import { hostDir, hostLayout, withDir } from './host-dir.js';
+import { envFile, type Layout } from './layout.js';
 import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
-import { detectKind, restartNode, runQuery, startNode, stopNode, DEFAULT_START_TIMEOUT_MS, type NodeContext, type NodeQuery } from './node.js';
+import { queryResult, DEFAULT_START_TIMEOUT_MS, type NodeQuery } from './node.js';
+import type { ReleaseKind } from './node-commands.js';
+import type { NodeTarget } from './node-plan.js';
+import { planNode, runNode } from './node-run.js';
 import { LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
-import { planRollback, readState, rollbackHost, type HostRollbackResult } from './rollback.js';
+import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
-import { prepareSource } from './source.js';
+import { prepareSource, releaseRefOf } from './source.js';
 import { parseKeepReleases } from './state.js';
 import { DEFAULT_CONCURRENCY, parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
 
@@ -67,7 +75,7 @@ export function lockSettings(de: DeployEnv, lockWait?: string) {
 }
 
 /** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
-export function releaseKindOf(de: DeployEnv): Pick<NodeContext, 'configuredKind'> {
+export function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
   const kind = configuredReleaseKind(de.settings);
   return kind ? { configuredKind: kind } : {};
 }
@@ -118,12 +126,34 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   const pull = wantsPull(flags.pull, s.get('RELEASE_PULL'), s.lookup('RELEASE_PULL')?.location);
   if (pull) assertPullable(store);
   const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
-  const keep = parseKeepReleases(s.get('KEEP_RELEASES'));
-  const lock = lockSettings(de, flags.lockWait);
-  const configured = releaseKindOf(de);
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
-  const startDeploy = bool(flags.startDeploy, 'START_DEPLOY');
-  de.out.info(`Deploying ${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`);
+  const cfg: DeployConfig = {
+    app: de.app,
+    env: de.env,
+    version: release.version,
+    deliverTo: de.deliverTo,
+    keepReleases: parseKeepReleases(s.get('KEEP_RELEASES')),
+    startDeploy: bool(flags.startDeploy, 'START_DEPLOY'),
+    cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
+    links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
+    envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
+    hooks: s.hooks,
+    ...(healthCheck ? { healthCheck } : {}),
+    healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
+    startTimeoutMs: startTimeout(de),
+    lock: lockSettings(de, flags.lockWait),
+    command: flags.command ?? 'deploy release',
+    ...releaseKindOf(de),
+  };
+  const about = `${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`;
+  if (de.dryRun) {
+    const ref = await releaseRefOf(store, release, de.signal, { pull });
+    await showPlan(de, `deploy ${about}`, [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`], targets, (b, t) =>
+      hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal))),
+    );
+    return { env: de.env, app: de.app, version: release.version, hosts: [] };
+  }
+  de.out.info(`Deploying ${about}`);
   // The first hosts' handshakes overlap fetching the release (a remote or S3 store is read into a temp file first);
   // each host's task then takes its own connection attempt's result, so a dead host is not tried twice.
   const first = Math.min(strategy.concurrency, planBatches(targets, strategy)[0]?.length ?? 0);
@@ -144,25 +174,9 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
         const backend = await (early.get(t) ?? connect(de, t));
         try {
           const r = await deployHost(backend, {
-            app: de.app,
-            env: de.env,
-            version: release.version,
+            ...cfg,
             source,
-            deliverTo: de.deliverTo,
-            keepReleases: keep,
-            startDeploy,
-            cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
-            links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
-            envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
-            hooks: s.hooks,
-            ...(healthCheck ? { healthCheck } : {}),
-            healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
-            startTimeoutMs: seconds(s.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
-            lock,
-            command: flags.command ?? 'deploy release',
-            ...configured,
             signal: de.signal,
-            dryRun: de.dryRun,
             events: {
               step: (h, st) => live.step(h, st),
               progress: (h, b, tot) => live.progress(h, b, tot),
@@ -191,14 +205,12 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     live.stop();
     await source.dispose();
   }
-  if (!de.dryRun) {
-    await saveLastDeploy(de.projectDir, {
-      env: de.env,
-      version: release.version,
-      at: new Date().toISOString(),
-      failed: outcomes.filter((o) => o.status !== 'ok').map((o) => o.host),
-    }).catch((err) => de.out.warn(`could not record the deploy in .deliver/state: ${(err as Error).message}`));
-  }
+  await saveLastDeploy(de.projectDir, {
+    env: de.env,
+    version: release.version,
+    at: new Date().toISOString(),
+    failed: outcomes.filter((o) => o.status !== 'ok').map((o) => o.host),
+  }).catch((err) => de.out.warn(`could not record the deploy in .deliver/state: ${(err as Error).message}`));
   const result: DeployResult = { env: de.env, app: de.app, version: release.version, hosts: outcomes };
   de.out.result(result);
   printSummary(de.out, outcomes, { title: `deploy ${release.version}`, valueColumn: { header: 'PREVIOUS', cell: (v) => (v as HostDeployResult).previous ?? '-' } });
@@ -213,8 +225,8 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const layout = await hostLayout(b, de.deliverTo, de.app, t.path);
-      return { host: t.name, layout, stateText: await readState(b, layout, de.signal) };
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      return { host: t.name, layout: dir.layout, dir, stateText: await readState(b, dir.layout, de.signal) };
     },
     { strategy: 'parallel', concurrency: strategy.concurrency, signal: de.signal },
   );
@@ -225,13 +237,15 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
       detail: unreachable.map((u) => `  ${u.host}: ${u.error}`).join('\n'),
     });
   }
-  const plan = de.dryRun
-    ? states.map((s) => ({ host: s.host, layout: s.value!.layout, state: { legacyDir: false, releases: [], history: [] }, to: flags.version ?? 'PREVIOUS' }))
-    : planRollback(states.map((s) => s.value!), flags.version);
-  const byHost = new Map(plan.map((p) => [p.host, p]));
+  const targets = planRollback(states.map((s) => s.value!), flags.version);
+  const byHost = new Map(targets.map((p) => [p.host, rollbackHostOf(p, de.env, startTimeout(de), releaseKindOf(de).configuredKind)]));
+  const dirs = new Map(states.map((s) => [s.host, s.value!.dir]));
+  if (de.dryRun) {
+    await showPlan(de, `rollback ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => withDir(dirs.get(t.name)!, await planRollbackHost(b, byHost.get(t.name)!, de.signal)));
+    return [];
+  }
   const live = new LiveReporter(de.out, de.targets.map((t) => t.name));
   const lock = lockSettings(de, flags.lockWait);
-  const configured = releaseKindOf(de);
   let outcomes: HostOutcome<HostRollbackResult>[] = [];
   try {
     outcomes = await runStrategy(
@@ -241,8 +255,7 @@ export async function rollback(de: DeployEnv, flags: FanFlags & { version?: stri
         const r = await rollbackHost(b, byHost.get(t.name)!, {
           env: de.env,
           lock,
-          startTimeoutMs: seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS),
-          ...configured,
+          startTimeoutMs: startTimeout(de),
           signal: de.signal,
           warn: (m) => live.warn(m),
           step: (h, st) => live.step(h, st),
@@ -274,27 +287,34 @@ export interface NodeResult {
  */
 export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start' | 'stop' | 'restart' }, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
-  const timeout = seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
   const configured = releaseKindOf(de);
+  const planHost = async (backend: Backend, t: HostTarget) => {
+    const dir = await hostDir(backend, de.deliverTo, de.app, t.path, de.signal);
+    const n: NodeTarget = { layout: dir.layout, envFile: envFile(dir.layout, de.env), timeoutMs: startTimeout(de), ...configured };
+    const { plan, kind } = await planNode(backend, n, q, de.signal);
+    return { plan: withDir(dir, plan), n, kind };
+  };
+  if (de.dryRun) {
+    await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
+    return [];
+  }
   const outcomes = await runStrategy(
     de.targets,
     async (t) => {
       const backend = await connect(de, t);
-      const layout = await hostLayout(backend, de.deliverTo, de.app, t.path);
-      const ctx: NodeContext = { backend, layout, envFile: envFile(layout, de.env), signal: de.signal, dryRun: de.dryRun, ...configured };
-      const kind = await detectKind(ctx);
-      if (q.action === 'start') return { code: 0, output: await startNode(ctx, kind, timeout) };
-      if (q.action === 'restart') return { code: 0, output: await restartNode(ctx, kind, timeout) };
-      if (q.action === 'stop') return { code: 0, output: (await stopNode(ctx, kind, timeout)) ? 'stopped' : 'not running' };
-      const r = await runQuery(ctx, kind, q as NodeQuery);
+      const { plan, n, kind } = await planHost(backend, t);
+      const r = await runNode(backend, n, kind, plan, de.signal);
+      if (q.action === 'start' || q.action === 'restart') return { code: 0, output: r.stdout.trimEnd() };
+      if (q.action === 'stop') return { code: 0, output: plan.steps.some((s) => s.name === 'stop') ? 'stopped' : 'not running' };
+      const res = queryResult({ host: t.name, app: de.app, kind, ...(n.configuredKind ? { configured: true } : {}) }, q as NodeQuery, r);
       // Success prints what the command printed on stdout; its stderr (and login-shell noise) only with --verbose.
-      for (const line of r.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
-      const output = r.code === 0 ? r.stdout.trimEnd() : `${r.stdout}${r.stderr ? (r.stdout ? '\n' : '') + r.stderr : ''}`.trimEnd();
-      if (r.code !== 0) {
-        const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${r.code})`;
+      for (const line of res.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
+      const output = res.code === 0 ? res.stdout.trimEnd() : `${res.stdout}${res.stderr ? (res.stdout ? '\n' : '') + res.stderr : ''}`.trimEnd();
+      if (res.code !== 0) {
+        const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
         throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });
       }
-      return { code: r.code, output };
+      return { code: res.code, output };
     },
     { ...strategy, signal: de.signal },
   );
@@ -325,12 +345,20 @@ export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start
 }
 
 export async function unlock(de: DeployEnv): Promise<void> {
+  const unlockStep = (l: Layout) => new StepList().add('unlock', 'remove the deploy lock, whoever holds it, and print its owner record', forceUnlockCommand(l)).steps;
+  if (de.dryRun) {
+    await showPlan(de, `unlock ${de.app} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => {
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      return withDir(dir, { host: t.name, steps: unlockStep(dir.layout), facts: [] });
+    });
+    return;
+  }
   const outcomes = await runStrategy(
     de.targets,
     async (t) => {
       const b = await connect(de, t);
-      const l = await hostLayout(b, de.deliverTo, de.app, t.path);
-      const r = await b.run(forceUnlockCommand(l).text, { step: 'unlock', signal: de.signal });
+      const dir = await hostDir(b, de.deliverTo, de.app, t.path, de.signal);
+      const r = await runStep(b, unlockStep(dir.layout)[0]!, { signal: de.signal });
       const lines = r.stdout.trim().split('\n');
       const state = lines.pop();
       return state === 'UNLOCKED' ? `removed lock ${lines.join(' ').trim() || '(no owner record)'}` : 'no lock';
@@ -364,4 +392,19 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
   for (const o of outcomes.filter((x) => x.status !== 'ok')) de.out.error(`${o.host}: ${(o.error ?? '').replace(`${o.host}: `, '')}`);
   finish(de, 'show deploys', outcomes as HostOutcome<unknown>[]);
   return all;
+}
+
+function startTimeout(de: DeployEnv): number {
+  return seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
+}
+
+/**
+ * --dry-run: each host's plan (its read-only queries run for real, nothing that writes), printed per host; a host
+ * that cannot be read is an error (exit 1) after the others' plans.
+ */
+async function showPlan(de: DeployEnv, title: string, facts: string[], targets: HostTarget[], planHost: (b: Backend, t: HostTarget) => Promise<HostPlan>): Promise<void> {
+  const outcomes = await runStrategy(targets, async (t) => planHost(await connect(de, t), t), { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal });
+  printPlan(de.out, { title, facts, hosts: outcomes.flatMap((o) => (o.value ? [o.value] : [])) });
+  for (const o of outcomes.filter((x) => x.status === 'failed')) de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+  finish(de, 'dry run', outcomes as HostOutcome<unknown>[]);
 }

@@ -12,6 +12,7 @@ import { isSha256Hex, sha256File } from '../store/checksum.js';
 import type { ReleaseStore, StoredRelease } from '../store/types.js';
 import { assertPullable, PULL_URL_TTL_SECONDS } from './pull.js';
 import { SharedFileReader } from './shared-reader.js';
+import type { ReleaseRef } from './deploy-plan.js';
 
 /** 256 KiB reads (not Node's 64 KiB): a quarter of the reads; SSH packets are 32 KiB anyway. */
 const READ_CHUNK = 256 * 1024;
@@ -95,4 +96,15 @@ async function pullSource(store: ReleaseStore, release: StoredRelease): Promise<
     dispose: async () => undefined,
     pull: { url: () => store.presignedGetUrl(file, PULL_URL_TTL_SECONDS) },
   };
+}
+
+/**
+ * What a plan needs of the release, read-only: the stored digest and size; without a stored digest the bytes are
+ * hashed here (a remote or S3 store's into a temp copy, removed again). Nothing on any host changes.
+ */
+export async function releaseRefOf(store: ReleaseStore, release: StoredRelease, signal?: AbortSignal, opts: SourceOptions = {}): Promise<ReleaseRef> {
+  if (release.sha256 && isSha256Hex(release.sha256) && !opts.pull) return { file: release.file, sha256: release.sha256, size: release.size, pull: false };
+  const source = await prepareSource(store, release, signal, opts);
+  await source.dispose();
+  return { file: source.file, sha256: source.sha256, size: source.size, pull: source.pull !== undefined };
 }

@@ -3,7 +3,11 @@
 
 /** A fragment that is already valid shell (built by this module or a literal in our own code). */
 export class Shell {
-  constructor(readonly text: string) {}
+  /** For a script joined by `and`/`chain`: its statements and how they are joined (printed one per line). */
+  constructor(
+    readonly text: string,
+    readonly joined?: { readonly op: '&&' | ';' | '{' | 'if'; readonly parts: readonly Shell[] },
+  ) {}
   toString(): string {
     return this.text;
   }
@@ -68,13 +72,66 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
  * swallow the closing brace and everything after it.
  */
 export function and(...parts: (Shell | string)[]): Shell {
-  return new Shell(
-    parts
-      .map((p) => (p instanceof Shell ? p.text : p))
-      .filter((t) => t !== '')
-      .map((t) => (/#/.test(t) ? `{ ${t}\n}` : /[;|&\n]/.test(t) ? `{ ${t.replace(/[;\s]+$/, '')}; }` : t))
-      .join(' && '),
-  );
+  const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
+  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) || COMMENT.test(t) ? braced(t) : t)).join(' && ');
+  return new Shell(text, { op: '&&', parts: kept });
+}
+
+/** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
+export function chain(...parts: (Shell | string)[]): Shell {
+  const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
+  return new Shell(kept.map(({ text: t }) => (COMMENT.test(t) ? braced(t) : t)).join('; '), { op: ';', parts: kept });
+}
+
+/** `{ script; }`: one statement (for `&&`, `||`, a redirect) that keeps the script's statements for printing. */
+export function group(script: Shell): Shell {
+  return new Shell(braced(script.text), { op: '{', parts: [script] });
+}
+
+/** A `#` that may start a comment (a word's first character), not `$#`, `${v##*}` or `'#x'`. */
+const COMMENT = /(^|\s)#/;
+
+/** `{ t; }`, or `{ t` and `}` on its own line when `t` may end in a comment (which would swallow the brace). */
+function braced(t: string): string {
+  return COMMENT.test(t) ? `{ ${t}\n}` : `{ ${t.replace(/[;\s]+$/, '')}; }`;
+}
+
+/** `if cond; then …; [else …;] fi`, printed with its branches indented. */
+export function ifThen(cond: Shell, then: Shell, otherwise?: Shell): Shell {
+  const text = `if ${cond.text}; then ${then.text}; ${otherwise ? `else ${otherwise.text}; ` : ''}fi`;
+  return new Shell(text, { op: 'if', parts: otherwise ? [cond, then, otherwise] : [cond, then] });
+}
+
+/**
+ * A script as a person reads it: one statement per line (the parts `and`/`chain` joined, each ending in its
+ * operator), groups and `if` branches indented. Joining the lines with spaces gives the same script.
+ */
+export function statementLines(script: Shell, indent = ''): string[] {
+  const j = script.joined;
+  if (!j) return [`${indent}${script.text}`];
+  const inner = `${indent}  `;
+  if (j.op === '{') return [`${indent}{`, ...statementLines(j.parts[0]!, inner).map(semi), `${indent}}`];
+  if (j.op === 'if') {
+    const [cond, then, otherwise] = j.parts;
+    return [
+      `${indent}if ${cond!.text}; then`,
+      ...statementLines(then!, inner).map(semi),
+      ...(otherwise ? [`${indent}else`, ...statementLines(otherwise, inner).map(semi)] : []),
+      `${indent}fi`,
+    ];
+  }
+  if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
+  return j.parts.flatMap((p, i) => {
+    const grouped = j.op === '&&' && (/[;|&\n]/.test(p.text) || COMMENT.test(p.text)) && p.joined?.op !== '{';
+    const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);
+    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === '&&' ? ' &&' : ';';
+    return lines;
+  });
+}
+
+/** The last line of a statement list inside braces or a branch ends in `;` (so the lines join into the script). */
+function semi(line: string, i: number, all: string[]): string {
+  return i === all.length - 1 && !/[;&{]$|^\s*(then|else|do)$/.test(line) ? `${line};` : line;
 }
 
 /** Wraps a whole script so it runs under `sh -c` with its own quoting (useful with sudo or a login shell). */

@@ -4,7 +4,7 @@
 import { DeliverError, InterruptedError, UsageError } from '../output/errors.js';
 import type { HostTarget } from '../ssh/types.js';
 import type { ReleaseStore } from '../store/types.js';
-import { hostLayout } from '../deploy/deploy-release.js';
+import { hostLayout } from '../deploy/host-dir.js';
 import { DEFAULT_START_TIMEOUT_MS } from '../deploy/node.js';
 import { LiveReporter, printSummary } from '../deploy/report.js';
 import { connect, finish, lockSettings, releaseKindOf, seconds, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';

@@ -57,13 +57,6 @@ describe('deploy and build directories, the Mix environment', () => {
     expect([build.code, build.stderr.split('\n')[0]]).toEqual([2, 'deliver: .deliver/config:4: BUILD_AT="~": refusing the home directory itself; name a directory for deliver']);
   });
 
-  it('~/ is the home directory on the host, never a directory named ~', () => {
-    const r = deliver(project(config('PRODUCTION_HOSTS=web1', 'PRODUCTION_USER=deploy', 'DELIVER_TO="~/apps"')), ['ping', 'production', '--dry-run']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toContain(`[deploy@web1] $ printf '%s\\n' "$HOME"`);
-    expect(r.stdout).not.toContain('~/apps');
-  });
-
   it('--mix-env and TARGET_MIX_ENV are checked by build, not only by check', () => {
     const dir = project(config('BUILD_HOST=b', 'BUILD_USER=u', 'BUILD_AT=/srv/b'));
     const flag = deliver(dir, ['build', 'release', '--mix-env', '../../etc', '--dry-run']);

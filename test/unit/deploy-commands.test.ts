@@ -9,7 +9,7 @@ import {
   activateCommand, auditCommand, cleanupCommand, EXIT_ACTIVE_DIFFERS, EXIT_BAD_RELEASE, EXIT_CHECKSUM, EXIT_UPLOAD, installCommand,
   homeCommand, linkConfigCommand, prepareCommand, pruneCommand, stateCommand, unpackCommand, verifyCommand,
 } from '../../src/deploy/commands.js';
-import { hostLayout } from '../../src/deploy/deploy-release.js';
+import { hostLayout } from '../../src/deploy/host-dir.js';
 import { localShellBackend } from '../helpers/local-shell.js';
 import { checkVersion, layoutFor, linkTarget, uploadPath, versionFromLink } from '../../src/deploy/layout.js';
 import { parseHostState, previousVersion, pruneList } from '../../src/deploy/state.js';

@@ -7,7 +7,7 @@ import { localShellBackend } from '../helpers/local-shell.js';
 import { sh } from '../../src/ssh/quote.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import {
-  acquireCommand, acquireLock, describeOwner, forceUnlockCommand, keepLock, newOwner, parseAcquire, refreshCommand, releaseCommand, releaseLock, staleReason,
+  acquireCommand, acquireLock, describeOwner, forceUnlockCommand, keepLock, newOwner, parseAcquire, refreshCommand, unlockCommand, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
 
 const shellBackend = (name = 'local') => localShellBackend(name);
@@ -119,13 +119,13 @@ describe('deploy lock', () => {
     await acquireLock(b, l, a, opts());
     const upload = join(l.home, 'upload.part-x');
     writeFileSync(upload, 'tarball');
-    await b.run(releaseCommand(l, a.id, [upload]).text);
+    await b.run(unlockCommand(l, a.id, [upload]).text);
     expect([existsSync(l.lock), existsSync(upload)]).toEqual([false, false]);
     // Someone else's lock stays; our upload still goes.
     const other = newOwner('deploy release', '0.3.0');
     await acquireLock(b, l, other, opts());
     writeFileSync(upload, 'tarball');
-    await b.run(releaseCommand(l, a.id, [upload]).text);
+    await b.run(unlockCommand(l, a.id, [upload]).text);
     expect([existsSync(l.lock), existsSync(upload)]).toEqual([true, false]);
   });
 

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
 import { configuredReleaseKind, hostKeyPolicy } from '../../config/resolve.js';
 import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
-import { hostLayout } from '../../deploy/deploy-release.js';
+import { hostLayout } from '../../deploy/host-dir.js';
 import { envFile } from '../../deploy/layout.js';
 import { detectKind } from '../../deploy/node.js';
 import { remoteConsoleCommand } from '../../deploy/node-commands.js';

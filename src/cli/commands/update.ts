@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
 import { deployRelease } from '../../deploy/run.js';
 import { formatMs } from '../../output/output.js';
+import { DryRunTransport } from '../../ssh/dry-run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 import { buildWithFlags, withBuildOptions, type BuildFlags } from './build.js';
 
@@ -21,7 +22,9 @@ export function registerUpdate(program: Command): void {
       const de = await openDeployEnv(ctx, env, flags);
       try {
         const store = openReleaseStore(de, ctx.cwd);
-        const built = await buildWithFlags(ctx, de.settings, flags, { transport: de.transport, store: async () => store, dryRun: de.dryRun });
+        // The deploy's transport is real (a dry run reads host state); the build's dry run keeps its printer.
+        const transport = de.dryRun ? new DryRunTransport(ctx.out) : de.transport;
+        const built = await buildWithFlags(ctx, de.settings, flags, { transport, store: async () => store, dryRun: de.dryRun });
         if (!de.dryRun) ctx.out.info(`${ctx.out.c.green('built')} ${built.app} ${built.version} in ${formatMs(built.durationMs)}`);
         await deployRelease(de, store, { ...deployFlags(flags), version: built.version, command: 'update' });
       } finally {
