@@ -1,6 +1,6 @@
 // A release store in a local directory. Writes land in a hidden temp file in the same directory and are
 // renamed into place only after the bytes are complete, synced and match their digest.
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, join, relative, isAbsolute } from 'node:path';
 import { addAbortSignal, pipeline as pipelineCb, type Readable } from 'node:stream';
@@ -122,10 +122,11 @@ export class LocalStore implements ReleaseStore {
     }
     const tmp = join(this.dir, tempName());
     const tmpSha = `${tmp}.sha256`;
+    let sink: WriteStream | undefined;
     try {
       const hasher = inboundHasher(this.description, file, opts);
       // flush: fsync before close, so the rename below never publishes bytes that are still only in the page cache.
-      const sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+      sink = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
       await pipeline(source, hasher, sink, ...(opts.signal ? [{ signal: opts.signal }] : []));
       const digest = hasher.digest();
       await writeFile(tmpSha, formatSha256Line(digest, file), { mode: 0o644, flag: 'wx' });
@@ -135,6 +136,9 @@ export class LocalStore implements ReleaseStore {
       const st = await stat(final);
       return storedRelease(file, st.size, st.mtime, digest);
     } catch (err) {
+      // A pipeline that fails early can reject before the sink's open() has even created the file: wait for the
+      // sink to close, or the unlink below runs first and the temp file is left behind.
+      if (sink && !sink.closed) await new Promise<void>((resolve) => sink!.once('close', () => resolve()));
       await unlinkQuiet(tmp);
       await unlinkQuiet(tmpSha);
       throw wrapStoreError(this.description, `store ${file}`, err);
