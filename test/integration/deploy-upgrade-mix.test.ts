@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bed, commitFile, createMixFixture, deliver, git, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { elixirCounter } from '../helpers/counter-apps.js';
 
 const APP = 'upmix';
 const HOSTS = ['host26', 'host27', 'host28'];
@@ -14,18 +15,7 @@ const DELIVER_TO = '/srv/deploy-upgrade-mix';
 const REMOTE = { RELEASE_STORE: 'root@host29:/srv/upgrade-store-mix' };
 let fx: Fixture;
 
-const counter = (step: number, codeChange = '{:ok, n}') => `defmodule Upmix.Counter do
-  use GenServer
-  def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
-  def bump, do: GenServer.call(__MODULE__, :bump)
-  @impl true
-  def init(n), do: {:ok, n}
-  @impl true
-  def handle_call(:bump, _from, n), do: {:reply, n + ${step}, n + ${step}}
-  @impl true
-  def code_change(_old, n, _extra), do: ${codeChange}
-end
-`;
+const counter = (step: number, codeChange = '{:ok, n}') => elixirCounter('Upmix.Counter', step, codeChange);
 
 function put(path: string, content: string): void {
   if (existsSync(join(fx.dir, path)) && readFileSync(join(fx.dir, path), 'utf8') === content) return;

@@ -6,22 +6,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bed, commitFile, createRebarFixture, deliver, git, onHost, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { erlangCounter } from '../helpers/counter-apps.js';
 
 const APP = 'uprel';
 const HOSTS = ['host23', 'host24', 'host25'];
 const DELIVER_TO = '/srv/deploy-upgrade-relx';
 let fx: Fixture;
 
-const counter = (step: number, codeChange = '{ok, N}') => `-module(${APP}_counter).
--behaviour(gen_server).
--export([start_link/0, bump/0, init/1, handle_call/3, handle_cast/2, code_change/3]).
-start_link() -> gen_server:start_link({local, ?MODULE}, ?MODULE, 0, []).
-bump() -> gen_server:call(?MODULE, bump).
-init(N) -> {ok, N}.
-handle_call(bump, _From, N) -> {reply, N + ${step}, N + ${step}}.
-handle_cast(_, N) -> {noreply, N}.
-code_change(_, N, _) -> ${codeChange}.
-`;
+const counter = (step: number, codeChange?: string) => erlangCounter(APP, step, codeChange);
 
 /** Commits `path` when its content changes. */
 function put(path: string, content: string): void {
