@@ -5,7 +5,6 @@ import { registerBuildUpgrade } from './build-upgrade.js';
 import { registerShow } from './show.js';
 import { registerShowRelup } from './show-relup.js';
 import { registerDeploy } from './deploy.js';
-import { registerDeployUpgrade } from './deploy-upgrade.js';
 import { registerNode } from './node.js';
 import { registerRollback } from './rollback.js';
 import { registerUnlock } from './unlock.js';
@@ -23,7 +22,6 @@ export function registerCommands(program: Command): void {
   registerShow(program);
   registerShowRelup(program);
   registerDeploy(program);
-  registerDeployUpgrade(program);
   registerNode(program);
   registerRollback(program);
   registerUnlock(program);
