@@ -13,7 +13,11 @@ import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult, type
 export const LOCAL_TARGET: HostTarget = { name: 'local', host: 'localhost' };
 
 export class LocalBackend implements Backend {
-  constructor(readonly target: HostTarget = LOCAL_TARGET) {}
+  constructor(
+    readonly target: HostTarget = LOCAL_TARGET,
+    /** The shell that runs each command line (`sh`, as a login shell over SSH would be for deliver's scripts). */
+    private readonly shell = 'sh',
+  ) {}
 
   exec(command: string, opts: ExecOptions = {}): Promise<ExecResult> {
     return this.execWith(command, opts);
@@ -38,7 +42,7 @@ export class LocalBackend implements Backend {
     if (opts.signal?.aborted) return Promise.reject(new InterruptedError(`${label}: interrupted`));
     return new Promise((resolve, reject) => {
       const started = Date.now();
-      const p = spawn('sh', ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+      const p = spawn(this.shell, ['-c', command], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       const out = new StreamCapture(opts.onStdout, ring);
       const err = new StreamCapture(opts.onStderr, ring);
       let failed: Error | undefined;

@@ -114,7 +114,12 @@ describe('migrations', () => {
     expect(t.stdout).toMatch(/root@host34:\nSTATUS +VERSION +NAME\ndown +1 +create_users\ndown +2 +add_email\ndown +3 +create_posts\n/);
   }, 120_000);
 
-  it('migrate down --version rolls back with rollback/2 on the first host; --host picks another; --all-hosts runs on each', async () => {
+  it('migrate runs once per environment (the first host); down --version uses rollback/2; --host picks another; --all-hosts runs on each', async () => {
+    const plain = await cli(bed, p, 'migrate', 'production');
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stdout).toContain('✔ root@host33: migrate up done');
+    expect([read(db(0, '.log')), read(db(1)), read(db(2))]).toEqual(['up 0.1.0\nup 0.1.0\n', undefined, undefined]);
+
     const down = await cli(bed, p, 'migrate', 'production', 'down', '--version=2');
     expect(down.code, down.stderr).toBe(0);
     expect(down.stdout).toContain('root@host33 | rolled back to before 2');
@@ -128,7 +133,7 @@ describe('migrations', () => {
     const all = await cli(bed, p, 'migrate', 'production', 'up', '--all-hosts');
     expect(all.code, all.stderr).toBe(0);
     expect([read(db(0)), read(db(1)), read(db(2))]).toEqual(['1 2 3', '1 2 3', '1 2 3']);
-    expect(read(db(0, '.log'))).toBe('up 0.1.0\ndown 2\nup 0.1.0\n');
+    expect(read(db(0, '.log'))).toBe('up 0.1.0\nup 0.1.0\ndown 2\nup 0.1.0\n');
   }, 180_000);
 
   it('a failing migration exits 1 naming the host that ran it (migrate and deploy --run-migrations)', async () => {

@@ -3,12 +3,13 @@
 import type { Command } from 'commander';
 import { ectoRepositoryOf, migrationCommandOf, migrationVersion } from '../../config/migrations.js';
 import type { Settings } from '../../config/types.js';
-import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
 import { migrate, runMigrations } from '../../deploy/migrate-run.js';
 import { appModule, settingOf, type Migration, type MigrationAction } from '../../deploy/migrations.js';
 import type { DeployEnv } from '../../deploy/run.js';
 import { UsageError } from '../../output/errors.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
+import { withEnv } from './node.js';
 
 type MigrateFlags = TargetFlags & { version?: string; allHosts?: boolean; concurrency?: string };
 
@@ -50,15 +51,6 @@ export function migrationsAfterDeploy(de: DeployEnv, wanted: boolean | undefined
   if (!wanted) return {};
   const m = migrationOf(de.settings, de.app, 'up');
   return { afterDeploy: async () => void (await runMigrations(de, m)) };
-}
-
-async function withEnv(ctx: Parameters<Parameters<typeof action>[0]>[0], env: string, flags: MigrateFlags, fn: (de: DeployEnv) => Promise<unknown>): Promise<void> {
-  const de = await openDeployEnv(ctx, env, flags);
-  try {
-    await fn(de);
-  } finally {
-    await de.transport.closeAll();
-  }
 }
 
 function withMigrateOptions(cmd: Command): Command {

@@ -15,7 +15,8 @@ import { action, ENVIRONMENT_FILLERS, environmentFrom, LOCAL_ENVIRONMENT, withCo
 
 type NodeFlags = TargetFlags & { concurrency?: string };
 
-async function withEnv(ctx: Parameters<Parameters<typeof action>[0]>[0], env: string, flags: NodeFlags, fn: (de: DeployEnv) => Promise<unknown>): Promise<void> {
+/** Opens the environment, runs `fn`, closes every connection. */
+export async function withEnv(ctx: Parameters<Parameters<typeof action>[0]>[0], env: string, flags: TargetFlags, fn: (de: DeployEnv) => Promise<unknown>): Promise<void> {
   const de = await openDeployEnv(ctx, env, flags);
   try {
     await fn(de);
