@@ -41,13 +41,18 @@ afterAll(async () => {
 
 describe('deploy release to local', () => {
   it('deploys into .local-release with the same pipeline, starts, answers and stops', async () => {
-    const dry = await deliver(project, ['deploy', 'release', 'to', 'local', '--dry-run'], env);
+    // Nothing is deployed yet: the migration step after the deploy is shown for a mix release.
+    const dry = await deliver(project, ['deploy', 'release', 'to', 'local', '--dry-run', '--run-migrations'], env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain('local');
+    expect(dry.stdout).toContain('Dry run: deploy dloc 0.1.0 to local (1 host(s), parallel)');
+    expect(dry.stdout).toContain('then, once the release is in place: migrate up');
+    expect(dry.stdout).toContain('shown for a mix release: the real run reads the kind once the new release is in place');
     expect(existsSync(join(project, '.local-release'))).toBe(false);
 
-    const d = await deliver(project, ['deploy', 'release', 'to', 'local', '--start-deploy'], env);
+    const d = await deliver(project, ['deploy', 'release', 'to', 'local', '--start-deploy', '--run-migrations'], env);
     expect(d.code, d.stderr + d.stdout).toBe(0);
+    expect(d.stdout).toContain('Running migrations on local (once for local)');
+    expect(d.stdout).toContain('local | migrated 0.1.0 in');
     expect(readlinkSync(join(project, '.local-release', APP))).toMatch(/releases\/0\.1\.0$/);
     expect(existsSync(join(project, '.local-release', '.deliver', APP, 'lock'))).toBe(false);
 
