@@ -3,7 +3,7 @@
 // then migrate up/down, show migrations, once per environment, --host, --all-hosts and a failing migration.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commitFile, createMixFixture } from '../helpers/fixtures.js';
 import { activeVersion, cli, ensureBed, hostPath, json, type Bed, type HostJson, type Project } from './deploy-support.js';
@@ -84,6 +84,7 @@ beforeAll(() => {
 afterAll(async () => {
   if (p) await cli(bed, p, 'stop', 'production');
   if (store) rmSync(store, { recursive: true, force: true });
+  if (p) rmSync(dirname(p.dir), { recursive: true, force: true });
 }, 120_000);
 
 describe('migrations', () => {
