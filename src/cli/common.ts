@@ -52,6 +52,9 @@ export function makeContext(opts: CommonOptions): Context {
 
 export const ENVIRONMENT_FILLERS = new Set(['to', 'on']);
 
+/** The environment that is this machine (edeliver's `deploy … local`): no hosts, the local shell. */
+export const LOCAL_ENVIRONMENT = 'local';
+
 /**
  * edeliver's positional grammar: `[to|on] [environment]`. Filler words are dropped; at most one environment
  * word remains. Options never get swallowed as an environment (edeliver's `ping --verbose` bug).
@@ -62,7 +65,9 @@ export function environmentFrom(words: string[], fallback = 'staging'): string {
     throw new UsageError('edeliver\'s `check` word (a config dry run) is its own command in deliver: deliver check [environment]');
   }
   if (rest.length > 1) throw new UsageError(`expected one environment, got: ${rest.join(' ')}`);
-  const env = rest[0] ?? fallback;
+  const word = rest[0] ?? fallback;
+  // edeliver took local, locally and localhost for its `local` environment (this machine, TEST_LOCALLY_AT).
+  const env = /^(local|locally|localhost)$/i.test(word) ? LOCAL_ENVIRONMENT : word;
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(env)) {
     throw new UsageError(`invalid environment name ${JSON.stringify(env)}: use letters, digits and _ (e.g. staging, production, qa)`);
   }

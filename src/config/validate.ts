@@ -1,11 +1,14 @@
 // Validation in one place: what each command needs, whether values are well-formed (host lists, nodes, numbers,
 // policies), and typos in variable names. Every problem names the file and line the value came from.
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ConfigError } from '../output/errors.js';
 import { checkRemoteDir, checkUser, failAt as fail, parseBuildHost, parseHostList, parseNodeList, someHosts, splitList, type Where } from './hosts.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
 import { parseReleaseKind } from './release-kind.js';
+import { ectoRepository, MIGRATION_COMMAND_VARS, migrationCommandSetting } from './migrations.js';
 
 export interface Requirement {
   /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
@@ -153,6 +156,7 @@ export function validateSettings(settings: Settings): ValidationResult {
     if (!/^[A-Za-z_][A-Za-z0-9_-]*$/.test(value)) fail(where, `APP=${JSON.stringify(value)} is not a valid release name (letters, digits, _ and -)`);
   });
   check('TARGET_MIX_ENV', (value, where) => checkMixEnv(value, where));
+  check('TEST_LOCALLY_AT', (value, where) => void localDir(value, settings.projectDir, where));
   for (const name of ['DELIVER_TO', 'TEST_AT', 'BUILD_AT']) check(name, (value, where) => checkRemoteDir(value, where, `${name}=${JSON.stringify(value)}`));
   for (const name of ['KEEP_RELEASES', 'SSH_CONCURRENCY', 'VERSION_INFO_LAST_COMMITS']) {
     check(name, (value, where) => {
@@ -168,6 +172,8 @@ export function validateSettings(settings: Settings): ValidationResult {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
   check('RELEASE_KIND', (value, where) => void parseReleaseKind(value, where));
+  check('ECTO_REPOSITORY', (value, where) => void ectoRepository(value, where));
+  for (const name of Object.values(MIGRATION_COMMAND_VARS)) check(name, (value, where) => void migrationCommandSetting(value, name, where));
   for (const name of BOOLEAN_VARS) {
     const v = settings.lookup(name);
     if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {
@@ -196,6 +202,22 @@ export function remoteDirOf(settings: Settings, names: string[]): string | undef
   if (name === undefined) return undefined;
   const value = settings.get(name)!;
   return checkRemoteDir(value, whereOf(settings, name), `${name}=${JSON.stringify(value)}`);
+}
+
+/**
+ * `deliver … local`'s directory on this machine (edeliver's TEST_LOCALLY_AT, default `$PWD/.local-release`): a
+ * relative one is taken from the project directory, `~/` from this user's home.
+ */
+export function localDeployDir(settings: Settings): string {
+  const value = settings.get('TEST_LOCALLY_AT')?.trim();
+  if (!value) return join(settings.projectDir, '.local-release');
+  return localDir(value, settings.projectDir, whereOf(settings, 'TEST_LOCALLY_AT'));
+}
+
+function localDir(value: string, projectDir: string, where: Where): string {
+  const v = value.trim();
+  const abs = v.startsWith('~/') ? join(homedir(), v.slice(2)) : resolve(projectDir, v);
+  return checkRemoteDir(abs, where, `TEST_LOCALLY_AT=${JSON.stringify(value)}`);
 }
 
 function validUser(value: string, name: string, where: Where): void {

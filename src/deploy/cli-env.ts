@@ -2,7 +2,10 @@
 // transport and the store. A dry run connects for real: its read-only queries run, everything else is printed. Shared by every deploy/node command.
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
-import { ConfigError } from '../output/errors.js';
+import { ConfigError, UsageError } from '../output/errors.js';
+import { LOCAL_TARGET, LocalTransport } from '../ssh/local.js';
+import { localDeployDir } from '../config/validate.js';
+import { LOCAL_ENVIRONMENT } from '../cli/common.js';
 import { transportFor } from '../cli/transport.js';
 import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
@@ -24,6 +27,8 @@ export interface DeployCliFlags extends TargetFlags {
   concurrency?: string;
   /** `--pull` / `--no-pull` (undefined: RELEASE_PULL decides). */
   pull?: boolean;
+  /** `--run-migrations`: once, on the first host, after the release is in place. */
+  runMigrations?: boolean;
 }
 
 /** The options of `deploy release` (and `update`). */
@@ -38,7 +43,8 @@ export function withDeployOptions(cmd: Command): Command {
     .option('--retry-failed', 'deploy only to the hosts that failed in the last deploy to this environment')
     .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)')
     .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
-    .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true');
+    .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true')
+    .option('--run-migrations', 'then run the migrations (deliver migrate) once, on the first host, before the deploy is reported done');
 }
 
 export function deployFlags(flags: DeployCliFlags): DeployFlags {
@@ -71,11 +77,16 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
   const settings = await loadSettings({ cwd: ctx.cwd, deployEnvironment: env, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
   const app = settings.get('APP');
   if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
-  const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
-  const targets = resolved.targets;
   const dryRun = Boolean(flags.dryRun);
   const transport = transportFor(ctx, settings, { ...flags, dryRun: false });
-  return { app, env, targets, deliverTo: resolved.deliverTo, settings, transport, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
+  const base = { app, env, settings, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
+  if (env === LOCAL_ENVIRONMENT) {
+    // edeliver's `local`: this machine, in TEST_LOCALLY_AT, through the local shell; no hosts to configure.
+    if (flags.host?.length) throw new UsageError('the local environment is this machine: drop --host');
+    return { ...base, targets: [LOCAL_TARGET], deliverTo: localDeployDir(settings), transport: new LocalTransport(transport) };
+  }
+  const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
+  return { ...base, targets: resolved.targets, deliverTo: resolved.deliverTo, transport };
 }
 
 export function openReleaseStore(de: DeployEnv, cwd: string): ReleaseStore {

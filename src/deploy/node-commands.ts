@@ -44,7 +44,8 @@ function inRunning(l: Layout, envFile: string | undefined): Shell {
   return sh`${envLoad(envFile)}d=${l.root}; s=$(cat ${l.started} 2>/dev/null); if [ -n "$s" ] && [ -x ${l.releases}/"$s"/bin/${l.app} ]; then d=${l.releases}/"$s"; fi; cd "$d"`;
 }
 
-function inActive(l: Layout, envFile: string | undefined): Shell {
+/** `cd` into the active release (what `eval`, `run` and migrations use), with the env file loaded. */
+export function inActive(l: Layout, envFile: string | undefined): Shell {
   return sh`${envLoad(envFile)}cd ${l.root}`;
 }
 
@@ -110,15 +111,4 @@ export function remoteConsoleCommand(l: Layout, kind: ReleaseKind, envFile?: str
 /** The last lines of the node's newest run_erl log (mix: tmp/log/, relx: log/, Distillery: var/log/erlang.log.N). */
 export function logTailCommand(l: Layout, lines = 20): Shell {
   return sh`cd ${l.root} && f=$(ls -t tmp/log/erlang.log.* log/erlang.log.* var/log/erlang.log.* 2>/dev/null | head -n 1); if [ -n "$f" ]; then tail -n ${lines} "$f"; fi; true`;
-}
-
-/** `MyApp.Release.migrate()` for app `my_app` (what `mix phx.gen.release` generates). */
-export function defaultMigrateExpr(app: string): string {
-  const mod = app.split('_').filter(Boolean).map((p) => p[0]!.toUpperCase() + p.slice(1)).join('');
-  return `${mod}.Release.migrate()`;
-}
-
-/** A command from the user's own config (MIGRATE_COMMAND), run in the active release root with the env file. */
-export function configCommand(l: Layout, shellText: string, envFile?: string): Shell {
-  return and(inActive(l, envFile), raw(shellText));
 }

@@ -4,6 +4,7 @@ import type { Step, StepList } from '../plan/plan.js';
 import type { ExecResult } from '../ssh/types.js';
 import { raw, sh, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
+import { describeMigration } from './migrations.js';
 import { assertKnownCommand, kindFrom, queryCommand, type NodeQuery } from './node.js';
 import { detectKindCommand, logTailCommand, pidCommand, pingCommand, startCommand, stopCommand, type ReleaseKind } from './node-commands.js';
 
@@ -75,6 +76,6 @@ export function startSteps(n: NodeTarget, kind: ReleaseKind, what: string, steps
 
 /** A one-shot action (ping, version, pid, rpc, eval, migrate, run). */
 export function queryStep(n: NodeTarget, kind: ReleaseKind, q: NodeQuery, steps: StepList): StepList {
-  const what = q.action === 'rpc' || q.action === 'eval' ? `${q.action} ${q.expr}` : q.action === 'run' ? `bin/${n.layout.app} ${q.args.join(' ')}` : q.action;
+  const what = q.action === 'rpc' || q.action === 'eval' ? `${q.action} ${q.expr}` : q.action === 'run' ? `bin/${n.layout.app} ${q.args.join(' ')}` : q.action === 'migrate' ? describeMigration(q.migration) : q.action;
   return steps.add(q.action, `${what} (${kind} release)`, raw(queryCommand(n.layout, kind, q, n.envFile)), { timeoutMs: 120_000, bestEffort: true });
 }

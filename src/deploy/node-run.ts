@@ -5,6 +5,7 @@ import { RemoteError } from '../output/errors.js';
 import { runStep, type RunStepOptions } from '../plan/execute.js';
 import { StepList, type HostPlan } from '../plan/plan.js';
 import type { Backend, ExecResult } from '../ssh/types.js';
+import { defaultUnavailable } from './migrations.js';
 import type { NodeQuery } from './node.js';
 import type { ReleaseKind } from './node-commands.js';
 import { detectStep, kindOf, queryStep, runningPid, runningStep, scriptCheck, startSteps, stopSteps, type NodeTarget } from './node-plan.js';
@@ -25,7 +26,11 @@ export async function planNode(backend: Backend, n: NodeTarget, q: NodeRequest, 
     if (q.action === 'start' && pid !== undefined) throw new RemoteError(host, `${l.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
     if (pid !== undefined) stopSteps(n, kind, pid, s);
     if (q.action !== 'stop') startSteps(n, kind, 'the active release', s);
-  } else queryStep(n, kind, q as NodeQuery, s);
+  } else {
+    const unavailable = q.action === 'migrate' ? defaultUnavailable(q.migration, kind) : undefined;
+    if (unavailable) throw new RemoteError(host, unavailable, { step: 'migrate' });
+    queryStep(n, kind, q as NodeQuery, s);
+  }
   return { plan: { host, steps: s.steps, facts }, kind };
 }
 

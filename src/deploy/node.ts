@@ -5,8 +5,9 @@ import { InterruptedError, RemoteError } from '../output/errors.js';
 import { sh } from '../ssh/quote.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
+import { migrationCommand, type Migration } from './migrations.js';
 import {
-  configCommand, defaultMigrateExpr, detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
+  detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
   startCommand, stopCommand, unknownScriptCommand, versionCommand, type ReleaseKind,
 } from './node-commands.js';
 
@@ -169,7 +170,7 @@ export async function restartNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs
 export type NodeQuery =
   | { action: 'ping' | 'version' | 'pid' }
   | { action: 'rpc' | 'eval'; expr: string }
-  | { action: 'migrate'; command?: string; app: string }
+  | { action: 'migrate'; migration: Migration }
   | { action: 'run'; args: string[] };
 
 /** Builds the command line of a one-shot node action. */
@@ -186,8 +187,7 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
     case 'eval':
       return evalCommand(l, kind, q.expr, envFile).text;
     case 'migrate':
-      // MIGRATE_COMMAND is the user's own shell text, run in the release root like edeliver's node commands.
-      return q.command ? configCommand(l, q.command, envFile).text : evalCommand(l, kind, defaultMigrateExpr(q.app), envFile).text;
+      return migrationCommand(l, kind, q.migration, envFile).text;
     case 'run':
       return scriptCommand(l, q.args, envFile).text;
   }
@@ -203,7 +203,7 @@ export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery
 export function queryResult(s: ScriptOf, q: NodeQuery, r: ExecResult): ExecResult {
   const kind = s.kind;
   // `run` and a MIGRATE_COMMAND are the user's own commands: their usage errors are theirs to read.
-  if (q.action !== 'run' && !(q.action === 'migrate' && q.command)) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, q.action);
+  if (q.action !== 'run' && !(q.action === 'migrate' && q.migration.command)) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, q.action);
   if (kind === 'distillery' && r.code === 0 && (q.action === 'rpc' || q.action === 'version')) return { ...r, stdout: distilleryAnswer(r.stdout, q.action) };
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();

@@ -21,7 +21,7 @@ import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
 import { queryResult, DEFAULT_START_TIMEOUT_MS, type NodeQuery } from './node.js';
 import type { ReleaseKind } from './node-commands.js';
 import type { NodeTarget } from './node-plan.js';
-import { planNode, runNode } from './node-run.js';
+import { planNode, runNode, type NodeRequest } from './node-run.js';
 import { LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
@@ -75,12 +75,12 @@ function lockSettings(de: DeployEnv, lockWait?: string) {
 }
 
 /** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
-function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
+export function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
   const kind = configuredReleaseKind(de.settings);
   return kind ? { configuredKind: kind } : {};
 }
 
-async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
+export async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
   try {
     return await de.transport.connect(t);
   } catch (err) {
@@ -90,7 +90,7 @@ async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
 }
 
 /** Exit status for a finished fan-out: interrupted beats failed. */
-function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
+export function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
   if (de.signal.aborted || outcomes.some((o) => o.status === 'interrupted')) throw new InterruptedError(`${what} interrupted`);
   const bad = outcomes.filter((o) => o.status !== 'ok');
   if (bad.length) throw new DeliverError(`${what} failed on ${bad.length} of ${outcomes.length} host(s): ${bad.map((b) => b.host).join(', ')}`);
@@ -107,6 +107,11 @@ export interface DeployFlags extends FanFlags {
   command?: string;
   /** `--pull`: hosts download from the S3 store themselves (else the RELEASE_PULL setting decides). */
   pull?: boolean;
+  /**
+   * `--run-migrations`: runs once every host has the new release in place (and, with --start-deploy, running),
+   * before the hosts are reported done; its failure fails the command. In a dry run it prints its plan.
+   */
+  afterDeploy?: () => Promise<void>;
 }
 
 export interface DeployResult {
@@ -151,6 +156,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     await showPlan(de, `deploy ${about}`, [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`], targets, (b, t) =>
       hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal))),
     );
+    await flags.afterDeploy?.();
     return { env: de.env, app: de.app, version: release.version, hosts: [] };
   }
   de.out.info(`Deploying ${about}`);
@@ -205,6 +211,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     live.stop();
     await source.dispose();
   }
+  const afterError = flags.afterDeploy && !de.signal.aborted && outcomes.every((o) => o.status === 'ok') ? await flags.afterDeploy().then(() => undefined, (err: unknown) => err) : undefined;
   await saveLastDeploy(de.projectDir, {
     env: de.env,
     version: release.version,
@@ -214,6 +221,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   const result: DeployResult = { env: de.env, app: de.app, version: release.version, hosts: outcomes };
   de.out.result(result);
   printSummary(de.out, outcomes, { title: `deploy ${release.version}`, valueColumn: { header: 'PREVIOUS', cell: (v) => (v as HostDeployResult).previous ?? '-' } });
+  if (afterError) throw afterError;
   finish(de, 'deploy', outcomes as HostOutcome<unknown>[]);
   return result;
 }
@@ -285,15 +293,17 @@ export interface NodeResult {
  * A node command on every host of the environment. One host: its output as is. Several: a block per host.
  * Exit status: 1 when any host's command failed (non-zero remote exit).
  */
-export async function nodeCommand(de: DeployEnv, q: NodeQuery | { action: 'start' | 'stop' | 'restart' }, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
+/** One host's node plan (its read-only queries run): the steps, the node as the steps see it, the release kind. */
+export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget, q: NodeRequest): Promise<{ plan: HostPlan; n: NodeTarget; kind: ReleaseKind }> {
+  const dir = await hostDir(backend, de.deliverTo, de.app, t.path, de.signal);
+  const n: NodeTarget = { layout: dir.layout, envFile: envFile(dir.layout, de.env), timeoutMs: startTimeout(de), ...releaseKindOf(de) };
+  const { plan, kind } = await planNode(backend, n, q, de.signal);
+  return { plan: withDir(dir, plan), n, kind };
+}
+
+export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
-  const configured = releaseKindOf(de);
-  const planHost = async (backend: Backend, t: HostTarget) => {
-    const dir = await hostDir(backend, de.deliverTo, de.app, t.path, de.signal);
-    const n: NodeTarget = { layout: dir.layout, envFile: envFile(dir.layout, de.env), timeoutMs: startTimeout(de), ...configured };
-    const { plan, kind } = await planNode(backend, n, q, de.signal);
-    return { plan: withDir(dir, plan), n, kind };
-  };
+  const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
     return [];
@@ -394,7 +404,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
   return all;
 }
 
-function startTimeout(de: DeployEnv): number {
+export function startTimeout(de: DeployEnv): number {
   return seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
 }
 
@@ -402,7 +412,7 @@ function startTimeout(de: DeployEnv): number {
  * --dry-run: each host's plan (its read-only queries run for real, nothing that writes), printed per host; a host
  * that cannot be read is an error (exit 1) after the others' plans.
  */
-async function showPlan(de: DeployEnv, title: string, facts: string[], targets: HostTarget[], planHost: (b: Backend, t: HostTarget) => Promise<HostPlan>): Promise<void> {
+export async function showPlan(de: DeployEnv, title: string, facts: string[], targets: HostTarget[], planHost: (b: Backend, t: HostTarget) => Promise<HostPlan>): Promise<void> {
   const outcomes = await runStrategy(targets, async (t) => planHost(await connect(de, t), t), { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal });
   printPlan(de.out, { title, facts, hosts: outcomes.flatMap((o) => (o.value ? [o.value] : [])) });
   for (const o of outcomes.filter((x) => x.status === 'failed')) de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/deploy/layout.js';
-import { defaultMigrateExpr, detectKindCommand, parseKind, pingCommand, rpcCommand, startCommand, stopCommand } from '../../src/deploy/node-commands.js';
+import { detectKindCommand, parseKind, pingCommand, rpcCommand, startCommand, stopCommand } from '../../src/deploy/node-commands.js';
 import { queryCommand } from '../../src/deploy/node.js';
 import { hookCommand } from '../../src/deploy/hooks.js';
 import { healthCheckCommand } from '../../src/deploy/commands.js';
@@ -52,15 +52,14 @@ describe('node commands', () => {
 
   it('maps one-shot queries, migrate and run', () => {
     const l = host('RELEASE_DISTRIBUTION');
-    expect(run(queryCommand(l, 'mix', { action: 'migrate', app: 'demo' })).stdout).toBe('v2 eval Demo.Release.migrate() cookie=none\n');
-    expect(run(queryCommand(l, 'mix', { action: 'migrate', app: 'demo', command: 'bin/demo eval "Custom.go()"' })).stdout).toBe('v2 eval Custom.go() cookie=none\n');
+    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo' } })).stdout).toBe('v2 eval Demo.Release.migrate() cookie=none\n');
+    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo', command: 'bin/demo eval "Custom.go()"' } })).stdout).toBe('v2 eval Custom.go() cookie=none\n');
     expect(run(queryCommand(l, 'mix', { action: 'run', args: ['version', 'a b'] })).stdout).toBe('v2 version a b cookie=none\n');
-    expect(defaultMigrateExpr('my_app')).toBe('MyApp.Release.migrate()');
   });
 
   it('a MIGRATE_COMMAND or HEALTH_CHECK ending in a comment keeps the wrapper around it whole', () => {
     const l = host('comment');
-    const migrate = queryCommand(l, 'mix', { action: 'migrate', app: 'demo', command: 'bin/demo eval "A.go()"; bin/demo eval "B.go()" # both' });
+    const migrate = queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo', command: 'bin/demo eval "A.go()"; bin/demo eval "B.go()" # both' } });
     const m = run(migrate);
     expect(m.stderr).toBe('');
     expect(m.stdout).toBe('v2 eval A.go() cookie=none\nv2 eval B.go() cookie=none\n');

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
 import { deployRelease } from '../../deploy/run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
+import { migrationsAfterDeploy } from './migrate.js';
 
 export function registerDeploy(program: Command): void {
   const deploy = program.command('deploy').description('deploy a release to an environment');
@@ -21,7 +22,7 @@ export function registerDeploy(program: Command): void {
       const env = environmentFrom(words);
       const de = await openDeployEnv(ctx, env, flags);
       try {
-        await deployRelease(de, openReleaseStore(de, ctx.cwd), deployFlags(flags));
+        await deployRelease(de, openReleaseStore(de, ctx.cwd), { ...deployFlags(flags), ...migrationsAfterDeploy(de, flags.runMigrations) });
       } finally {
         await de.transport.closeAll();
       }

@@ -6,6 +6,7 @@ import { registerShow } from './show.js';
 import { registerShowRelup } from './show-relup.js';
 import { registerDeploy } from './deploy.js';
 import { registerNode } from './node.js';
+import { registerMigrate } from './migrate.js';
 import { registerRollback } from './rollback.js';
 import { registerUnlock } from './unlock.js';
 import { registerShowDeploys } from './show-deploys.js';
@@ -23,6 +24,7 @@ export function registerCommands(program: Command): void {
   registerShowRelup(program);
   registerDeploy(program);
   registerNode(program);
+  registerMigrate(program);
   registerRollback(program);
   registerUnlock(program);
   registerShowDeploys(program);

@@ -1,5 +1,5 @@
-// Node control on every host of an environment: start, stop, restart, ping, version, pid, rpc, eval, migrate,
-// run, remote_console. Grammar as edeliver: `deliver ping production`, `deliver start on staging`.
+// Node control on every host of an environment: start, stop, restart, ping, version, pid, rpc, eval, run,
+// remote_console (migrate: migrate.ts). Grammar as edeliver: `deliver ping production`, `deliver start on staging`.
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
@@ -11,11 +11,12 @@ import { detectKind } from '../../deploy/node.js';
 import { remoteConsoleCommand } from '../../deploy/node-commands.js';
 import { nodeCommand, type DeployEnv } from '../../deploy/run.js';
 import { sshCommandFor } from '../../ssh/index.js';
-import { action, ENVIRONMENT_FILLERS, environmentFrom, withCommonOptions } from '../common.js';
+import { action, ENVIRONMENT_FILLERS, environmentFrom, LOCAL_ENVIRONMENT, withCommonOptions } from '../common.js';
 
 type NodeFlags = TargetFlags & { concurrency?: string };
 
-async function withEnv(ctx: Parameters<Parameters<typeof action>[0]>[0], env: string, flags: NodeFlags, fn: (de: DeployEnv) => Promise<unknown>): Promise<void> {
+/** Opens the environment, runs `fn`, closes every connection. */
+export async function withEnv(ctx: Parameters<Parameters<typeof action>[0]>[0], env: string, flags: TargetFlags, fn: (de: DeployEnv) => Promise<unknown>): Promise<void> {
   const de = await openDeployEnv(ctx, env, flags);
   try {
     await fn(de);
@@ -69,22 +70,6 @@ export function registerNode(program: Command): void {
   withTargetOptions(
     withCommonOptions(
       program
-        .command('migrate')
-        .argument('[words...]', '[on] <environment>')
-        .description('run the database migrations: MIGRATE_COMMAND, default bin/APP eval "<App>.Release.migrate()"'),
-    ),
-  ).action(
-    action(async (ctx, words: string[], flags: NodeFlags) => {
-      await withEnv(ctx, environmentFrom(words), flags, (de) => {
-        const custom = de.settings.get('MIGRATE_COMMAND');
-        return nodeCommand(de, { action: 'migrate', app: de.app, ...(custom ? { command: custom } : {}) }, fan(flags));
-      });
-    }),
-  );
-
-  withTargetOptions(
-    withCommonOptions(
-      program
         .command('run')
         .argument('<words...>', '[on] <environment> <command> [args...]')
         .description('run a release script command on every host: deliver run <env> <command> [args] (bin/APP <command> [args]; put -- before arguments that start with -)'),
@@ -115,7 +100,7 @@ export function registerNode(program: Command): void {
         // An interactive terminal is OpenSSH's job: same host key policy and config as the pooled connection.
         const policy = hostKeyPolicy(de.settings, flags.hostKeyChecking);
         const ssh = sshCommandFor(target, policy ? { hostKeyPolicy: policy } : {});
-        const argv = [ssh[0]!, '-t', ...ssh.slice(1), remote];
+        const argv = env === LOCAL_ENVIRONMENT ? ['sh', '-c', remote] : [ssh[0]!, '-t', ...ssh.slice(1), remote];
         const code = await new Promise<number>((resolve) => {
           const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
           child.on('exit', (c) => resolve(c ?? 1));

@@ -8,6 +8,7 @@ import { formatMs } from '../../output/output.js';
 import { DryRunTransport } from '../../ssh/dry-run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 import { buildWithFlags, withBuildOptions, type BuildFlags } from './build.js';
+import { migrationsAfterDeploy } from './migrate.js';
 
 type UpdateFlags = DeployCliFlags & BuildFlags;
 
@@ -22,11 +23,13 @@ export function registerUpdate(program: Command): void {
       const de = await openDeployEnv(ctx, env, flags);
       try {
         const store = openReleaseStore(de, ctx.cwd);
+        // Checked before the build: a migration setting that cannot work fails in a second, not after a build.
+        const migrations = migrationsAfterDeploy(de, flags.runMigrations);
         // The deploy's transport is real (a dry run reads host state); the build's dry run keeps its printer.
         const transport = de.dryRun ? new DryRunTransport(ctx.out) : de.transport;
         const built = await buildWithFlags(ctx, de.settings, flags, { transport, store: async () => store, dryRun: de.dryRun });
         if (!de.dryRun) ctx.out.info(`${ctx.out.c.green('built')} ${built.app} ${built.version} in ${formatMs(built.durationMs)}`);
-        await deployRelease(de, store, { ...deployFlags(flags), version: built.version, command: 'update' });
+        await deployRelease(de, store, { ...deployFlags(flags), version: built.version, command: 'update', ...migrations });
       } finally {
         await de.transport.closeAll();
       }
