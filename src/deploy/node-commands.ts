@@ -40,7 +40,7 @@ export function unknownScriptCommand(output: string): string | undefined {
  * `cd` into the release the node was started from (its script knows that node's cookie and paths) or, when
  * deliver did not start it, the active release; and load the environment's env file first.
  */
-function inRunning(l: Layout, envFile: string | undefined): Shell {
+export function inRunning(l: Layout, envFile: string | undefined): Shell {
   return sh`${envLoad(envFile)}d=${l.root}; s=$(cat ${l.started} 2>/dev/null); if [ -n "$s" ] && [ -x ${l.releases}/"$s"/bin/${l.app} ]; then d=${l.releases}/"$s"; fi; cd "$d"`;
 }
 
@@ -79,9 +79,14 @@ export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
   return and(inRunning(l, envFile), sh`${bin(l)} stop`);
 }
 
-/** The version the running node reports (not the script's version). */
+const MIX_RUNNING_VERSION =
+  'v = try do rs = :release_handler.which_releases(); {_, v, _, _} = List.keyfind(rs, :current, 3) || List.keyfind(rs, :permanent, 3); List.to_string(v) catch _, _ -> System.get_env("RELEASE_VSN") end; IO.puts(v)';
+
+/** The version the running node reports (not the script's version): after a hot upgrade, the one it runs. */
 export function versionCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
-  if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'IO.puts(System.get_env("RELEASE_VSN"))'}`);
+  // After a hot upgrade RELEASE_VSN still names the booted release: ask release_handler (sasl) what runs, and fall
+  // back to RELEASE_VSN in a release without sasl.
+  if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${MIX_RUNNING_VERSION}`);
   if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} eval ${'{_, V, _, _} = hd([R || R = {_, _, _, S} <- release_handler:which_releases(), S =:= current orelse S =:= permanent]), V.'}`);
   // Distillery's rpc prints the expression's value (IO.inspect): a quoted string, unquoted by runQuery.
   return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'rs = :release_handler.which_releases(); {_, v, _, _} = List.keyfind(rs, :current, 3) || List.keyfind(rs, :permanent, 3); List.to_string(v)'}`);

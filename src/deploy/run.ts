@@ -52,7 +52,7 @@ export interface FanFlags {
   maxFail?: string;
 }
 
-function strategyOf(flags: FanFlags): StrategyOptions {
+export function strategyOf(flags: FanFlags): StrategyOptions {
   return {
     strategy: flags.strategy ?? 'parallel',
     concurrency: parseConcurrency(flags.concurrency),
@@ -61,13 +61,13 @@ function strategyOf(flags: FanFlags): StrategyOptions {
   };
 }
 
-function seconds(value: string | undefined, name: string, fallbackMs: number): number {
+export function seconds(value: string | undefined, name: string, fallbackMs: number): number {
   if (value === undefined || value === '') return fallbackMs;
   if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`${name}: expected seconds, got ${JSON.stringify(value)}`);
   return Math.round(Number(value) * 1000);
 }
 
-function lockSettings(de: DeployEnv, lockWait?: string) {
+export function lockSettings(de: DeployEnv, lockWait?: string) {
   return {
     waitMs: seconds(lockWait, '--lock-wait', 0),
     ttlMs: seconds(de.settings.get('LOCK_TTL'), 'LOCK_TTL', DEFAULT_LOCK_TTL_MS),
@@ -75,12 +75,12 @@ function lockSettings(de: DeployEnv, lockWait?: string) {
 }
 
 /** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
-function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
+export function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
   const kind = configuredReleaseKind(de.settings);
   return kind ? { configuredKind: kind } : {};
 }
 
-async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
+export async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
   try {
     return await de.transport.connect(t);
   } catch (err) {
@@ -90,7 +90,7 @@ async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
 }
 
 /** Exit status for a finished fan-out: interrupted beats failed. */
-function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
+export function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
   if (de.signal.aborted || outcomes.some((o) => o.status === 'interrupted')) throw new InterruptedError(`${what} interrupted`);
   const bad = outcomes.filter((o) => o.status !== 'ok');
   if (bad.length) throw new DeliverError(`${what} failed on ${bad.length} of ${outcomes.length} host(s): ${bad.map((b) => b.host).join(', ')}`);
