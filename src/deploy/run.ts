@@ -394,7 +394,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
   return all;
 }
 
-function startTimeout(de: DeployEnv): number {
+export function startTimeout(de: DeployEnv): number {
   return seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
 }
 

@@ -1,22 +1,21 @@
 // The command lines of a hot upgrade on a deploy host, as pure functions (printed verbatim by --dry-run, run by a
 // real `sh` in the tests). Everything happens in the root of the release the node RUNS (inRunning: the release it
-// was started from), because that is the root release_handler unpacks into:
-//   place   → the verified upload moves to where the release tool looks for it; the files that decide what that
-//             root boots (releases/start_erl.data, releases/RELEASES, bin/APP) are saved first
+// was started from), because that is the root release_handler unpacks into and reads its own files from:
+//   place   → the verified upload moves to where the release tool looks for it; the first upgrade in a root saves
+//             the files that make that root boot its own version (bootSaveDir; the next start of that root puts
+//             them back: node-commands.ts restoreBootCommand)
 //   ensure  → releases/RELEASES exists (mix releases have none; release_handler needs it), made from the running .rel
 //   install → release_handler unpacks, installs and makes the new version permanent in the running node
-//   keep    → the upgraded root is copied to releases/NEW (start_erl.data: NEW), the saved files are put back, so the
-//             old root boots OLD again (rollback) and `$DELIVER_TO/$APP` can point at NEW (docs/UPGRADES.md)
+//   keep    → the running root is left as release_handler wrote it (its RELEASES and start_erl.data name what the
+//             node runs: a restart by release_handler itself boots that); a copy becomes releases/NEW, so
+//             `$DELIVER_TO/$APP` can point at NEW and `deliver restart` boots NEW (docs/UPGRADES.md)
 import { and, sh, type Shell } from '../ssh/quote.js';
 import { checkVersion, releaseDir, stagingDir, type Layout } from '../deploy/layout.js';
-import { inRunning, rpcCommand, type ReleaseKind } from '../deploy/node-commands.js';
+import { BOOT_SAVE_DIR, bootFiles, inRunning, rpcCommand, type ReleaseKind } from '../deploy/node-commands.js';
 
 /** The mix install expression prints one of these last: the installed version, or the failed step and its reason. */
 export const UPGRADE_OK = 'deliver-upgrade-ok';
 export const UPGRADE_ERROR = 'deliver-upgrade-error';
-
-/** Saved boot files, in the running root (removed again by restoreBootFilesCommand). */
-const SAVED = '.deliver-pre-upgrade';
 
 /** Where each release tool looks for the upgrade tarball, relative to the release root. */
 export function upgradeTarballPath(kind: ReleaseKind, app: string, version: string): string {
@@ -26,38 +25,23 @@ export function upgradeTarballPath(kind: ReleaseKind, app: string, version: stri
   return kind === 'distillery' ? `releases/${version}/${app}.tar.gz` : `releases/${app}-${version}.tar.gz`;
 }
 
-function bootFiles(l: Layout): string[] {
-  return ['releases/start_erl.data', 'releases/RELEASES', `bin/${l.app}`];
-}
-
-/** Saves the boot files and moves the verified upload (`upload`, an absolute path) into the running root. */
+/**
+ * Moves the verified upload (`upload`, an absolute path) into the running root. The first upgrade of that root
+ * saves its boot files (complete or not at all: a temp dir renamed), later ones keep the first save.
+ */
 export function placeUpgradeCommand(l: Layout, kind: ReleaseKind, upload: string, version: string, envFile?: string): Shell {
   const target = upgradeTarballPath(kind, l.app, version);
-  return and(
-    inRunning(l, envFile),
-    sh`rm -rf ${SAVED} && mkdir -p ${SAVED}/releases ${SAVED}/bin && for f in ${bootFiles(l)}; do if [ -f "$f" ]; then cp -p "$f" ${SAVED}/"$f" || exit 1; fi; done`,
-    sh`mkdir -p ${target.replace(/\/[^/]+$/, '')} && mv -f ${upload} ${target}`,
-  );
+  const tmp = `${BOOT_SAVE_DIR}.tmp`;
+  const save = sh`rm -rf ${tmp} && mkdir -p ${tmp}/releases ${tmp}/bin && for f in ${bootFiles(l.app)}; do if [ -f "$f" ]; then cp -p "$f" ${tmp}/"$f" || exit 1; fi; done && mv -T ${tmp} ${BOOT_SAVE_DIR}`;
+  return and(inRunning(l, envFile), sh`if [ ! -d ${BOOT_SAVE_DIR} ]; then ${save}; fi`, sh`mkdir -p ${target.replace(/\/[^/]+$/, '')} && mv -f ${upload} ${target}`);
 }
 
-/** Puts the saved boot files back (a file that did not exist is removed again) and drops the tarball if still there. */
-export function restoreBootFilesCommand(l: Layout, kind: ReleaseKind, version: string, envFile?: string): Shell {
-  return and(
-    inRunning(l, envFile),
-    sh`rm -f ${upgradeTarballPath(kind, l.app, version)}`,
-    sh`if [ -d ${SAVED} ]; then for f in ${bootFiles(l)}; do if [ -f ${SAVED}/"$f" ]; then cp -p ${SAVED}/"$f" "$f" || exit 1; else rm -f "$f"; fi; done && rm -rf ${SAVED}; fi`,
-  );
+/** Removes the tarball from the running root (release_handler's own files stay as it left them). */
+export function dropTarballCommand(l: Layout, kind: ReleaseKind, version: string, envFile?: string): Shell {
+  return and(inRunning(l, envFile), sh`rm -f ${upgradeTarballPath(kind, l.app, version)}`);
 }
 
-/**
- * After release_handler took over (install started): its own files stay as it left them (a failed install restarts
- * the node from them); only the tarball and the saved copies go.
- */
-export function dropSavedCommand(l: Layout, kind: ReleaseKind, version: string, envFile?: string): Shell {
-  return and(inRunning(l, envFile), sh`rm -rf ${upgradeTarballPath(kind, l.app, version)} ${SAVED}`);
-}
-
-/** Creates releases/RELEASES from the running release's .rel when the root has none (mix releases, kept copies). */
+/** Creates releases/RELEASES from the running release's .rel when the root has none (a mix release's first upgrade). */
 export function ensureReleasesCommand(l: Layout, kind: ReleaseKind, running: string, envFile?: string): Shell {
   const rel = `${checkVersion(running)}/${l.app}.rel`;
   const expr =
@@ -70,7 +54,8 @@ export function ensureReleasesCommand(l: Layout, kind: ReleaseKind, running: str
 /**
  * Unpack, install, make permanent. relx and Distillery: their script's `upgrade VSN`. mix: the same release_handler
  * calls through `rpc`; an already unpacked VSN (an earlier failed try) is not unpacked again. release_handler's
- * own rollback applies: a crash after the point of no return restarts the node on the old release.
+ * own rollback applies: a crash after the point of no return restarts the node in place (init:restart) into the
+ * release it made permanent last, which is the one it ran.
  */
 export function installUpgradeCommand(l: Layout, kind: ReleaseKind, version: string, envFile?: string): Shell {
   checkVersion(version);
@@ -84,16 +69,22 @@ export function installUpgradeCommand(l: Layout, kind: ReleaseKind, version: str
 }
 
 /**
- * After a successful install: the upgraded root is copied to releases/VSN (unless a release of that version is
- * installed there already), without the saved files, the old root's RELEASES (its paths name the old root: the
- * next upgrade makes a new one) and deliver's sha256 of the old tarball; its start_erl.data says VSN (Distillery
- * 2.1 does not write it). Then the old root gets its own boot files back.
+ * After a successful install, in the running root: its start_erl.data names VSN (release_handler writes it;
+ * Distillery 2.1 does not: written here), and the tarball goes. Then the root is copied to releases/VSN (unless a
+ * release of that version is installed there already) without deliver's saved boot files and its sha256 of the old
+ * tarball: that copy boots VSN and has release_handler's RELEASES (relative paths) naming VSN permanent.
  */
 export function keepUpgradedCommand(l: Layout, kind: ReleaseKind, version: string, id: string, envFile?: string): Shell {
   const dest = releaseDir(l, version);
   const stage = stagingDir(l, version, id);
-  const copy = sh`rm -rf ${stage} && cp -a "$r" ${stage} && rm -rf ${stage}/${SAVED} ${stage}/releases/RELEASES ${stage}/.deliver-sha256 ${`${stage}/${upgradeTarballPath(kind, l.app, version)}`} && { erts=; read -r erts _ < ${stage}/releases/start_erl.data; printf '%s %s\\n' "$erts" ${version} > ${stage}/releases/start_erl.data; } && mv -T ${stage} ${dest}`;
-  return and(inRunning(l, envFile), sh`r=$(pwd -P)`, sh`if [ ! -d ${dest} ]; then ${copy}; fi`, restoreBootFilesCommand(l, kind, version, envFile));
+  const startErl = sh`{ erts=; read -r erts _ < releases/start_erl.data; printf '%s %s\\n' "$erts" ${version} > releases/start_erl.data.tmp && mv -f releases/start_erl.data.tmp releases/start_erl.data; }`;
+  const copy = sh`rm -rf ${stage} && cp -a . ${stage} && rm -rf ${stage}/${BOOT_SAVE_DIR} ${stage}/.deliver-sha256 && mv -T ${stage} ${dest}`;
+  return and(
+    inRunning(l, envFile),
+    sh`rm -f ${upgradeTarballPath(kind, l.app, version)}`,
+    sh`if [ "$(cut -d' ' -f2 releases/start_erl.data)" != ${version} ]; then ${startErl}; fi`,
+    sh`if [ ! -d ${dest} ]; then ${copy}; fi`,
+  );
 }
 
 /** release_handler's reasons carry stack traces: the start names the failure, which is what a summary line needs. */

@@ -4,6 +4,7 @@
 // is stopped (started with --start-deploy); then verify every host.
 import { execFileSync } from 'node:child_process';
 import { DeliverError } from '../output/errors.js';
+import { printPlan } from '../output/plan.js';
 import type { ReleaseStore } from '../store/types.js';
 import { releaseFileName } from '../store/types.js';
 import { deployRelease, type DeployEnv, type DeployFlags } from '../deploy/run.js';
@@ -15,6 +16,10 @@ export type UpgradeSource = { with: string } | { from: string };
 
 /** The one version the running nodes agree on; throws naming every host when they do not, or when none runs. */
 export function agreedVersion(facts: UpgradeFacts[], env: string): string {
+  const unsure = facts.filter((f) => f.pid && !f.version);
+  if (unsure.length) {
+    throw new DeliverError(`upgrade refused: ${unsure.length} node(s) run but do not say which version; nothing was changed`, { detail: unsure.map((f) => `  ${f.host}: OS pid ${f.pid}, no version (still starting?)`).join('\n') });
+  }
   const running = facts.filter((f) => f.running && f.version);
   const versions = [...new Set(running.map((f) => f.version!))];
   if (versions.length === 1) return versions[0]!;
@@ -51,14 +56,21 @@ export async function upgradeEnvironment(de: DeployEnv, store: ReleaseStore, fla
   const from = agreedVersion(facts, de.env);
   const source = await upgradeSource(store, de.app, from, de.projectDir);
   de.out.info(`${facts.filter((f) => f.running).length} of ${facts.length} host(s) run ${de.app} ${from}; building the upgrade ${'with' in source ? `--with=${source.with}` : `--from=${source.from}`}`);
-  const { to } = await build(source);
   const hot = facts.filter((f) => f.running);
   const cold = new Set(facts.filter((f) => !f.running).map((f) => f.host));
+  if (de.dryRun) {
+    const how = `build the upgrade ${'with' in source ? `--with=${source.with}` : `--from=${source.from}`} to the current branch, then hot-upgrade ${hot.length} host(s) and deploy it as a plain release to ${cold.size}`;
+    const plans = facts.map((f) => ({ host: f.host, steps: f.steps, facts: [f.running ? `runs ${f.version}: hot upgrade (its steps follow from the built upgrade: deploy upgrade --dry-run)` : `not running (active ${f.state.active ?? 'none'}): plain deploy`] }));
+    printPlan(de.out, { title: `upgrade ${de.app} in ${de.env}`, facts: [how], hosts: plans });
+    return;
+  }
+  const { to } = await build(source);
   await deployUpgrade({ ...de, targets: de.targets.filter((t) => !cold.has(t.name)) }, store, { ...flags, version: to }, hot);
   if (cold.size) {
     const plain: DeployFlags = { ...flags, version: to, command: 'upgrade', ...(flags.startDeploy ? { startDeploy: true } : {}) };
     await deployRelease({ ...de, targets: de.targets.filter((t) => cold.has(t.name)) }, store, plain);
   }
+  // (Issue 14's --run-migrations belongs here: every host has the new code, before the end check.)
   // The end state, read again from every host: running nodes run `to`, stopped hosts have it active.
   const after = await readAllFacts(de, de.targets, 'upgrade check');
   const wrong = after.filter((f) => (f.running ? f.version !== to : f.state.active !== to));

@@ -1,22 +1,23 @@
-// One host's hot upgrade: what it runs (read-only facts, gathered for every host before any changes), then the
-// ordered steps lock → upload (+ sha256 verify, into the running root) → pre_upgrade_release → releases → install →
-// check → activate (keep NEW as releases/NEW, link and history, audit) → post_upgrade_release → unlock.
+// One host's hot upgrade, executed: what it runs (read-only facts, gathered for every host before any changes), then
+// the steps upgrade-plan.ts computes from them. A failed install is reported with release_handler's reason and the
+// version the node runs afterwards (asked until it answers: release_handler may be restarting it in place).
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { HookDef } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
-import { and, sh, type Shell } from '../ssh/quote.js';
-import type { Backend } from '../ssh/types.js';
-import { auditEntry } from '../deploy/audit.js';
-import { activateCommand, auditCommand, EXIT_CHECKSUM, EXIT_UPLOAD, pruneCommand, receiveCommand, verifyCommand } from '../deploy/commands.js';
-import { hookCommand, type DeployHookName } from '../deploy/hooks.js';
-import { envFile, releaseDir, tempId, uploadPath, type Layout } from '../deploy/layout.js';
+import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
+import { appendSteps, StepList, type HostPlan, type Step } from '../plan/plan.js';
+import { sh } from '../ssh/quote.js';
+import type { Backend, ExecResult } from '../ssh/types.js';
+import { EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD } from '../deploy/commands.js';
+import { envFile, tempId, type Layout } from '../deploy/layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseLock, type LockKeeper } from '../deploy/lock.js';
-import { detectKind, runQuery, type NodeContext } from '../deploy/node.js';
-import { pidCommand, type ReleaseKind } from '../deploy/node-commands.js';
-import { readState } from '../deploy/rollback.js';
-import type { ReleaseSource } from '../deploy/source.js';
-import { afterActivation, parseHostState, pruneList, type HostState } from '../deploy/state.js';
-import { dropSavedCommand, ensureReleasesCommand, installUpgradeCommand, keepUpgradedCommand, parseInstallOutput, placeUpgradeCommand, restoreBootFilesCommand } from './install-commands.js';
+import { queryResult } from '../deploy/node.js';
+import { detectStep, kindOf, runningPid, scriptCheck, type NodeTarget } from '../deploy/node-plan.js';
+import type { ReleaseKind } from '../deploy/node-commands.js';
+import { stateStep } from '../deploy/rollback.js';
+import { parseHostState, type HostState } from '../deploy/state.js';
+import { dropTarballCommand, parseInstallOutput } from './install-commands.js';
+import { nodeFactSteps, upgradeAudit, upgradeSteps, upgradeUpload, type RunningNode, type UpgradeConfig, type UpgradeHost } from './upgrade-plan.js';
 
 /** What a host runs, read before anything changes anywhere. */
 export interface UpgradeFacts {
@@ -29,39 +30,45 @@ export interface UpgradeFacts {
   /** The version the node runs (release_handler's current/permanent). */
   version?: string;
   pid?: string;
+  /** The read-only steps that were run (a dry run prints them). */
+  steps: Step[];
 }
 
-export interface NodeOptions {
-  env: string;
-  configuredKind?: ReleaseKind;
-  signal?: AbortSignal;
+function opts(signal?: AbortSignal): RunStepOptions {
+  return signal ? { signal } : {};
 }
 
-function nodeContext(backend: Backend, l: Layout, o: NodeOptions): NodeContext {
-  return { backend, layout: l, envFile: envFile(l, o.env), ...(o.configuredKind ? { configuredKind: o.configuredKind } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+/** The version a `version` step answered, or undefined (no answer, still starting, an error term). */
+function versionOf(host: string, n: NodeTarget, kind: ReleaseKind, r: ExecResult): string | undefined {
+  const q = queryResult({ host, app: n.layout.app, kind, ...(n.configuredKind ? { configured: true } : {}) }, { action: 'version' }, r);
+  const v = q.stdout.trim().split('\n').pop()?.trim();
+  return q.code === 0 && v && /^[A-Za-z0-9][A-Za-z0-9._+-]*$/.test(v) ? v : undefined;
 }
 
-async function runningVersion(ctx: NodeContext, kind: ReleaseKind): Promise<string | undefined> {
-  const r = await runQuery(ctx, kind, { action: 'version' }, 60_000);
-  const v = r.stdout.trim().split('\n').pop()?.trim();
-  return r.code === 0 && v ? v : undefined;
-}
-
-async function osPid(ctx: NodeContext, kind: ReleaseKind): Promise<string | undefined> {
-  const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 30_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  const last = r.stdout.trim().split('\n').pop()?.trim() ?? '';
-  return r.code === 0 && /^\d+$/.test(last) ? last : undefined;
-}
-
-export async function readUpgradeFacts(backend: Backend, l: Layout, o: NodeOptions): Promise<UpgradeFacts> {
+/** The node's pid and version, asked by nodeFactSteps. */
+async function askNode(backend: Backend, n: NodeTarget, kind: ReleaseKind, signal?: AbortSignal): Promise<{ pid?: string; version?: string; steps: Step[] }> {
   const host = backend.target.name;
-  const state = parseHostState(await readState(backend, l, o.signal));
-  if (!state.active && !state.legacyDir) return { host, layout: l, state, running: false };
-  const ctx = nodeContext(backend, l, o);
-  const kind = await detectKind(ctx);
-  const pid = await osPid(ctx, kind);
-  const version = pid ? await runningVersion(ctx, kind) : undefined;
-  return { host, layout: l, state, kind, running: Boolean(pid && version), ...(version ? { version } : {}), ...(pid ? { pid } : {}) };
+  const steps = nodeFactSteps(n, kind, new StepList()).steps;
+  const pid = runningPid(await runStep(backend, steps[0]!, { ...opts(signal), check: scriptCheck(host, n, kind) }));
+  if (pid === undefined) return { steps: steps.slice(0, 1) };
+  const version = versionOf(host, n, kind, await runStep(backend, steps[1]!, opts(signal)));
+  return { pid: String(pid), ...(version ? { version } : {}), steps };
+}
+
+export async function readUpgradeFacts(backend: Backend, n: NodeTarget, signal?: AbortSignal): Promise<UpgradeFacts> {
+  const host = backend.target.name;
+  const l = n.layout;
+  const s = new StepList([stateStep(l)]);
+  const st = await runStep(backend, s.steps[0]!, opts(signal));
+  if (st.code !== 0) throw new RemoteError(host, `reading the host's state failed (exit ${st.code})`, { step: 'state' });
+  const state = parseHostState(st.stdout);
+  const base = { host, layout: l, state, running: false };
+  if (!state.active && !state.legacyDir) return { ...base, steps: s.steps };
+  detectStep(l, s);
+  const kind = kindOf(host, n, (await runStep(backend, s.steps[1]!, opts(signal))).stdout, true)!;
+  const node = await askNode(backend, n, kind, signal);
+  const running = Boolean(node.pid && node.version);
+  return { ...base, kind, running, ...(node.version ? { version: node.version } : {}), ...(node.pid ? { pid: node.pid } : {}), steps: appendSteps(s.steps, node.steps) };
 }
 
 /** Why each host cannot take the upgrade to `to` (which goes from `accepts`); empty when all can. */
@@ -70,20 +77,34 @@ export function upgradeRefusals(facts: UpgradeFacts[], accepts: string[], to: st
   return facts.flatMap((f) => {
     if (!f.kind) return [`${f.host}: no release deployed; the upgrade to ${to} goes from ${from}`];
     if (f.state.legacyDir) return [`${f.host}: ${f.layout.root} is an edeliver-style directory, not deliver's link: deploy a release with deliver and restart once first`];
-    if (!f.running) return [`${f.host}: the node is not running (active release ${f.state.active ?? 'unknown'}); the upgrade to ${to} goes from ${from}`];
-    if (!f.version || !accepts.includes(f.version)) return [`${f.host}: runs ${f.version ?? 'an unknown version'}; the upgrade to ${to} goes from ${from}`];
+    if (!f.pid) return [`${f.host}: the node is not running (active release ${f.state.active ?? 'unknown'}); the upgrade to ${to} goes from ${from}`];
+    if (!f.version) return [`${f.host}: the node (OS pid ${f.pid}) does not say which version it runs (still starting?); the upgrade to ${to} goes from ${from}`];
+    if (!accepts.includes(f.version)) return [`${f.host}: runs ${f.version}; the upgrade to ${to} goes from ${from}`];
     return [];
   });
 }
 
-export interface UpgradePlan extends NodeOptions {
-  app: string;
-  version: string;
-  source: ReleaseSource;
-  keepReleases: number;
-  hooks: ReadonlyMap<string, HookDef>;
+/** The host's upgrade, from facts that passed upgradeRefusals. */
+export function upgradeTarget(cfg: UpgradeConfig, tarball: UpgradeHost['tarball'], f: UpgradeFacts): UpgradeHost {
+  const node: RunningNode = { state: f.state, kind: f.kind!, from: f.version!, pid: f.pid! };
+  return { cfg, tarball, layout: f.layout, node, id: tempId(), owner: newOwner('deploy upgrade', cfg.version) };
+}
+
+/** The dry run's view of one host: the facts' read-only steps (they ran), then the upgrade's. */
+export function upgradePlan(h: UpgradeHost, f: UpgradeFacts): HostPlan {
+  const s = f.state;
+  return {
+    host: f.host,
+    steps: appendSteps(f.steps, upgradeSteps(h)),
+    facts: [`active: ${s.active ?? 'none'}; node started from ${s.started ?? 'the active release'}`, `${h.node.kind} node, OS pid ${h.node.pid}, runs ${h.node.from}`],
+  };
+}
+
+export interface UpgradeRun {
+  n: NodeTarget;
   lock: { waitMs: number; ttlMs: number };
-  startTimeoutMs: number;
+  signal?: AbortSignal;
+  open: () => Readable;
   events: { step?: (host: string, step: string) => void; warn: (message: string) => void };
 }
 
@@ -93,126 +114,89 @@ export interface HostUpgradeResult {
   pid: string;
 }
 
-interface Step {
-  name: string;
-  run: () => Promise<void>;
+/** Checks each step's answer: upload exit codes, the installer's verdict, the new version and the same pid. */
+function answerCheck(h: UpgradeHost, host: string, run: UpgradeRun): (step: Step, r: ExecResult) => void {
+  const script = scriptCheck(host, run.n, h.node.kind);
+  return (step, r) => {
+    script(step, r);
+    const last = `${r.stderr}${r.stdout}`.trim().split('\n').pop() ?? '';
+    if (step.name === 'upload' && r.code === EXIT_CHECKSUM) throw new RemoteError(host, last, { step: 'verify' });
+    if (step.name === 'upload' && r.code === EXIT_UPLOAD) throw new RemoteError(host, last || 'upload failed', { step: 'upload' });
+    if (step.name === 'activate' && r.code === EXIT_ACTIVATE) throw new RemoteError(host, 'activate failed', { step: 'activate', ...(last ? { detail: last } : {}) });
+    if (step.name === 'install') {
+      const verdict = parseInstallOutput(h.node.kind, r.code, `${r.stdout}\n${r.stderr}`);
+      if (!verdict.ok) throw new InstallFailed(verdict.reason);
+    }
+    if (step.name === 'check') {
+      const now = versionOf(host, run.n, h.node.kind, r);
+      if (now !== h.cfg.version) throw new RemoteError(host, `after the upgrade the node runs ${now ?? 'no answer'}, not ${h.cfg.version}`, { step: 'check' });
+    }
+    if (step.name === 'pid') {
+      const pid = runningPid(r);
+      if (String(pid) !== h.node.pid) throw new RemoteError(host, `the node's OS pid changed (${h.node.pid} → ${pid ?? 'none'}): it was restarted, not upgraded`, { step: 'pid' });
+    }
+  };
 }
 
-export async function upgradeHost(backend: Backend, plan: UpgradePlan, facts: UpgradeFacts): Promise<HostUpgradeResult> {
-  const host = backend.target.name;
-  const l = facts.layout;
-  const kind = facts.kind!;
-  const from = facts.version!;
-  const id = tempId();
-  const owner = newOwner('deploy upgrade', plan.version);
-  const ctx = nodeContext(backend, l, plan);
-  const env = ctx.envFile;
-  const upload = uploadPath(l, plan.source.file, id);
-  const sig = plan.signal ? { signal: plan.signal } : {};
-  const exec = (cmd: Shell, timeoutMs = 120_000, extra = {}) => backend.exec(cmd.text, { timeoutMs, ...sig, ...extra });
-  const must = async (cmd: Shell, step: string, timeoutMs?: number) => {
-    const r = await exec(cmd, timeoutMs);
-    if (r.code !== 0) throw new RemoteError(host, `${step} failed (exit ${r.code})`, { step, detail: `${r.stdout}${r.stderr}`.trim().split('\n').slice(-10).join('\n') });
-    return r;
-  };
-  // The root the node runs from: hooks see it as RELEASE_DIR.
-  const runRoot = facts.state.started && facts.state.releases.includes(facts.state.started) ? releaseDir(l, facts.state.started) : l.root;
-  const hook = (name: DeployHookName): Step[] => {
-    const vars = { APP: plan.app, VERSION: plan.version, DEPLOY_ENVIRONMENT: plan.env, DELIVER_TO: l.deliverTo, RELEASE_DIR: runRoot, PREVIOUS_VERSION: from };
-    const cmd = hookCommand(plan.hooks, name, vars);
-    return cmd ? [{ name, run: async () => void (await must(cmd, name, 600_000)) }] : [];
-  };
-  const record = (result: 'ok' | 'failed', extra: { step?: string; error?: string } = {}) =>
-    auditCommand(l, auditEntry({ action: 'upgrade', env: plan.env, version: plan.version, previous: from, result, ...extra }));
+class InstallFailed extends Error {}
 
+export async function upgradeHost(backend: Backend, h: UpgradeHost, run: UpgradeRun): Promise<HostUpgradeResult> {
+  const host = backend.target.name;
+  const l = h.layout;
+  const steps = upgradeSteps(h);
   let keeper: LockKeeper | undefined;
   let locked = false;
-  let placed = false;
   let current = 'lock';
-  const steps: Step[] = [
-    {
-      name: 'lock',
-      run: async () => {
-        await acquireLock(backend, l, owner, { ...plan.lock, dirs: [l.incoming, l.releases], warn: plan.events.warn, ...sig });
-        locked = true;
-        keeper = keepLock(backend, l, owner.id, plan.lock.ttlMs);
-      },
-    },
-    {
-      name: 'upload',
-      run: async () => {
-        const chain = and(receiveCommand(upload), verifyCommand(upload, plan.source.sha256, plan.source.size), placeUpgradeCommand(l, kind, upload, plan.version, env));
-        const r = await backend.exec(chain.text, { stdin: plan.source.open(), timeoutMs: 600_000, ...sig });
-        const last = `${r.stderr}${r.stdout}`.trim().split('\n').pop() ?? '';
-        if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, last, { step: 'verify' });
-        if (r.code === EXIT_UPLOAD) throw new RemoteError(host, last || 'upload failed', { step: 'upload' });
-        if (r.code !== 0) throw new RemoteError(host, `upload failed (exit ${r.code})`, { step: 'upload', ...(last ? { detail: last } : {}) });
-        placed = true;
-      },
-    },
-    ...hook('pre_upgrade_release'),
-    { name: 'releases', run: async () => void (await must(ensureReleasesCommand(l, kind, from, env), 'releases')) },
-    {
-      name: 'install',
-      run: async () => {
-        // From here release_handler owns the root's RELEASES and start_erl.data, also when it fails.
-        placed = false;
-        const r = await exec(installUpgradeCommand(l, kind, plan.version, env), 600_000);
-        const verdict = parseInstallOutput(kind, r.code, `${r.stdout}\n${r.stderr}`);
-        if (!verdict.ok) throw await installFailed(verdict.reason);
-      },
-    },
-    {
-      name: 'check',
-      run: async () => {
-        const [now, pid] = [await runningVersion(ctx, kind), await osPid(ctx, kind)];
-        if (now !== plan.version) throw new RemoteError(host, `after the upgrade the node runs ${now ?? 'no answer'}, not ${plan.version}`, { step: 'check' });
-        if (pid !== facts.pid) throw new RemoteError(host, `the node's OS pid changed (${facts.pid} → ${pid ?? 'none'}): it was restarted, not upgraded`, { step: 'check' });
-      },
-    },
-    {
-      name: 'activate',
-      run: async () => {
-        const prune = pruneCommand(l, pruneList(afterActivation(facts.state, plan.version), plan.keepReleases));
-        await must(and(keepUpgradedCommand(l, kind, plan.version, id, env), activateCommand(l, plan.version, id), sh`{ ${record('ok')}; ${prune ?? sh`true`}; } || true`), 'activate');
-      },
-    },
-    ...hook('post_upgrade_release'),
-  ];
-
-  /** release_handler said no: its own rollback leaves (or restarts) the node on the old release; say which it runs. */
-  async function installFailed(reason: string): Promise<RemoteError> {
-    await exec(dropSavedCommand(l, kind, plan.version, env)).catch(() => undefined);
-    // The node may be restarting (init:restart) right now: ask until it answers or START_TIMEOUT passes.
-    let now: string | undefined;
-    for (const deadline = Date.now() + plan.startTimeoutMs; !now && Date.now() < deadline && !plan.signal?.aborted; ) {
-      now = await runningVersion(ctx, kind).catch(() => undefined);
-      if (!now) await sleep(1000);
-    }
-    const where = now ? `the node runs ${now}` : `the node does not answer within ${Math.round(plan.startTimeoutMs / 1000)}s`;
-    return new RemoteError(host, `release_handler could not install ${plan.version}: ${reason}; ${where}`, { step: 'install' });
-  }
-
-  try {
-    for (const s of steps) {
-      if (plan.signal?.aborted) throw new InterruptedError();
+  const o: RunStepOptions = {
+    ...opts(run.signal),
+    onStep: (s) => {
       if (keeper?.lost) throw lostLockError(host, current);
       current = s.name;
-      plan.events.step?.(host, s.name);
-      await s.run();
-    }
-    return { from, to: plan.version, pid: facts.pid ?? '' };
+      run.events.step?.(host, s.name);
+    },
+    open: () => run.open(),
+    check: answerCheck(h, host, run),
+  };
+  try {
+    run.events.step?.(host, 'lock');
+    await acquireLock(backend, l, h.owner, { ...run.lock, dirs: [l.incoming, l.releases], warn: run.events.warn, ...opts(run.signal) });
+    locked = true;
+    keeper = keepLock(backend, l, h.owner.id, run.lock.ttlMs);
+    await runSteps(backend, steps.slice(1), o);
+    locked = false;
+    return { from: h.node.from, to: h.cfg.version, pid: h.node.pid };
   } catch (err) {
-    if (locked) {
-      const cleanup = placed ? restoreBootFilesCommand(l, kind, plan.version, env) : sh`true`;
-      const e = err instanceof DeliverError ? err.message : String(err);
-      await exec(sh`rm -f ${upload}; ${cleanup}; ${record('failed', { step: current, error: plan.signal?.aborted ? 'interrupted' : e })}`, 30_000, {}).catch(() => undefined);
-    }
-    if (err instanceof RemoteError && !err.step) throw new RemoteError(host, err.message.replace(`${host}: `, ''), { step: current, ...(err.detail ? { detail: err.detail } : {}) });
-    if (err instanceof DeliverError) throw err;
-    throw new RemoteError(host, `${current} failed: ${(err as Error)?.message ?? String(err)}`, { step: current, cause: err });
+    const e = err instanceof InstallFailed ? await installFailed(backend, h, run, err.message) : err;
+    if (locked) await cleanUp(backend, h, current, e, run.signal);
+    if (run.signal?.aborted && !(e instanceof InterruptedError)) throw new InterruptedError();
+    if (e instanceof RemoteError && !e.step) throw new RemoteError(host, e.message.replace(`${host}: `, ''), { step: current, ...(e.detail ? { detail: e.detail } : {}) });
+    if (e instanceof DeliverError) throw e;
+    throw new RemoteError(host, `${current} failed: ${(e as Error)?.message ?? String(e)}`, { step: current, cause: e });
   } finally {
     await keeper?.stop();
-    if (locked) await releaseLock(backend, l, owner.id).catch(() => undefined);
+    if (locked) await releaseLock(backend, l, h.owner.id).catch(() => undefined);
   }
+}
+
+/** The upload and tarball go, and a `failed` audit line (best effort: the connection may be gone). */
+async function cleanUp(backend: Backend, h: UpgradeHost, step: string, err: unknown, signal?: AbortSignal): Promise<void> {
+  const error = signal?.aborted ? 'interrupted' : err instanceof DeliverError ? err.message : String(err);
+  const cmd = sh`rm -f ${upgradeUpload(h)}; { ${dropTarballCommand(h.layout, h.node.kind, h.cfg.version, envFile(h.layout, h.cfg.env))}; }; ${upgradeAudit(h, 'failed', { step, error })}`;
+  await backend.exec(cmd.text, { timeoutMs: 30_000 }).catch(() => undefined);
+}
+
+/**
+ * release_handler said no: before its point of no return nothing changed; after it, it restarts the node in place
+ * into the release it made permanent last (the one the node ran). Ask until the node answers again.
+ */
+async function installFailed(backend: Backend, h: UpgradeHost, run: UpgradeRun, reason: string): Promise<RemoteError> {
+  const host = backend.target.name;
+  let now: { pid?: string; version?: string } = {};
+  for (const deadline = Date.now() + run.n.timeoutMs; !now.version && Date.now() < deadline && !run.signal?.aborted; ) {
+    now = await askNode(backend, run.n, h.node.kind, run.signal).catch(() => ({}));
+    if (!now.version) await sleep(1000);
+  }
+  const pid = now.pid === h.node.pid ? `same OS pid ${now.pid}` : now.pid ? `OS pid ${now.pid}, was ${h.node.pid}` : 'no OS pid';
+  const where = now.version ? `the node runs ${now.version} (${pid})` : `the node does not answer within ${Math.round(run.n.timeoutMs / 1000)}s`;
+  return new RemoteError(host, `release_handler could not install ${h.cfg.version}: ${reason}; ${where}`, { step: 'install' });
 }

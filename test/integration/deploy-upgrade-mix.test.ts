@@ -101,13 +101,25 @@ describe('deploy upgrade (mix release)', () => {
     expect(await ok(['show', 'deploys', 'production', '--host', HOSTS[1]!])).toMatch(/upgrade +0\.3\.0 +0\.2\.0 +ok/);
   }, 600_000);
 
-  it('a crash in code_change: the node stays on 0.3.0 (release_handler rolls back), exit 1 naming host and reason', async () => {
+  it('a crash in code_change after two upgrades in a row: the node stays on 0.3.0 (release_handler rolls back), exit 1 naming host and reason; a restart boots 0.3.0', async () => {
     setVersion('0.4.0', 1000, 'raise "no_way"');
     await ok(['build', 'upgrade', '--with=0.3.0'], REMOTE);
+    // host28 was never restarted: its node runs from the 0.1.0 root, hot-upgraded twice (what a fresh-clone CI run
+    // once saw come back as 0.1.0).
     const r = await deliver(fx.dir, ['deploy', 'upgrade', 'production', '--version=0.4.0', '--host', HOSTS[2]!], REMOTE);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/root@host28 \[install\]: release_handler could not install 0\.4\.0: .*no_way.*; the node runs 0\.3\.0/);
     expect(await on(HOSTS[2]!, 'version')).toBe('0.3.0');
+    expect(await on(HOSTS[2]!, 'rpc', 'IO.puts(Upmix.Greeting.hello())')).toBe('hello from 0.3.0');
     expect(onHost(HOSTS[2]!, `readlink ${DELIVER_TO}/${APP}`).trim()).toBe(`.deliver/${APP}/releases/0.3.0`);
+    // The root it runs from says what it runs: release_handler's RELEASES and start_erl.data name 0.3.0 permanent.
+    const root = `${DELIVER_TO}/.deliver/${APP}/releases/0.1.0/releases`;
+    expect(onHost(HOSTS[2]!, `cat ${root}/start_erl.data`).trim()).toMatch(/ 0\.3\.0$/);
+    expect(onHost(HOSTS[2]!, `cat ${root}/RELEASES`)).toMatch(/"0\.3\.0",\s*"[\d.]+",\s*\[[^\]]*\],\s*permanent/);
+    expect(await ok(['show', 'deploys', 'production', '--host', HOSTS[2]!], REMOTE)).toMatch(/upgrade +0\.4\.0 +0\.3\.0 +failed \(install\)/);
+    // A restart boots the last good version.
+    await on(HOSTS[2]!, 'restart');
+    expect(await on(HOSTS[2]!, 'version')).toBe('0.3.0');
+    expect(await on(HOSTS[2]!, 'rpc', 'IO.puts(System.get_env("RELEASE_VSN"))')).toBe('0.3.0');
   }, 600_000);
 });

@@ -95,6 +95,14 @@ describe('deploy upgrade (relx)', () => {
 
   it('hot-upgrades all three nodes: same OS pids, counters kept, new code answering, version 0.2.0, hooks, audit; a restart boots 0.2.0', async () => {
     const before = await pids();
+    // --dry-run: the read-only queries and the plan per host; nothing changes.
+    const dry = await deliver(fx.dir, ['deploy', 'upgrade', 'production', '--version=0.2.0', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/Dry run: hot upgrade uprel 0\.1\.0 → 0\.2\.0 in production/);
+    expect(dry.stdout).toMatch(/relx node, OS pid \d+, runs 0\.1\.0/);
+    expect(dry.stdout).toMatch(/\d+\. install: bin\/uprel upgrade 0\.2\.0: 0\.1\.0 → 0\.2\.0 in the running node/);
+    expect(dry.stdout).toContain('version: ask the relx node which version it runs (release_handler)');
+    expect(await on(HOSTS[0]!, 'version')).toBe('0.1.0');
     const r = await deliver(fx.dir, ['deploy', 'upgrade', 'to', 'production', '--version=0.2.0', '--strategy=rolling']);
     expect(r.code, r.stderr).toBe(0);
     expect(await pids()).toEqual(before);
@@ -104,8 +112,8 @@ describe('deploy upgrade (relx)', () => {
       expect(active(h)).toBe('0.2.0');
       expect(onHost(h, `cat ${DELIVER_TO}/hooks.log`)).toBe('pre 0.1.0 0.2.0\npost 0.1.0 0.2.0\n');
       expect(onHost(h, `cat ${DELIVER_TO}/.deliver/${APP}/releases/0.2.0/releases/start_erl.data`)).toMatch(/ 0\.2\.0$/m);
-      // The old root boots its own version again (rollback), while the node still runs from it.
-      expect(onHost(h, `cat ${DELIVER_TO}/.deliver/${APP}/releases/0.1.0/releases/start_erl.data`)).toMatch(/ 0\.1\.0$/m);
+      // The root the node still runs from says what it runs (release_handler's files).
+      expect(onHost(h, `cat ${DELIVER_TO}/.deliver/${APP}/releases/0.1.0/releases/start_erl.data`)).toMatch(/ 0\.2\.0$/m);
     }
     const shown = await ok(['show', 'deploys', 'production']);
     expect(shown).toMatch(/root@host23 +upgrade +0\.2\.0 +0\.1\.0 +ok/);
@@ -144,8 +152,15 @@ describe('deploy upgrade (relx)', () => {
     for (const h of HOSTS) expect(await on(h, 'version')).toBe('0.3.1');
     expect(await on(HOSTS[2]!, 'rpc', `${APP}_counter:bump().`)).toBe('100');
 
-    // Rollback goes back to 0.2.0 everywhere (restarting the nodes) and boots it.
+    // Rollback goes back to 0.2.0 everywhere (restarting the nodes) and boots it; then to 0.1.0 on host24, whose
+    // node ran from the 0.1.0 root until now: that root boots 0.1.0 again.
     await ok(['rollback', 'production']);
     for (const h of HOSTS) expect(await on(h, 'version')).toBe('0.2.0');
+    await ok(['rollback', 'production', '--version=0.1.0', '--host', HOSTS[1]!]);
+    expect(await on(HOSTS[1]!, 'version')).toBe('0.1.0');
+    expect(await on(HOSTS[1]!, 'rpc', `${APP}_counter:bump().`)).toBe('1');
+    // A plain deploy keeps working after all that.
+    await ok(['deploy', 'release', 'production', '--version=0.3.1', '--start-deploy', '--host', HOSTS[1]!]);
+    expect(await on(HOSTS[1]!, 'version')).toBe('0.3.1');
   }, 600_000);
 });
