@@ -1,10 +1,9 @@
 // `deliver deploy upgrade [to] <env> --version=V` (hot-upgrade the running nodes from the store's upgrade tarball)
 // and `deliver upgrade [env]` (build the upgrade from what the hosts run, then hot-upgrade or deploy).
 import type { Command } from 'commander';
-import { openDeployEnv, openReleaseStore, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
-import { parseStrategy } from '../../deploy/strategy.js';
+import { fanFlags, openDeployEnv, openReleaseStore, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
 import { buildUpgrade } from '../../upgrade/build-upgrade.js';
-import { deployUpgrade, type UpgradeFlags } from '../../upgrade/deploy-upgrade.js';
+import { deployUpgrade } from '../../upgrade/deploy-upgrade.js';
 import { upgradeEnvironment } from '../../upgrade/upgrade-env.js';
 import { formatMs } from '../../output/output.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
@@ -16,17 +15,6 @@ function withUpgradeOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'rolling: hosts per batch, N or P% (default 1)')
     .option('--max-fail <n>', 'failed hosts tolerated before no further host starts, N or P% (default: parallel all, rolling/canary 0)')
     .option('--lock-wait <seconds>', 'wait this long for a host held by another deploy instead of failing');
-}
-
-function upgradeFlags(flags: DeployCliFlags): UpgradeFlags {
-  return {
-    strategy: parseStrategy(flags.strategy),
-    ...(flags.version !== undefined ? { version: flags.version } : {}),
-    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
-    ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
-    ...(flags.lockWait !== undefined ? { lockWait: flags.lockWait } : {}),
-    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-  };
 }
 
 function deployGroup(program: Command): Command {
@@ -44,7 +32,7 @@ export function registerDeployUpgrade(program: Command): void {
     action(async (ctx, words: string[], flags: DeployCliFlags) => {
       const de = await openDeployEnv(ctx, environmentFrom(words), flags);
       try {
-        await deployUpgrade(de, openReleaseStore(de, ctx.cwd), upgradeFlags(flags));
+        await deployUpgrade(de, openReleaseStore(de, ctx.cwd), fanFlags(flags));
       } finally {
         await de.transport.closeAll();
       }
@@ -65,7 +53,7 @@ export function registerDeployUpgrade(program: Command): void {
       try {
         const store = openReleaseStore(de, ctx.cwd);
         const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store, dryRun: de.dryRun });
-        await upgradeEnvironment(de, store, { ...upgradeFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}) }, async (source) => {
+        await upgradeEnvironment(de, store, { ...fanFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}) }, async (source) => {
           const built = await buildUpgrade({ ...source, appupsOnly: false, release: releaseOptions(de.settings, flags) }, deps);
           ctx.out.info(`${ctx.out.c.green('built')} upgrade ${built.app} ${built.from} → ${built.to} in ${formatMs(built.durationMs)}`);
           return built;
