@@ -1,11 +1,11 @@
-// The on-host audit log (`.deliver/$APP/deploys.jsonl`): one JSON line per deploy or rollback, read back by
+// The on-host audit log (`.deliver/$APP/deploys.jsonl`): one JSON line per deploy, hot upgrade or rollback, read back by
 // `deliver show deploys <env>`.
 import { hostname, userInfo } from 'node:os';
 import { redactValue } from '../output/redact.js';
 
 export interface AuditEntry {
   at: string;
-  action: 'deploy' | 'rollback';
+  action: 'deploy' | 'rollback' | 'upgrade';
   env: string;
   version: string;
   previous?: string;

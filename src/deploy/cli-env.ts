@@ -11,7 +11,7 @@ import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from '../cli/common.js';
 import { resolveEnvironment } from '../config/resolve.js';
-import type { DeployEnv, DeployFlags } from './run.js';
+import type { DeployEnv, DeployFlags, FanFlags } from './run.js';
 import { DEFAULT_CONCURRENCY, parseStrategy } from './strategy.js';
 
 export interface DeployCliFlags extends TargetFlags {
@@ -45,6 +45,20 @@ export function withDeployOptions(cmd: Command): Command {
     .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
     .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true')
     .option('--run-migrations', 'then run the migrations (deliver migrate) once, on the first host, before the deploy is reported done');
+}
+
+/** The flags every multi-host command that changes hosts shares (rollback, deploy upgrade). */
+export type FanCliFlags = Pick<DeployCliFlags, 'strategy' | 'version' | 'lockWait' | 'concurrency' | 'batchSize' | 'maxFail'>;
+
+export function fanFlags(flags: FanCliFlags): FanFlags & { version?: string; lockWait?: string } {
+  return {
+    strategy: parseStrategy(flags.strategy),
+    ...(flags.version !== undefined ? { version: flags.version } : {}),
+    ...(flags.lockWait !== undefined ? { lockWait: flags.lockWait } : {}),
+    ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
+    ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
+    ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
+  };
 }
 
 export function deployFlags(flags: DeployCliFlags): DeployFlags {

@@ -9,6 +9,8 @@ export const DEPLOY_HOOKS = [
   'post_extract_release_archive',
   'pre_start_deployed_release',
   'post_start_deployed_release',
+  'pre_upgrade_release',
+  'post_upgrade_release',
 ] as const;
 export type DeployHookName = (typeof DEPLOY_HOOKS)[number];
 

@@ -40,7 +40,7 @@ export function unknownScriptCommand(output: string): string | undefined {
  * `cd` into the release the node was started from (its script knows that node's cookie and paths) or, when
  * deliver did not start it, the active release; and load the environment's env file first.
  */
-function inRunning(l: Layout, envFile: string | undefined): Shell {
+export function inRunning(l: Layout, envFile: string | undefined): Shell {
   return sh`${envLoad(envFile)}d=${l.root}; s=$(cat ${l.started} 2>/dev/null); if [ -n "$s" ] && [ -x ${l.releases}/"$s"/bin/${l.app} ]; then d=${l.releases}/"$s"; fi; cd "$d"`;
 }
 
@@ -69,10 +69,33 @@ export function pidCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shel
   return and(inRunning(l, envFile), sh`${bin(l)} pid`);
 }
 
-/** Starts the active release in the background and records which release the node runs. */
+/**
+ * Where a hot upgrade saves, in the root it upgrades, the files that make that root boot its own version (the
+ * upgrade leaves release_handler's versions in place while the node runs: docs/UPGRADES.md).
+ */
+export const BOOT_SAVE_DIR = '.deliver-boot';
+
+/** The files that decide which version a release root boots, relative to it. */
+export function bootFiles(app: string): string[] {
+  return ['releases/start_erl.data', 'releases/RELEASES', `bin/${app}`];
+}
+
+/**
+ * In the current directory (a release root about to be started, so no node runs from it): the boot files a hot
+ * upgrade saved are put back (a file that did not exist is removed), so the root boots its own version again.
+ */
+export function restoreBootCommand(app: string): Shell {
+  const put = sh`for f in ${bootFiles(app)}; do if [ -f ${BOOT_SAVE_DIR}/"$f" ]; then cp -p ${BOOT_SAVE_DIR}/"$f" "$f" || exit 1; else rm -f "$f"; fi; done && rm -rf ${BOOT_SAVE_DIR}`;
+  return sh`if [ -d ${BOOT_SAVE_DIR} ]; then ${put}; fi`;
+}
+
+/**
+ * Starts the active release in the background and records which release the node runs. A root a hot upgrade
+ * left booting a newer version gets its own boot files back first.
+ */
 export function startCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
   const start = kind === 'distillery' ? sh`${bin(l)} start` : sh`${bin(l)} daemon`;
-  return and(inActive(l, envFile), sh`basename "$(pwd -P)" > ${l.started}.tmp && mv -f ${l.started}.tmp ${l.started}`, start);
+  return and(inActive(l, envFile), sh`basename "$(pwd -P)" > ${l.started}.tmp && mv -f ${l.started}.tmp ${l.started}`, restoreBootCommand(l.app), start);
 }
 
 export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
@@ -80,9 +103,18 @@ export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
   return and(inRunning(l, envFile), sh`${bin(l)} stop`);
 }
 
-/** The version the running node reports (not the script's version). */
+/**
+ * mix: release_handler's current (else permanent) release, which a hot upgrade changes while RELEASE_VSN keeps the
+ * booted version; RELEASE_VSN only in a node without release_handler (no sasl). While the node boots (also its
+ * in-place restart after a failed upgrade) there is no answer: release_handler may not run yet, and RELEASE_VSN is
+ * that of the OS process's first boot.
+ */
+const MIX_RUNNING_VERSION =
+  'case :init.get_status() do {:started, _} -> v = if Process.whereis(:release_handler), do: (rs = :release_handler.which_releases(); {_, v, _, _} = List.keyfind(rs, :current, 3) || List.keyfind(rs, :permanent, 3); List.to_string(v)), else: System.get_env("RELEASE_VSN"); IO.puts(v); s -> raise "the node is still starting (#{inspect(s)})" end';
+
+/** The version the running node runs (not the script's version): after a hot upgrade, the new one. */
 export function versionCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
-  if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'IO.puts(System.get_env("RELEASE_VSN"))'}`);
+  if (kind === 'mix') return and(inRunning(l, envFile), sh`${bin(l)} rpc ${MIX_RUNNING_VERSION}`);
   if (kind === 'relx') return and(inRunning(l, envFile), sh`${bin(l)} eval ${'{_, V, _, _} = hd([R || R = {_, _, _, S} <- release_handler:which_releases(), S =:= current orelse S =:= permanent]), V.'}`);
   // Distillery's rpc prints the expression's value (IO.inspect): a quoted string, unquoted by runQuery.
   return and(inRunning(l, envFile), sh`${bin(l)} rpc ${'rs = :release_handler.which_releases(); {_, v, _, _} = List.keyfind(rs, :current, 3) || List.keyfind(rs, :permanent, 3); List.to_string(v)'}`);

@@ -52,7 +52,7 @@ export interface FanFlags {
   maxFail?: string;
 }
 
-function strategyOf(flags: FanFlags): StrategyOptions {
+export function strategyOf(flags: FanFlags): StrategyOptions {
   return {
     strategy: flags.strategy ?? 'parallel',
     concurrency: parseConcurrency(flags.concurrency),
@@ -61,13 +61,13 @@ function strategyOf(flags: FanFlags): StrategyOptions {
   };
 }
 
-function seconds(value: string | undefined, name: string, fallbackMs: number): number {
+export function seconds(value: string | undefined, name: string, fallbackMs: number): number {
   if (value === undefined || value === '') return fallbackMs;
   if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`${name}: expected seconds, got ${JSON.stringify(value)}`);
   return Math.round(Number(value) * 1000);
 }
 
-function lockSettings(de: DeployEnv, lockWait?: string) {
+export function lockSettings(de: DeployEnv, lockWait?: string) {
   return {
     waitMs: seconds(lockWait, '--lock-wait', 0),
     ttlMs: seconds(de.settings.get('LOCK_TTL'), 'LOCK_TTL', DEFAULT_LOCK_TTL_MS),

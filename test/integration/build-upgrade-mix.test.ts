@@ -7,21 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bed, commitFile, createMixFixture, deliver, git, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { elixirCounter } from '../helpers/counter-apps.js';
 
 const BUILD_AT = '/srv/builds/build-upgrade-mix';
 let fx: Fixture;
 let node: { dir: string; env: NodeJS.ProcessEnv } | undefined;
 
-const counter = (step: number) => `defmodule Demo.Counter do
-  use GenServer
-  def start_link(_), do: GenServer.start_link(__MODULE__, 0, name: __MODULE__)
-  def bump, do: GenServer.call(__MODULE__, :bump)
-  @impl true
-  def init(n), do: {:ok, n}
-  @impl true
-  def handle_call(:bump, _from, n), do: {:reply, n + ${step}, n + ${step}}
-end
-`;
+const counter = (step: number) => elixirCounter('Demo.Counter', step);
 
 /** mix release starts sasl by default; `sasl = false` sets `sasl: :none`, which takes it out of the release's started applications. */
 function setVersion(version: string, sasl = true): void {

@@ -7,21 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bed, commitFile, createRebarFixture, deliver, git, onHost, spareEpmdPort, writeDeliverConfig, type Fixture } from '../helpers/fixtures.js';
+import { erlangCounter } from '../helpers/counter-apps.js';
 
 const BUILD_AT = '/srv/builds/build-upgrade-rebar3';
 let fx: Fixture;
 let node: { dir: string; env: NodeJS.ProcessEnv } | undefined;
 
-const counter = (step: number) => `-module(demorel_counter).
--behaviour(gen_server).
--export([start_link/0, bump/0, init/1, handle_call/3, handle_cast/2, code_change/3]).
-start_link() -> gen_server:start_link({local, ?MODULE}, ?MODULE, 0, []).
-bump() -> gen_server:call(?MODULE, bump).
-init(N) -> {ok, N}.
-handle_call(bump, _From, N) -> {reply, N + ${step}, N + ${step}}.
-handle_cast(_, N) -> {noreply, N}.
-code_change(_, N, _) -> {ok, N}.
-`;
+const counter = (step: number) => erlangCounter('demorel', step);
 
 function setVersion(version: string): void {
   const cfg = readFileSync(join(fx.dir, 'rebar.config'), 'utf8').replace(/\{demorel, "[^"]*"\}/, `{demorel, "${version}"}`);

@@ -5,6 +5,7 @@ import { registerBuildUpgrade } from './build-upgrade.js';
 import { registerShow } from './show.js';
 import { registerShowRelup } from './show-relup.js';
 import { registerDeploy } from './deploy.js';
+import { registerDeployUpgrade } from './deploy-upgrade.js';
 import { registerNode } from './node.js';
 import { registerMigrate } from './migrate.js';
 import { registerRollback } from './rollback.js';
@@ -23,6 +24,7 @@ export function registerCommands(program: Command): void {
   registerShow(program);
   registerShowRelup(program);
   registerDeploy(program);
+  registerDeployUpgrade(program);
   registerNode(program);
   registerMigrate(program);
   registerRollback(program);

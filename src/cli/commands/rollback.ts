@@ -1,8 +1,7 @@
 // `deliver rollback <env> [--version=V]`: back to the previous (or named) release on every host, in one command.
 import type { Command } from 'commander';
-import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { fanFlags, openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
 import { rollback } from '../../deploy/run.js';
-import { parseStrategy } from '../../deploy/strategy.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 
 type RollbackFlags = TargetFlags & { version?: string; lockWait?: string; concurrency?: string; strategy?: string; batchSize?: string; maxFail?: string };
@@ -24,14 +23,7 @@ export function registerRollback(program: Command): void {
     action(async (ctx, words: string[], flags: RollbackFlags) => {
       const de = await openDeployEnv(ctx, environmentFrom(words), flags);
       try {
-        await rollback(de, {
-          strategy: parseStrategy(flags.strategy),
-          ...(flags.version !== undefined ? { version: flags.version } : {}),
-          ...(flags.lockWait !== undefined ? { lockWait: flags.lockWait } : {}),
-          ...(flags.concurrency !== undefined ? { concurrency: flags.concurrency } : {}),
-          ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
-          ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
-        });
+        await rollback(de, fanFlags(flags));
       } finally {
         await de.transport.closeAll();
       }

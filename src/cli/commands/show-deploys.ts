@@ -17,7 +17,7 @@ export function registerShowDeploys(program: Command): void {
         .command('deploys')
         .alias('deploy')
         .argument('[words...]', '[on] <environment> (default staging)')
-        .description('deploys and rollbacks recorded on the hosts (audit log), oldest first')
+        .description('deploys, hot upgrades and rollbacks recorded on the hosts (audit log), oldest first')
         .option('-n, --lines <n>', 'entries read per host (default 20)'),
     ),
   ).action(
