@@ -19,6 +19,8 @@ import { nodeTargetOf, type UpgradeConfig } from './upgrade-plan.js';
 export interface UpgradeFlags extends FanFlags {
   version?: string;
   lockWait?: string;
+  /** `--run-migrations`: runs once every host has the new code, before the summary (like deployRelease's). */
+  afterDeploy?: () => Promise<void>;
 }
 
 export interface UpgradeResult {
@@ -86,6 +88,7 @@ export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: U
     const ref = await releaseRefOf(store, stored, de.signal);
     const hosts = facts.map((f) => upgradePlan(upgradeTarget(cfg, ref, f), f));
     printPlan(de.out, { title: `hot upgrade ${about}`, facts: [`upgrade: ${ref.file}, ${ref.size} bytes, sha256 ${ref.sha256}; goes from ${accepts.join(', ')}`], hosts });
+    await flags.afterDeploy?.();
     return { env: de.env, app: de.app, version, accepts, hosts: [] };
   }
   const byHost = new Map(facts.map((f) => [f.host, f]));
@@ -123,9 +126,11 @@ export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: U
     live.stop();
     await source.dispose();
   }
+  const afterError = flags.afterDeploy && !de.signal.aborted && outcomes.every((o) => o.status === 'ok') ? await flags.afterDeploy().then(() => undefined, (err: unknown) => err) : undefined;
   const result: UpgradeResult = { env: de.env, app: de.app, version, accepts, hosts: outcomes };
   de.out.result(result);
   printSummary(de.out, outcomes, { title: `upgrade ${version}`, valueColumn: { header: 'FROM', cell: (v) => (v as HostUpgradeResult).from } });
+  if (afterError) throw afterError;
   finish(de, 'deploy upgrade', outcomes as HostOutcome<unknown>[]);
   return result;
 }

@@ -52,6 +52,8 @@ export interface UpgradeEnvFlags extends UpgradeFlags {
 }
 
 export async function upgradeEnvironment(de: DeployEnv, store: ReleaseStore, flags: UpgradeEnvFlags, build: (source: UpgradeSource) => Promise<{ to: string }>): Promise<void> {
+  // The migrations run once for the whole command, not inside each of its two deploys.
+  const { afterDeploy, ...fan } = flags;
   const facts = await readAllFacts(de, de.targets, 'upgrade');
   const from = agreedVersion(facts, de.env);
   const source = await upgradeSource(store, de.app, from, de.projectDir);
@@ -62,15 +64,17 @@ export async function upgradeEnvironment(de: DeployEnv, store: ReleaseStore, fla
     const how = `build the upgrade ${'with' in source ? `--with=${source.with}` : `--from=${source.from}`} to the current branch, then hot-upgrade ${hot.length} host(s) and deploy it as a plain release to ${cold.size}`;
     const plans = facts.map((f) => ({ host: f.host, steps: f.steps, facts: [f.running ? `runs ${f.version}: hot upgrade (its steps follow from the built upgrade: deploy upgrade --dry-run)` : `not running (active ${f.state.active ?? 'none'}): plain deploy`] }));
     printPlan(de.out, { title: `upgrade ${de.app} in ${de.env}`, facts: [how], hosts: plans });
+    await afterDeploy?.();
     return;
   }
   const { to } = await build(source);
-  await deployUpgrade({ ...de, targets: de.targets.filter((t) => !cold.has(t.name)) }, store, { ...flags, version: to }, hot);
+  await deployUpgrade({ ...de, targets: de.targets.filter((t) => !cold.has(t.name)) }, store, { ...fan, version: to }, hot);
   if (cold.size) {
-    const plain: DeployFlags = { ...flags, version: to, command: 'upgrade', ...(flags.startDeploy ? { startDeploy: true } : {}) };
+    const plain: DeployFlags = { ...fan, version: to, command: 'upgrade', ...(flags.startDeploy ? { startDeploy: true } : {}) };
     await deployRelease({ ...de, targets: de.targets.filter((t) => cold.has(t.name)) }, store, plain);
   }
-  // (Issue 14's --run-migrations belongs here: every host has the new code, before the end check.)
+  // --run-migrations: once every host has the new code (hot or plain), before the end check.
+  await afterDeploy?.();
   // The end state, read again from every host: running nodes run `to`, stopped hosts have it active.
   const after = await readAllFacts(de, de.targets, 'upgrade check');
   const wrong = after.filter((f) => (f.running ? f.version !== to : f.state.active !== to));

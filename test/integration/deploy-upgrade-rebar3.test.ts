@@ -60,6 +60,8 @@ beforeAll(async () => {
       `DELIVER_TO="${DELIVER_TO}"`,
       'pre_upgrade_release() { echo "pre $PREVIOUS_VERSION $VERSION" >> "$DELIVER_TO/hooks.log"; }',
       'post_upgrade_release() { echo "post $PREVIOUS_VERSION $VERSION" >> "$DELIVER_TO/hooks.log"; }',
+      // `upgrade --run-migrations` runs this once, in the release root active once every host has the new code.
+      `MIGRATE_COMMAND='pwd -P >> ${DELIVER_TO}/migrations.log'`,
     ].join('\n'),
   });
   await ok(['build', 'release']);
@@ -144,9 +146,14 @@ describe('deploy upgrade (relx)', () => {
     setVersion('0.3.1', 100);
     await on(HOSTS[2]!, 'stop');
     const pid0 = await on(HOSTS[0]!, 'pid');
-    const r = await deliver(fx.dir, ['upgrade', 'production', '--start-deploy']);
+    const r = await deliver(fx.dir, ['upgrade', 'production', '--start-deploy', '--run-migrations']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout + r.stderr).toContain('2 of 3 host(s) run uprel 0.2.0; building the upgrade --with=0.2.0');
+    // The migrations ran once for the environment, on its first host, in the 0.3.1 root, before the end report.
+    expect(onHost(HOSTS[0]!, `cat ${DELIVER_TO}/migrations.log`).trim().split('/').pop()).toBe('0.3.1');
+    for (const h of HOSTS.slice(1)) expect(onHost(h, `test -e ${DELIVER_TO}/migrations.log && echo yes || echo no`).trim()).toBe('no');
+    expect(r.stdout.indexOf('Running migrations on')).toBeGreaterThan(-1);
+    expect(r.stdout.indexOf('Running migrations on')).toBeLessThan(r.stdout.indexOf('every host has uprel 0.3.1'));
     expect(await on(HOSTS[0]!, 'pid')).toBe(pid0);
     expect(await on(HOSTS[0]!, 'rpc', `${APP}_counter:bump().`)).toBe('110');
     for (const h of HOSTS) expect(await on(h, 'version')).toBe('0.3.1');

@@ -5,6 +5,7 @@ import { fanFlags, openDeployEnv, openReleaseStore, withTargetOptions, type Depl
 import { buildUpgrade } from '../../upgrade/build-upgrade.js';
 import { deployUpgrade } from '../../upgrade/deploy-upgrade.js';
 import { upgradeEnvironment } from '../../upgrade/upgrade-env.js';
+import { migrationsAfterDeploy } from './migrate.js';
 import { formatMs } from '../../output/output.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 import { buildDeps, releaseOptions, withBuildOptions, type BuildFlags } from './build.js';
@@ -14,7 +15,8 @@ function withUpgradeOptions(cmd: Command): Command {
     .option('--strategy <name>', 'parallel (default), rolling or canary')
     .option('--batch-size <n>', 'rolling: hosts per batch, N or P% (default 1)')
     .option('--max-fail <n>', 'failed hosts tolerated before no further host starts, N or P% (default: parallel all, rolling/canary 0)')
-    .option('--lock-wait <seconds>', 'wait this long for a host held by another deploy instead of failing');
+    .option('--lock-wait <seconds>', 'wait this long for a host held by another deploy instead of failing')
+    .option('--run-migrations', 'then run the migrations (deliver migrate) once, on the first host, before the upgrade is reported done');
 }
 
 function deployGroup(program: Command): Command {
@@ -32,7 +34,7 @@ export function registerDeployUpgrade(program: Command): void {
     action(async (ctx, words: string[], flags: DeployCliFlags) => {
       const de = await openDeployEnv(ctx, environmentFrom(words), flags);
       try {
-        await deployUpgrade(de, openReleaseStore(de, ctx.cwd), fanFlags(flags));
+        await deployUpgrade(de, openReleaseStore(de, ctx.cwd), { ...fanFlags(flags), ...migrationsAfterDeploy(de, flags.runMigrations) });
       } finally {
         await de.transport.closeAll();
       }
@@ -53,7 +55,8 @@ export function registerDeployUpgrade(program: Command): void {
       try {
         const store = openReleaseStore(de, ctx.cwd);
         const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store, dryRun: de.dryRun });
-        await upgradeEnvironment(de, store, { ...fanFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}) }, async (source) => {
+        const migrations = migrationsAfterDeploy(de, flags.runMigrations);
+        await upgradeEnvironment(de, store, { ...fanFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}), ...migrations }, async (source) => {
           const built = await buildUpgrade({ ...source, appupsOnly: false, release: releaseOptions(de.settings, flags) }, deps);
           ctx.out.info(`${ctx.out.c.green('built')} upgrade ${built.app} ${built.from} → ${built.to} in ${formatMs(built.durationMs)}`);
           return built;
