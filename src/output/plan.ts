@@ -37,5 +37,6 @@ function notes(steps: readonly Step[], i: number): string[] {
     ...(s.poll && s.poll.timeoutMs > 0 ? [`repeated until it exits 0, up to ${Math.round(s.poll.timeoutMs / 1000)}s`] : []),
     ...(s.query ? ['read-only: it ran during this dry run'] : []),
     ...(s.bestEffort ? ['a failure here does not fail the command'] : []),
+    ...(s.answer ? ['its output and exit status are the command\'s result'] : []),
   ];
 }

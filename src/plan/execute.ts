@@ -20,24 +20,24 @@ export interface RunStepOptions {
   check?: (step: Step, result: ExecResult) => void;
 }
 
-/** Runs one step (its own remote command). Query and best-effort steps return their result whatever the exit. */
+/** Runs one step (its own remote command). Query, answer and best-effort steps return their result whatever the exit. */
 export async function runStep(backend: Backend, step: Step, opts: RunStepOptions = {}): Promise<ExecResult> {
   opts.onStep?.(step);
   const base: ExecOptions = {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
-    ...(step.query || step.bestEffort ? {} : opts.output),
+    ...(step.query || step.bestEffort || step.answer ? {} : opts.output),
   };
   if (step.poll) return poll(backend, step, base, opts.signal, opts.check);
   const stdin = step.input.kind === 'none' ? undefined : await opts.open?.(step.input);
   const o: ExecOptions = { ...base, ...(stdin !== undefined ? { stdin } : {}) };
   try {
-    if (step.query || step.bestEffort) return checked(step, await backend.exec(step.script.text, o), opts.check);
+    if (step.query || step.bestEffort || step.answer) return checked(step, await backend.exec(step.script.text, o), opts.check);
     if (opts.check) return failOn(backend, step, checked(step, await backend.exec(step.script.text, o), opts.check));
     return await backend.run(step.script.text, { ...o, step: step.name });
   } catch (err) {
     if (opts.signal?.aborted) throw new InterruptedError();
-    if (step.bestEffort) return { code: 255, stdout: '', stderr: String((err as Error)?.message ?? err), durationMs: 0 };
+    if (step.bestEffort || step.answer) return { code: 255, stdout: '', stderr: String((err as Error)?.message ?? err), durationMs: 0 };
     throw err;
   }
 }

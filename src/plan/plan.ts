@@ -33,6 +33,8 @@ export interface Step {
   poll?: Poll;
   /** A failure does not fail the command (the audit line, a best-effort log tail). */
   bestEffort?: boolean;
+  /** Its output and exit status are the command's answer, read by the caller (ping, version, rpc, migrate). */
+  answer?: boolean;
   /** Kill the command after this long (node start/stop). */
   timeoutMs?: number;
   /** Read-only: a dry run runs it too (the plan's later steps depend on its answer). */
@@ -68,7 +70,7 @@ export function appendSteps(a: readonly Step[], b: readonly Step[]): Step[] {
   return [...a, ...b.map((s) => ({ ...s, session: s.session - first + base + 1 }))];
 }
 
-type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'query' | 'timeoutMs'>>;
+type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'answer' | 'query' | 'timeoutMs'>>;
 
 /** Builds a host's step list: `add` starts a new session, `join` continues the last one. */
 export class StepList {
@@ -87,7 +89,7 @@ export class StepList {
 
 function pick(more: More): Partial<Step> {
   return {
-    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.query ? { query: true } : {}) };
+    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.answer ? { answer: true } : {}), ...(more.query ? { query: true } : {}) };
 }
 
 export function describeInput(i: StepInput): string {
@@ -120,6 +122,7 @@ export function planJson(p: RunPlan): object {
         input: s.input,
         ...(s.poll ? { poll: s.poll } : {}),
         ...(s.bestEffort ? { bestEffort: true } : {}),
+        ...(s.answer ? { answer: true } : {}),
         ...(s.query ? { readOnly: true } : {}),
         script: s.script.text,
       })),

@@ -15,7 +15,7 @@ import { deploySteps, lockStep, parseInspected, startDeploySteps, type DeployCon
 import { layoutFor } from '../../src/deploy/layout.js';
 import type { LockOwner } from '../../src/deploy/lock.js';
 import { unlockCommand } from '../../src/deploy/lock.js';
-import { waitGoneCommand } from '../../src/deploy/node-plan.js';
+import { queryStep, startSteps, waitGoneCommand } from '../../src/deploy/node-plan.js';
 import { Output } from '../../src/output/output.js';
 import { printPlan } from '../../src/output/plan.js';
 import { appendSteps, planJson, StepList, type RunPlan } from '../../src/plan/plan.js';
@@ -170,6 +170,18 @@ describe('the printed plan', () => {
   }
   const steps = deploySteps(host(), state('0.1.0'));
   const plan: RunPlan = { title: 'deploy demo 0.2.0 to production', facts: ['release: demo_0.2.0.release.tar.gz'], hosts: [{ host: 'web1', steps: steps.slice(0, 3), facts: ['active: 0.1.0'] }] };
+
+  it("a one-shot action's step is the command's answer, not a step whose failure is ignored (a failed migrate fails)", () => {
+    const n = { layout: l, timeoutMs: 1000 };
+    const migrate = queryStep(n, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo' } }, new StepList());
+    const log = startSteps(n, 'mix', 'the release', new StepList()).steps.at(-1)!;
+    const c = capture({});
+    printPlan(c.out, { title: 'migrate', facts: [], hosts: [{ host: 'web1', steps: [...migrate.steps, log], facts: [] }] });
+    const [, first, second] = c.text().split(/\n\s+\d+\. /);
+    expect(first).toContain("its output and exit status are the command's result");
+    expect(first).not.toContain('does not fail the command');
+    expect(second).toContain('a failure here does not fail the command');
+  });
 
   it('per host numbered steps with their values; ends saying nothing changed, no ok table', () => {
     const c = capture({});
