@@ -24,6 +24,8 @@ export interface DeployCliFlags extends TargetFlags {
   concurrency?: string;
   /** `--pull` / `--no-pull` (undefined: RELEASE_PULL decides). */
   pull?: boolean;
+  /** `--no-delta` (false) / `--delta` (undefined: DELTA_DEPLOY decides). */
+  delta?: boolean;
 }
 
 /** The options of `deploy release` (and `update`). */
@@ -38,7 +40,9 @@ export function withDeployOptions(cmd: Command): Command {
     .option('--retry-failed', 'deploy only to the hosts that failed in the last deploy to this environment')
     .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)')
     .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
-    .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true');
+    .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true')
+    .option('--delta', 'hosts with a release installed get only what differs (the default; DELTA_DEPLOY=true)')
+    .option('--no-delta', 'send every host the full release tarball (DELTA_DEPLOY=false)');
 }
 
 export function deployFlags(flags: DeployCliFlags): DeployFlags {
@@ -53,6 +57,7 @@ export function deployFlags(flags: DeployCliFlags): DeployFlags {
   if (flags.healthCheck !== undefined) f.healthCheck = flags.healthCheck;
   if (flags.concurrency !== undefined) f.concurrency = flags.concurrency;
   if (flags.pull !== undefined) f.pull = flags.pull;
+  if (flags.delta !== undefined) f.delta = flags.delta;
   return f;
 }
 
