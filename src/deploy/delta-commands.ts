@@ -31,8 +31,7 @@ export function recomputeManifestCommand(dir: Shell | string): Shell {
 }
 
 /**
- * Prints `[base] VSN`, the active release's manifest without its `[paths]` section (deliver does not need it) and
- * `[base-end]`; nothing between the marks when there is no active release or no manifest. With `recompute` (the
+ * Prints `[base] VSN`, the active release's manifest and `[base-end]`; nothing between the marks when there is no active release or no manifest. With `recompute` (the
  * real run, under the lock) a missing manifest is computed first; the dry run's look only reads.
  */
 export function baseManifestCommand(l: Layout, recompute: boolean): Shell {
@@ -47,7 +46,7 @@ export function baseManifestCommand(l: Layout, recompute: boolean): Shell {
         sh`d=${l.deliverTo}/"$b"`,
         ...(recompute ? [sh`[ -f ${file} ] || ${recomputeManifestCommand(raw('"$d"'))}`] : []),
         sh`printf '%s %s\\n' ${BASE_MARK} "\${b##*/}"`,
-        sh`[ ! -f ${file} ] || sed '/^\\[paths\\]$/,$d' ${file}`,
+        sh`[ ! -f ${file} ] || cat ${file}`,
       ),
     ),
     sh`echo ${BASE_END}`,
@@ -68,18 +67,35 @@ function fail(stage: string, why: string): Shell {
 }
 
 /**
- * Checks a staged root against its `.deliver-manifest`: every file's sha256 (`sha256sum -c`) and the exact list of
- * entries with their types and symlink targets (`find`); on any difference, the failing lines on stderr, exit 9.
+ * Checks a staged root against its `.deliver-manifest`: every file's sha256 (OpenSSL, which uses the CPU's SHA
+ * instructions, else sha256sum) and the exact list of entries with their types and symlink targets (`find`). On a
+ * difference: the first differing files on stderr, the staging dir removed, exit 9.
  */
 export function treeCheckCommand(stage: string): Shell {
-  const m = raw(MANIFEST_FILE);
-  const paths = findEntries(raw(`\\( -type l -printf 'l %P -> %l\\n' -o -printf '%y %P\\n' \\)`));
+  const section = (from: string, to: string) => raw(`sed -n '/^\\[${from}\\]$/,/^\\[${to}\\]$/p' ${MANIFEST_FILE} | sed '1d;/^\\[/d'`);
+  const found = findEntries(raw(`\\( -type l -printf 'l %P -> %l\\n' -o -printf '%y %P\\n' \\)`));
+  // `[entries]` lines without mode and size are what `find` prints for the staged root.
+  const expected = raw(`${section('entries', 'sha256').text} | sed 's/^f [0-7]* [0-9]* /f /; s/^\\([dl]\\) [0-7]* /\\1 /'`);
+  const hash = (tool: string) => raw(`printf '%s\\n' "$sums" | sed 's/^[0-9a-f]*  //' | xargs ${tool}`);
   const differs = group(
-    chain(sh`rm -rf ${stage}`, raw(`printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$(printf '%s\\n' "$bad" | head -n 3 | tr '\\n' ' ')" >&2`), sh`exit ${EXIT_DELTA}`),
+    chain(
+      raw(`bad=$(printf '%s\\n' "$sums" | sha256sum -c --quiet 2>&1 | head -n 3 | tr '\\n' ' ')`),
+      sh`rm -rf ${stage}`,
+      raw(`printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$bad" >&2`),
+      sh`exit ${EXIT_DELTA}`,
+    ),
   );
   return and(
-    sh`bad=$(cd ${stage} && sed -n '/^\\[sha256\\]$/,/^\\[paths\\]$/p' ${m} | sed '1d;$d' | sha256sum -c --quiet --strict 2>&1) || ${differs}`,
-    sh`[ "$(cd ${stage} && ${paths} | LC_ALL=C sort)" = "$(sed -n '/^\\[paths\\]$/,$p' ${stage}/${m} | sed 1d)" ] || ${fail(stage, 'the staged entries differ from the manifest')}`,
+    sh`cd ${stage}`,
+    sh`sums=$(${section('sha256', 'end')})`,
+    ifThen(
+      raw('command -v openssl >/dev/null 2>&1'),
+      sh`got=$(${hash('openssl dgst -sha256 -r')} | sed 's/ [*]/  /')`,
+      sh`got=$(${hash('sha256sum')})`,
+    ),
+    sh`[ "$got" = "$sums" ] || ${differs}`,
+    sh`[ "$(${found} | LC_ALL=C sort)" = "$(${expected} | LC_ALL=C sort)" ] || ${fail(stage, 'the staged entries differ from the manifest')}`,
+    raw('cd /'),
   );
 }
 

@@ -3,11 +3,10 @@
 // (`<root>/.deliver-manifest`). A delta deploy (delta.ts) compares the new release's manifest with the installed
 // one's; the host checks the staged root against it before activation.
 //
-// The file's text, three sections (paths relative to the release root, sorted bytewise):
-//   [entries]   `f <mode> <size> <path>`, `d <mode> <path>`, `l <mode> <path> -> <target>` (from a tarball or `find`)
-//   [sha256]    `<sha256>  <path>` per file: `sha256sum -c` checks a staged root with it
-//   [paths]     `f <path>`, `d <path>`, `l <path> -> <target>`: what `find` must list in the staged root
-// A manifest recomputed on a host (commands: recomputeManifestCommand) has the first two sections only.
+// The file's text, two sections (paths relative to the release root, sorted bytewise), written by deliver at
+// install or recomputed on a host with `find` and `sha256sum` (delta-commands.ts recomputeManifestCommand):
+//   [entries]   `f <mode> <size> <path>`, `d <mode> <path>`, `l <mode> <path> -> <target>`
+//   [sha256]    `<sha256>  <path>` per file, sha256sum's format
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
@@ -124,11 +123,6 @@ function entryLine(e: Entry): string {
   return `l ${oct(e.mode)} ${e.path} -> ${e.target}`;
 }
 
-/** The `[paths]` line of an entry: what `find -printf` prints for it on the host (commands.ts treeCheckCommand). */
-export function pathLine(e: Entry): string {
-  return e.type === 'l' ? `l ${e.path} -> ${e.target}` : `${e.type} ${e.path}`;
-}
-
 export function formatManifest(m: Manifest): string {
   const files = m.entries.filter((e) => e.type === 'f');
   return [
@@ -136,8 +130,6 @@ export function formatManifest(m: Manifest): string {
     ...m.entries.map(entryLine),
     '[sha256]',
     ...files.map((e) => `${e.sha256}  ${e.path}`),
-    '[paths]',
-    ...m.entries.map(pathLine).sort(),
     '',
   ].join('\n');
 }

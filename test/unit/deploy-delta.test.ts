@@ -3,7 +3,7 @@
 // unexpected case (a file changed in place, hard links impossible, --no-delta) sends the full tarball.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, createReadStream, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import { formatManifest, manifestOfTarball, parseManifest, type Manifest } from '../../src/deploy/manifest.js';
 import type { ReleaseSource } from '../../src/deploy/source.js';
 import { localShellBackend } from '../helpers/local-shell.js';
+import { treeOf } from '../helpers/tree.js';
 
 const APP = 'demo';
 const root = mkdtempSync(join(tmpdir(), 'deliver-delta-'));
@@ -64,25 +65,6 @@ const sh = (script: string) => {
     return { code: x.status, out: x.stdout, err: x.stderr };
   }
 };
-
-/** Every entry under `dir` (deliver's own top-level files aside): type, mode, content or link target. */
-function tree(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (rel: string) => {
-    for (const name of readdirSync(join(dir, rel))) {
-      const p = rel ? `${rel}/${name}` : name;
-      if (!rel && name.startsWith('.deliver-')) continue;
-      const st = lstatSync(join(dir, p));
-      if (st.isSymbolicLink()) out[p] = `l -> ${readlinkSync(join(dir, p))}`;
-      else if (st.isDirectory()) {
-        out[p] = `d ${(st.mode & 0o7777).toString(8)}`;
-        walk(p);
-      } else out[p] = `f ${(st.mode & 0o7777).toString(8)} ${createHash('sha256').update(readFileSync(join(dir, p))).digest('hex')}`;
-    }
-  };
-  walk('');
-  return out;
-}
 
 /** What a full unpack of `src` leaves (tar, the APP/ prefix flattened, the release's own tarball dropped). */
 function fullUnpack(src: ReleaseSource, version: string): string {
@@ -189,7 +171,7 @@ describe('delta commands', () => {
       "( cd /r && { echo '[entries]'; find . -mindepth 1 -path './.deliver-*' -prune -o \\( -type f -printf 'f %m %s %P\\n' -o -type d -printf 'd %m %P\\n' -o -type l -printf 'l %m %P -> %l\\n' -o -printf '? %m %P\\n' \\) | LC_ALL=C sort; echo '[sha256]'; find . -mindepth 1 -path './.deliver-*' -prune -o -type f -printf '%P\\0' | xargs -0 -r sha256sum; } > .deliver-manifest.tmp && mv -f .deliver-manifest.tmp .deliver-manifest ) || rm -f /r/.deliver-manifest.tmp",
     );
     expect(baseManifestCommand(l, false).text).toBe(
-      "b=$(readlink /srv/app/demo 2>/dev/null) || b=; case \"$b\" in .deliver/demo/releases/*/*|.deliver/demo/releases/*.tmp-*) b= ;; .deliver/demo/releases/?*) ;; *) b= ;; esac; if [ -n \"$b\" ] && [ -d /srv/app/\"$b\" ]; then d=/srv/app/\"$b\"; printf '%s %s\\n' '[base]' \"${b##*/}\"; [ ! -f \"$d\"/.deliver-manifest ] || sed '/^\\[paths\\]$/,$d' \"$d\"/.deliver-manifest; fi; echo '[base-end]'",
+      "b=$(readlink /srv/app/demo 2>/dev/null) || b=; case \"$b\" in .deliver/demo/releases/*/*|.deliver/demo/releases/*.tmp-*) b= ;; .deliver/demo/releases/?*) ;; *) b= ;; esac; if [ -n \"$b\" ] && [ -d /srv/app/\"$b\" ]; then d=/srv/app/\"$b\"; printf '%s %s\\n' '[base]' \"${b##*/}\"; [ ! -f \"$d\"/.deliver-manifest ] || cat \"$d\"/.deliver-manifest; fi; echo '[base-end]'",
     );
     expect(baseManifestCommand(l, true).text).toContain('[ -f "$d"/.deliver-manifest ] || ( cd "$d" && ');
     expect(writeManifestCommand('/s', '[entries]\nd 755 lib\n').text).toBe("printf '%s' '[entries]\nd 755 lib\n' > /s/.deliver-manifest");
@@ -207,8 +189,12 @@ describe('delta commands', () => {
     );
     expect(treeCheckCommand(stage).text).toBe(
       [
-        `{ bad=$(cd ${stage} && sed -n '/^\\[sha256\\]$/,/^\\[paths\\]$/p' .deliver-manifest | sed '1d;$d' | sha256sum -c --quiet --strict 2>&1) || { rm -rf ${stage}; printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$(printf '%s\\n' "$bad" | head -n 3 | tr '\\n' ' ')" >&2; exit 9; }; }`,
-        `{ [ "$(cd ${stage} && find . -mindepth 1 -path './.deliver-*' -prune -o \\( -type l -printf 'l %P -> %l\\n' -o -printf '%y %P\\n' \\) | LC_ALL=C sort)" = "$(sed -n '/^\\[paths\\]$/,$p' ${stage}/.deliver-manifest | sed 1d)" ] || ${fail('the staged entries differ from the manifest')}; }`,
+        `cd ${stage}`,
+        `{ sums=$(sed -n '/^\\[sha256\\]$/,/^\\[end\\]$/p' .deliver-manifest | sed '1d;/^\\[/d'); }`,
+        `{ if command -v openssl >/dev/null 2>&1; then got=$(printf '%s\\n' "$sums" | sed 's/^[0-9a-f]*  //' | xargs openssl dgst -sha256 -r | sed 's/ [*]/  /'); else got=$(printf '%s\\n' "$sums" | sed 's/^[0-9a-f]*  //' | xargs sha256sum); fi; }`,
+        `{ [ "$got" = "$sums" ] || { bad=$(printf '%s\\n' "$sums" | sha256sum -c --quiet 2>&1 | head -n 3 | tr '\\n' ' '); rm -rf ${stage}; printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$bad" >&2; exit 9; }; }`,
+        `{ [ "$(find . -mindepth 1 -path './.deliver-*' -prune -o \\( -type l -printf 'l %P -> %l\\n' -o -printf '%y %P\\n' \\) | LC_ALL=C sort)" = "$(sed -n '/^\\[entries\\]$/,/^\\[sha256\\]$/p' .deliver-manifest | sed '1d;/^\\[/d' | sed 's/^f [0-7]* [0-9]* /f /; s/^\\([dl]\\) [0-7]* /\\1 /' | LC_ALL=C sort)" ] || ${fail('the staged entries differ from the manifest')}; }`,
+        'cd /',
       ].join(' && '),
     );
     expect(() => deltaUnpackCommand(l, '/t', '0.2.0', '1', '0.1.0', ['a b'], 'M')).toThrow(/unsafe path/);
@@ -266,7 +252,7 @@ describe('delta deploys on a local shell', () => {
     expect(r).toMatchObject({ transfer: 'delta', previous: '0.1.0' });
     expect(r.receivedBytes).toBeLessThan(v2.size);
     expect(b.commands).toHaveLength(1);
-    expect(tree(rel(to, '0.2.0'))).toEqual(tree(fullUnpack(v2, '0.2.0')));
+    expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
     const ino = (v: string, p: string) => statSync(join(rel(to, v), p)).ino;
     expect(ino('0.2.0', 'lib/kernel-9/ebin/kernel.beam')).toBe(ino('0.1.0', 'lib/kernel-9/ebin/kernel.beam'));
     expect(ino('0.2.0', 'erts-14/bin/beam.smp')).toBe(ino('0.1.0', 'erts-14/bin/beam.smp'));
@@ -285,7 +271,7 @@ describe('delta deploys on a local shell', () => {
     expect(r.fullReason).toMatch(/^the delta failed \(a file differs from the manifest \(changed in place on this host\?\): lib\/kernel-9\/ebin\/kernel.beam: FAILED/);
     expect(r.receivedBytes).toBeGreaterThan(v2.size);
     expect(warnings.join('\n')).toMatch(/sending the full tarball instead/);
-    expect(tree(rel(to, '0.2.0'))).toEqual(tree(fullUnpack(v2, '0.2.0')));
+    expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
     expect(readdirSync(join(to, '.deliver', APP, 'releases')).sort()).toEqual(['0.1.0', '0.2.0']);
   });
 
@@ -302,7 +288,7 @@ describe('delta deploys on a local shell', () => {
     } finally {
       process.env.PATH = path;
     }
-    expect(tree(rel(to, '0.2.0'))).toEqual(tree(fullUnpack(v2, '0.2.0')));
+    expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
   });
 
   it('--no-delta: the full tarball; a release installed without a manifest gets one computed under the lock', async () => {
@@ -316,7 +302,7 @@ describe('delta deploys on a local shell', () => {
     rmSync(join(rel(to2, '0.1.0'), '.deliver-manifest'));
     expect(await deployHost(localShellBackend(), options(to2, v2, '0.2.0'))).toMatchObject({ transfer: 'delta' });
     expect(existsSync(join(rel(to2, '0.1.0'), '.deliver-manifest'))).toBe(true);
-    expect(tree(rel(to2, '0.2.0'))).toEqual(tree(fullUnpack(v2, '0.2.0')));
+    expect(treeOf(rel(to2, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
   });
 
   it('the tree check refuses an extra file and a changed symlink (exit 9, the staging dir removed)', () => {
