@@ -415,9 +415,11 @@ async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previou
 export async function planDeployHost(backend: Backend, target: DeployHost, signal?: AbortSignal, src?: DeltaSource): Promise<HostPlan> {
   const opts: RunStepOptions = signal ? { signal } : {};
   const inspect = new StepList().add('inspect', "read the host's state (read-only)", inspectScript(target), { query: true }).steps[0]!;
-  const r = await runStep(backend, inspect, opts);
+  // Every line kept (a result keeps only its last 64 KiB; the installed release's manifest can be longer).
+  const lines: string[] = [];
+  const r = await runStep(backend, inspect, { ...opts, lines: true, output: { onStdout: (l) => lines.push(l) } });
   if (r.code !== 0) throw new RemoteError(backend.target.name, `reading the host's state failed (exit ${r.code})`, { step: 'inspect', detail: r.stderr.trim() });
-  const seen = parseInspected(r.stdout);
+  const seen = parseInspected(lines.join('\n'));
   const h = await withTransfer(target, seen, src);
   let steps = deploySteps(h, seen);
   const facts = deployFacts(h, seen);
