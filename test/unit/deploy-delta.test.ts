@@ -12,7 +12,8 @@ import { loadSettings } from '../../src/config/load.js';
 import { decideDelta, unshared } from '../../src/deploy/delta.js';
 import { baseManifestCommand, baseOfOutput, deltaUnpackCommand, EXIT_DELTA, recomputeManifestCommand, treeCheckCommand, writeManifestCommand } from '../../src/deploy/delta-commands.js';
 import { DeltaSource } from '../../src/deploy/delta-source.js';
-import { deployHost, type DeployOptions } from '../../src/deploy/deploy-release.js';
+import { deltaOffReason } from '../../src/deploy/deploy-plan.js';
+import { deployHost, deployTarget, planDeployHost, releaseRef, type DeployOptions } from '../../src/deploy/deploy-release.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { formatManifest, manifestOfTarball, parseManifest, type Manifest } from '../../src/deploy/manifest.js';
 import type { ReleaseSource } from '../../src/deploy/source.js';
@@ -305,7 +306,27 @@ describe('delta deploys on a local shell', () => {
     expect(treeOf(rel(to2, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
   });
 
-  it('the tree check refuses an extra file and a changed symlink (exit 9, the staging dir removed)', () => {
+  it('the dry run shows the delta per host (the look is read-only: a missing manifest is not computed)', async () => {
+    const to = await onV1();
+    const o = options(to, v2, '0.2.0');
+    const plan = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP)), undefined, o.delta);
+    expect(plan.facts[1]).toMatch(/^delta against 0\.1\.0: \d+ files hard-linked, \d+ files sent in \d+ bytes \(the full tarball: \d+\)$/);
+    expect(plan.steps.map((s) => [s.name, s.input.kind])).toContainEqual(['upload', 'delta']);
+    rmSync(join(rel(to, '0.1.0'), '.deliver-manifest'));
+    const again = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP)), undefined, o.delta);
+    expect(again.facts[1]).toBe(`upload: ${v2.file} (${v2.size} bytes), full tarball: no manifest of 0.1.0 on the host (the real run computes it on the host first, then decides)`);
+    expect(existsSync(join(rel(to, '0.1.0'), '.deliver-manifest'))).toBe(false);
+  });
+
+  it('extract hooks turn deltas off (they change the unpacked files, which a delta shares)', () => {
+    const o = options(root, v2, '0.2.0');
+    expect(deltaOffReason(o)).toBeUndefined();
+    expect(deltaOffReason({ ...o, hooks: new Map([['post_extract_release_archive', { name: 'post_extract_release_archive', body: 'true' } as never]]) })).toBe(
+      'extract hooks may change the unpacked files in place',
+    );
+  });
+
+  it('the tree check refuses an extra file (exit 9, the staging dir removed)', () => {
     const dir = fullUnpack(v2, '0.2.0');
     const stage = join(root, `stage-${++n}`);
     execFileSync('cp', ['-a', dir, stage]);
