@@ -14,7 +14,7 @@ import type { ReleaseStore } from '../store/types.js';
 import { parseAuditLog, type AuditEntry } from './audit.js';
 import { auditTailCommand } from './commands.js';
 import type { DeployConfig } from './deploy-plan.js';
-import { deployHost, deployTarget, planDeployHost, type HostDeployResult } from './deploy-release.js';
+import { deployHost, deployTarget, planDeployHost, releaseRef, type HostDeployResult } from './deploy-release.js';
 import { hostDir, hostLayout, withDir } from './host-dir.js';
 import { envFile, type Layout } from './layout.js';
 import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
@@ -28,7 +28,7 @@ import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
 import { DeltaSource } from './delta-source.js';
-import { localPathOf, prepareSource, releaseRefOf } from './source.js';
+import { prepareSource, releaseRefOf } from './source.js';
 import { parseKeepReleases } from './state.js';
 import { DEFAULT_CONCURRENCY, parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
 
@@ -156,18 +156,19 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   };
   const about = `${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`;
   if (de.dryRun) {
-    const ref = await releaseRefOf(store, release, de.signal, { pull });
-    // The release's file list (for the deltas) is read only from a local store: a dry run downloads nothing.
-    const local = pull ? undefined : localPathOf(store, release);
-    const delta = local ? new DeltaSource(local, de.app, release.version) : undefined;
+    // The release is read here, as the real run reads it (a remote or S3 store's into a temp copy, removed again):
+    // its manifest decides each host's delta and is written into the new root. Not with --pull (nor by the real run).
+    const source = pull ? undefined : await prepareSource(store, release, de.signal);
+    const ref = source ? releaseRef(source) : await releaseRefOf(store, release, de.signal, { pull });
+    const delta = source && new DeltaSource(source.path, de.app, release.version);
     const facts = [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`];
-    if (!local && !pull) facts.push(`deltas: not computed (the dry run does not download the release from ${store.description}); the real run sends each host with a release installed only what differs`);
     try {
       await showPlan(de, `deploy ${about}`, facts, targets, (b, t) =>
         hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal, delta))),
       );
     } finally {
       await delta?.dispose();
+      await source?.dispose();
     }
     return { env: de.env, app: de.app, version: release.version, hosts: [] };
   }

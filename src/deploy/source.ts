@@ -51,11 +51,6 @@ function hasPath(store: ReleaseStore): store is ReleaseStore & PathStore {
   return typeof (store as Partial<PathStore>).pathOf === 'function';
 }
 
-/** The release's file on this machine, when the store is a local directory (a dry run reads it from there). */
-export function localPathOf(store: ReleaseStore, release: StoredRelease): string | undefined {
-  return hasPath(store) ? store.pathOf(release.file) : undefined;
-}
-
 export async function prepareSource(store: ReleaseStore, release: StoredRelease, signal?: AbortSignal, opts: SourceOptions = {}): Promise<ReleaseSource> {
   if (opts.pull) return pullSource(store, release);
   if (hasPath(store)) {
