@@ -48,9 +48,11 @@ export interface DeltaInputs {
   off?: string;
 }
 
+export const NOTHING_INSTALLED = 'no release installed to build on';
+
 export function decideDelta(i: DeltaInputs): DeltaDecision {
   if (i.off) return { full: i.off };
-  if (!i.base) return { full: 'no release installed to build on' };
+  if (!i.base) return { full: NOTHING_INSTALLED };
   if (i.base.version === i.version) return { full: `${i.version} itself is the installed release` };
   if (!i.next) return { full: 'the release was not read (its file list is unknown)' };
   if (i.next.unsupported) return { full: `the new release has ${i.next.unsupported}` };

@@ -27,6 +27,7 @@ import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
+import { NOTHING_INSTALLED } from './delta.js';
 import { DeltaSource } from './delta-source.js';
 import { prepareSource, releaseRefOf } from './source.js';
 import { parseKeepReleases } from './state.js';
@@ -244,7 +245,11 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
       { header: 'RECEIVED', cell: (v) => transferCell(v as HostDeployResult) },
     ],
   });
-  for (const o of outcomes) if (o.value?.fullReason && o.value.transfer === 'full' && cfg.deltaOff === undefined) de.out.info(`${o.host}: full tarball: ${o.value.fullReason}`);
+  // Why a host that runs a release got the full tarball (a first deploy needs no explanation).
+  for (const o of outcomes) {
+    const why = o.value?.transfer === 'full' && cfg.deltaOff === undefined ? o.value.fullReason : undefined;
+    if (why && why !== NOTHING_INSTALLED) de.out.info(`${o.host}: full tarball: ${why}`);
+  }
   finish(de, 'deploy', outcomes as HostOutcome<unknown>[]);
   return result;
 }
