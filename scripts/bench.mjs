@@ -5,6 +5,9 @@
 //   1. wall time: 5 MB release to N hosts, deliver vs a plain OpenSSH script (scp + ssh tar per host, all parallel)
 //   2. peak RSS of deliver while deploying a 200 MB release to N hosts
 //   3. 50 MB release from S3 to N hosts: push-through vs --pull (wall time, bytes written by the orchestrator)
+//   4. delta deploys and how cost grows with hosts: for each of BENCH_GROWTH (4,8,16,32,40) hosts, a first deploy
+//      (deliver vs the script) and a redeploy of a one-module change to hosts running the previous version
+//      (deliver's delta vs the script's full deploy of the same tarball); bytes each host received
 //
 // Env: BENCH_ROUNDS (5), BENCH_MEM_RUNS (3), BENCH_S3_ROUNDS (3), BENCH_HOSTS (16), BENCH_ONLY (e.g. "1,3"), BENCH_OUT (JSON file, default
 // bench-results.json in the work dir), BENCH_KEEP=1 keeps the work dir. The bed and S3 server use TESTBED_NET
@@ -12,7 +15,7 @@
 // script started are stopped at the end. Needs root (the test bed), mix, tar, scp, ssh, /usr/bin/time.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem, release as osRelease } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -25,7 +28,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const MEM_RUNS = Number(process.env.BENCH_MEM_RUNS ?? 3);
 const S3_ROUNDS = Number(process.env.BENCH_S3_ROUNDS ?? 3);
 const NHOSTS = Number(process.env.BENCH_HOSTS ?? 16);
-const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3').split(',').map((s) => s.trim()));
+const ONLY = new Set((process.env.BENCH_ONLY ?? '1,2,3,4').split(',').map((s) => s.trim()));
+const GROWTH = (process.env.BENCH_GROWTH ?? '4,8,16,32,40').split(',').map(Number);
+const DELTA_ROUNDS = Number(process.env.BENCH_DELTA_ROUNDS ?? 3);
 const APP = 'demo';
 const bedEnv = {
   ...process.env,
@@ -362,6 +367,124 @@ async function bench2(work, bed) {
   return { sizeBytes: rel.size, runs, worstPeakRssMB: worst, medianPeakRssMB: median(runs.map((r) => r.peakRssMB)), targetMB: 150, met: worst <= 150 };
 }
 
+/** Two versions of one `mix new demo --sup` project, 0.2.0 changing one module: the redeploy a delta is for. */
+function buildPair(work) {
+  const parent = join(work, 'src-pair');
+  mkdirSync(parent, { recursive: true });
+  sh('mix', ['new', APP, '--sup'], { cwd: parent, env: { ...process.env, MIX_ENV: 'dev' } });
+  const dir = join(parent, APP);
+  const mixExs = join(dir, 'mix.exs');
+  const out = {};
+  for (const v of ['1.0.0', '1.1.0']) {
+    writeFileSync(mixExs, readFileSync(mixExs, 'utf8').replace(/version: "[^"]*"/, `version: "${v}"`));
+    writeFileSync(join(dir, 'lib', `${APP}.ex`), `defmodule Demo do\n  def hello, do: ${JSON.stringify(`world ${v}`)}\nend\n`);
+    sh('mix', ['release', '--overwrite', '--quiet'], { cwd: dir, env: { ...process.env, MIX_ENV: 'prod' } });
+    out[v] = tarRelease(work, join(dir, '_build', 'prod', 'rel', APP), v);
+    // What the changed module must be on every host after a deploy of this version.
+    out[v].beam = sh('sha256sum', [join(dir, '_build', 'prod', 'rel', APP, 'lib', `${APP}-${v}`, 'ebin', 'Elixir.Demo.beam')]).slice(0, 64);
+  }
+  return out;
+}
+
+const sha256Of = (path) => sh('sha256sum', [path]).slice(0, 64);
+
+/** Every host has `rel` active and its changed module is that version's (the release really is the new one). */
+function checkRelease(hosts, dirOf, rel, what) {
+  for (const h of hosts) {
+    const dir = dirOf(h);
+    const beam = join(dir, 'lib', `${APP}-${rel.version}`, 'ebin', 'Elixir.Demo.beam');
+    if (!existsSync(join(dir, 'bin', APP)) || !existsSync(beam) || sha256Of(beam) !== rel.beam) die(`4: ${what} did not install ${rel.version} on ${h.name}`);
+  }
+}
+
+/** Puts deliver's hosts back on `from` (untimed): `to`'s root moved aside, the symlink pointed at `from` again. */
+function backTo(hosts, deliverTo, from, to, trash) {
+  for (const h of hosts) {
+    const releases = onHost(h, deliverTo, '.deliver', APP, 'releases');
+    if (existsSync(join(releases, to))) {
+      mkdirSync(join(h.root, trash), { recursive: true });
+      renameSync(join(releases, to), join(h.root, trash, `${Date.now()}-${Math.random().toString(36).slice(2, 8)}`));
+    }
+    const link = onHost(h, deliverTo, APP);
+    rmSync(`${link}.bench`, { force: true });
+    symlinkSync(`.deliver/${APP}/releases/${from}`, `${link}.bench`);
+    renameSync(`${link}.bench`, link);
+  }
+}
+
+/**
+ * 4: per host count, four variants alternating (rotated each round, one warm-up round): deliver's first deploy,
+ * the script's, deliver's redeploy of a one-module change to hosts running the previous version (a delta), and
+ * the script's full deploy of that same new tarball.
+ */
+async function bench4(work, bed) {
+  const pair = buildPair(work);
+  const [v1, v2] = [pair['1.0.0'], pair['1.1.0']];
+  const TRASH = 'bench-trash-4';
+  emptyTrash(bed, TRASH);
+  const rows = [];
+  for (const n of GROWTH) {
+    if (n > bed.hosts.length) die(`4: ${n} hosts asked for, the bed has ${bed.hosts.length} (BENCH_HOSTS)`);
+    const sub = { ...bed, hosts: bed.hosts.slice(0, n) };
+    log(`4: ${n} hosts, ${DELTA_ROUNDS} rounds (+1 warm-up): first deploy and one-module redeploy, deliver vs script`);
+    const first = makeProject(work, `g${n}f`, sub, v1.store);
+    const delta = makeProject(work, `g${n}d`, sub, v1.store);
+    const scriptTo = `/srv/bench-g${n}-script`;
+    // deliver's delta hosts run 1.0.0 (deployed whole, untimed; it leaves the manifest a delta builds on).
+    await deliverDeploy(sub, delta, v1.version);
+    const received = [];
+    const variants = {
+      first: async () => {
+        setAside(sub, first.deliverTo, TRASH);
+        const r = await deliverDeploy(sub, first, v1.version);
+        checkRelease(sub.hosts, (h) => onHost(h, first.deliverTo, APP), v1, 'deliver (first deploy)');
+        return r;
+      },
+      scriptFirst: async () => {
+        setAside(sub, scriptTo, TRASH);
+        const r = await scriptDeploy(sub, v1, scriptTo);
+        checkRelease(sub.hosts, (h) => onHost(h, scriptTo, v1.version), v1, 'the script (first deploy)');
+        return r;
+      },
+      delta: async () => {
+        backTo(sub.hosts, delta.deliverTo, v1.version, v2.version, TRASH);
+        const r = await deliverDeploy(sub, delta, v2.version, ['--json']);
+        const hosts = JSON.parse(r.stdout).hosts;
+        const full = hosts.filter((x) => x.value?.transfer !== 'delta');
+        if (full.length) die(`4: ${full.length} host(s) got no delta: ${full.map((x) => `${x.host} ${x.value?.fullReason ?? x.error}`).join('; ')}`);
+        received.push(median(hosts.map((x) => x.value.receivedBytes)));
+        checkRelease(sub.hosts, (h) => onHost(h, delta.deliverTo, APP), v2, 'deliver (delta)');
+        return r;
+      },
+      scriptFull: async () => {
+        setAside(sub, scriptTo, TRASH);
+        const r = await scriptDeploy(sub, v2, scriptTo);
+        checkRelease(sub.hosts, (h) => onHost(h, scriptTo, v2.version), v2, 'the script (full redeploy)');
+        return r;
+      },
+    };
+    const names = Object.keys(variants);
+    const ms = Object.fromEntries(names.map((k) => [k, []]));
+    for (let round = 0; round <= DELTA_ROUNDS; round++) {
+      const order = names.map((_, i) => names[(i + round) % names.length]);
+      for (const which of order) {
+        const r = await variants[which]();
+        if (round > 0) ms[which].push(r.ms);
+      }
+      if (round > 0) log(`  round ${round}: ${names.map((k) => `${k} ${sec(ms[k].at(-1))} s`).join(', ')}`);
+    }
+    for (const to of [first.deliverTo, delta.deliverTo, scriptTo]) setAside(sub, to, TRASH);
+    const med = Object.fromEntries(names.map((k) => [k, median(ms[k])]));
+    rows.push({ hosts: n, ms, median: med, firstRatio: med.first / med.scriptFirst, deltaRatio: med.delta / med.scriptFull, deltaBytesPerHost: median(received), fullBytes: v2.size });
+  }
+  emptyTrash(bed, TRASH);
+  return { sizeBytes: v2.size, rows, load: uptime(), targets: { first16: 0.45, delta16: 0.2 } };
+}
+
+function uptime() {
+  return spawnSync('uptime', [], { encoding: 'utf8' }).stdout.trim();
+}
+
 let s3Started = false;
 function s3Vars() {
   s3Started = startService('s3-server.sh', s3Env, 'the S3 server', { timeout: 180_000 });
@@ -467,7 +590,23 @@ function report(m, res) {
       L.push(`Ratio pull / push: wall **${(b.pull.medianMs / b.push.medianMs).toFixed(2)}**, bytes written by the orchestrator **${(b.pull.medianWchar / b.push.medianWchar).toFixed(3)}**; peak RSS push ${b.push.medianMaxRssMB.toFixed(0)} MB, pull ${b.pull.medianMaxRssMB.toFixed(0)} MB`);
     }
   }
+  if (res.b4) reportGrowth(L, res.loadBefore4, res.b4);
   return L.join('\n') + '\n';
+}
+
+function reportGrowth(L, loadBefore, b) {
+  L.push('', `## 4. Delta deploys and growth: ${mb(b.sizeBytes)} MB release, first deploy and a one-module redeploy, deliver vs plain OpenSSH script`, '');
+  L.push(`Load (uptime) before: ${loadBefore}; after: ${b.load}`, '');
+  L.push('| hosts | first: deliver (s) | first: script (s) | ratio | redeploy: deliver delta (s) | redeploy: script full (s) | ratio | bytes per host: delta / full |', '|---|---|---|---|---|---|---|---|');
+  for (const r of b.rows) {
+    L.push(`| ${r.hosts} | ${sec(r.median.first)} | ${sec(r.median.scriptFirst)} | **${r.firstRatio.toFixed(2)}** | ${sec(r.median.delta)} | ${sec(r.median.scriptFull)} | **${r.deltaRatio.toFixed(2)}** | ${r.deltaBytesPerHost} / ${r.fullBytes} |`);
+  }
+  const r16 = b.rows.find((r) => r.hosts === 16);
+  if (r16) {
+    L.push('', `16 hosts: first deploy **${r16.firstRatio.toFixed(2)}** of the script (target ≤ ${b.targets.first16}: ${r16.firstRatio <= b.targets.first16 ? 'met' : 'MISSED'}); one-module redeploy **${r16.deltaRatio.toFixed(2)}** (target ≤ ${b.targets.delta16}: ${r16.deltaRatio <= b.targets.delta16 ? 'met' : 'MISSED'}), each host receiving ${r16.deltaBytesPerHost} bytes instead of ${r16.fullBytes}`);
+  }
+  L.push('', 'Rounds (s), per host count:', '');
+  for (const r of b.rows) L.push(`- ${r.hosts}: ${Object.entries(r.ms).map(([k, v]) => `${k} ${v.map(sec).join('/')}`).join('; ')}`);
 }
 
 // ---------------------------------------------------------------------------------------------------- main
@@ -484,6 +623,10 @@ try {
   if (ONLY.has('1')) results.b1 = await bench1(work, bed);
   if (ONLY.has('2')) results.b2 = await bench2(work, bed);
   if (ONLY.has('3')) results.b3 = await bench3(work, bed);
+  if (ONLY.has('4')) {
+    results.loadBefore4 = uptime();
+    results.b4 = await bench4(work, bed);
+  }
 } catch (e) {
   failed = e;
 } finally {

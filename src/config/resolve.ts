@@ -141,6 +141,18 @@ function unknownEnvironmentHint(settings: Settings, name: string): string {
   return choices.length > 0 ? `known environments: ${choices.join(', ')}` : 'set STAGING_HOSTS / PRODUCTION_HOSTS (or <ENV>_HOSTS for your own environment names)';
 }
 
+/**
+ * `--delta` / `--no-delta` > DELTA_DEPLOY (default true): hosts that have a release installed get only what
+ * differs. A value other than true/false (yes/no, 1/0, on/off) is an error at its file:line.
+ */
+export function deltaDeploys(settings: Settings, flag?: boolean): boolean {
+  if (flag !== undefined) return flag;
+  const v = settings.get('DELTA_DEPLOY')?.trim() ?? '';
+  if (v === '' || /^(1|true|yes|on)$/i.test(v)) return true;
+  if (/^(0|false|no|off)$/i.test(v)) return false;
+  return failAt(whereOf(settings, 'DELTA_DEPLOY'), `DELTA_DEPLOY=${JSON.stringify(v)}: expected true or false`);
+}
+
 /** The release kind the user set: RELEASE_KIND, else distillery for USING_DISTILLERY=true; undefined means "detect". */
 export function configuredReleaseKind(settings: Settings): ReleaseKind | undefined {
   const kind = settings.get('RELEASE_KIND');

@@ -69,6 +69,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   HEALTH_CHECK: v('deploy', 'shell command run in the release root after a start; must exit 0', '--health-check'),
   HEALTH_CHECK_TIMEOUT: v('deploy', 'seconds HEALTH_CHECK may take to pass (default: 30)'),
   START_TIMEOUT: v('deploy', 'seconds a node may take to start or stop (default: 30)'),
+  DELTA_DEPLOY: v('deploy', 'false: always send the full release tarball (default true: hosts with a release installed get only what differs)', '--no-delta'),
   LOCK_TTL: v('deploy', 'seconds a deploy lock may go unrefreshed by its holder (a crashed run) before another deploy breaks it (default: 900)'),
   MIGRATE_COMMAND: v('node', 'command `migrate [up]` runs in the release root (default: bin/APP eval "<App>.Release.migrate()"); --version reaches it as $MIGRATION_VERSION'),
   MIGRATE_DOWN_COMMAND: v('node', 'command `migrate down --version=V` runs in the release root, V in $MIGRATION_VERSION (default: bin/APP eval "<App>.Release.rollback(<Repo>, V)")'),

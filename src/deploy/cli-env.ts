@@ -29,6 +29,8 @@ export interface DeployCliFlags extends TargetFlags {
   pull?: boolean;
   /** `--run-migrations`: once, on the first host, after the release is in place. */
   runMigrations?: boolean;
+  /** `--no-delta` (false) / `--delta` (undefined: DELTA_DEPLOY decides). */
+  delta?: boolean;
 }
 
 /** The options of `deploy release` (and `update`). */
@@ -44,7 +46,9 @@ export function withDeployOptions(cmd: Command): Command {
     .option('--health-check <command>', 'shell command run in the release root after start; must exit 0 (HEALTH_CHECK)')
     .option('--pull', 'S3 store: each host downloads the release itself via a short-lived presigned URL (RELEASE_PULL=true)')
     .option('--no-pull', 'stream the release through this machine even when RELEASE_PULL=true')
-    .option('--run-migrations', 'then run the migrations (deliver migrate) once, on the first host, before the deploy is reported done');
+    .option('--run-migrations', 'then run the migrations (deliver migrate) once, on the first host, before the deploy is reported done')
+    .option('--delta', 'hosts with a release installed get only what differs (the default; DELTA_DEPLOY=true)')
+    .option('--no-delta', 'send every host the full release tarball (DELTA_DEPLOY=false)');
 }
 
 /** The flags every multi-host command that changes hosts shares (rollback, deploy upgrade). */
@@ -73,6 +77,7 @@ export function deployFlags(flags: DeployCliFlags): DeployFlags {
   if (flags.healthCheck !== undefined) f.healthCheck = flags.healthCheck;
   if (flags.concurrency !== undefined) f.concurrency = flags.concurrency;
   if (flags.pull !== undefined) f.pull = flags.pull;
+  if (flags.delta !== undefined) f.delta = flags.delta;
   return f;
 }
 

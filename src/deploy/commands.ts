@@ -119,17 +119,23 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
  * removed: only release_handler reads such a file, for a release it has not installed yet, and it deletes the file
  * itself after unpacking; a release deployed whole is installed (docs/DEPLOY.md, "Distillery").
  */
-export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean } = {}): Shell {
+export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean; extracted?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
   const refuse = (msg: string) => group(chain(sh`echo ${msg} >&2`, sh`exit ${EXIT_BAD_RELEASE}`));
+  // `extracted`: a delta already built the staged root (delta-commands.ts); only the checks below remain.
+  const extract = opts.extracted
+    ? []
+    : [
+        sh`[ ! -e ${stage} ] || rm -rf ${stage}`,
+        sh`mkdir -p ${stage}`,
+        sh`tar -xzf ${tarPath} -C ${stage}`,
+      ];
   return and(
-    sh`[ ! -e ${stage} ] || rm -rf ${stage}`,
-    sh`mkdir -p ${stage}`,
-    sh`tar -xzf ${tarPath} -C ${stage}`,
+    ...extract,
     opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`,
     // edeliver's mix archives carry an `APP/` prefix: flattened.
-    ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`)),
+    ...(opts.extracted ? [] : [ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`))]),
     sh`rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
     sh`[ -x ${stage}/${bin} ] || ${refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)}`,
     sh`[ -d ${stage}/releases/${version} ] || ${refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)}`,

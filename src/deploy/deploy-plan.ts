@@ -4,11 +4,15 @@
 import type { HookDef } from '../config/types.js';
 import { StepList, type Step } from '../plan/plan.js';
 import { runScriptFromStdin } from '../ssh/continuation.js';
-import { and, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, sh, type Shell } from '../ssh/quote.js';
 import { auditEntry } from './audit.js';
+import { baseManifestCommand, baseOfOutput, deltaUnpackCommand, writeManifestCommand } from './delta-commands.js';
+import type { Base, DeltaPlan } from './delta.js';
+import type { DeltaTar } from './delta-source.js';
+import { parseManifest } from './manifest.js';
 import {
   activateCommand, auditCommand, envFileCommand, EXIT_ACTIVATE, healthCheckCommand, installCommand, linkConfigCommand, pruneCommand, receiveCommand, recordCommand,
-  stateAndPrepareCommand, unpackCommand, verifyCommand,
+  inspectCommand, stateAndPrepareCommand, unpackCommand, verifyCommand,
 } from './commands.js';
 import { hookCommand, type DeployHookName } from './hooks.js';
 import { envFile, stagingDir, uploadPath, type Layout } from './layout.js';
@@ -49,6 +53,8 @@ export interface DeployConfig {
   command: string;
   /** RELEASE_KIND / USING_DISTILLERY=true: the release kind, when the user set it (wins over detection). */
   configuredKind?: ReleaseKind;
+  /** Why no host gets a delta (--no-delta, DELTA_DEPLOY=false, --pull); undefined: hosts with a release may. */
+  deltaOff?: string;
 }
 
 /** Names fixed for one host's deploy: temp files and the lock's owner record. */
@@ -62,10 +68,14 @@ export interface Inspected {
   state: HostState;
   /** sha256 recorded with an installed release of this version ('' when none). */
   installedSha: string;
+  /** The active release and its manifest, when the look asked for them (delta deploys). */
+  base?: Base;
 }
 
 export function parseInspected(stdout: string): Inspected {
-  return { state: parseHostState(stdout), installedSha: sectionOf(stdout, 'installed-sha')[0] ?? '' };
+  const b = baseOfOutput(stdout);
+  const base = b && { version: b.version, ...(b.text.trim() ? { manifest: parseManifest(b.text) } : {}) };
+  return { state: parseHostState(stdout), installedSha: sectionOf(stdout, 'installed-sha')[0] ?? '', ...(base ? { base } : {}) };
 }
 
 /** Everything one host's steps are computed from. */
@@ -76,6 +86,31 @@ export interface DeployHost {
   ids: HostIds;
   /** The local env file and its size, when there is one to upload. */
   envFile?: { local: string; bytes: number };
+  /** The release's manifest text, written into the new root for the next deploy's delta (unknown with --pull). */
+  manifest?: string;
+  /** This host gets a delta: what is linked and sent, and the tarball that carries it. */
+  delta?: { plan: DeltaPlan; tar: DeltaTar };
+  /** Why this host gets the full tarball (shown by the plan and the summary). */
+  full?: string;
+}
+
+/** Why no host of this deploy gets a delta, if that follows from the configuration alone. */
+export function deltaOffReason(cfg: DeployConfig): string | undefined {
+  if (cfg.deltaOff) return cfg.deltaOff;
+  if (cfg.hooks.has('pre_extract_release_archive') || cfg.hooks.has('post_extract_release_archive')) return 'extract hooks may change the unpacked files in place';
+  return undefined;
+}
+
+/** What the lock step runs once the lock is ours: the state, the preparation and (delta on) the base's manifest. */
+export function prepareScript(h: DeployHost): Shell {
+  const prep = stateAndPrepareCommand(h.layout, h.cfg.version);
+  return deltaOffReason(h.cfg) ? prep : chain(prep, baseManifestCommand(h.layout, true));
+}
+
+/** The dry run's read-only look: the same facts as prepareScript without changing anything. */
+export function inspectScript(h: DeployHost): Shell {
+  const look = inspectCommand(h.layout, h.cfg.version);
+  return deltaOffReason(h.cfg) ? look : chain(look, baseManifestCommand(h.layout, false));
 }
 
 /**
@@ -84,7 +119,7 @@ export interface DeployHost {
  */
 export function lockStep(h: DeployHost): Step {
   const l = h.layout;
-  const script = acquireThenCommand(l, h.ids.owner, stateAndPrepareCommand(l, h.cfg.version), runScriptFromStdin(), [l.incoming, l.releases]);
+  const script = acquireThenCommand(l, h.ids.owner, prepareScript(h), runScriptFromStdin(), [l.incoming, l.releases]);
   return new StepList().add('lock', `take the deploy lock ${l.lock}, read the host's state, remove leftovers of interrupted deploys`, script).steps[0]!;
 }
 
@@ -150,16 +185,30 @@ function transferSteps(h: DeployHost, seen: Inspected, s: StepList): void {
   const tar = uploadPath(l, release.file, ids.id);
   const stage = stagingDir(l, cfg.version, ids.id);
   const inline = allInOne(h);
-  if (release.pull) {
+  if (h.delta) {
+    const { plan, tar: dt } = h.delta;
+    const files = plan.send.filter((e) => e.type === 'f').length;
+    s.join('upload', `receive the delta against ${plan.base} (${dt.size} bytes, ${files} files) into ${tar}`, receiveCommand(tar), {
+      input: { kind: 'delta', local: dt.local, bytes: dt.size, base: plan.base },
+    });
+    s.join('verify', `check its size and sha256 ${dt.sha256}`, verifyCommand(tar, dt.sha256, dt.size));
+  } else if (release.pull) {
     // A subshell, because the download script ends with `exit 0` when it succeeds; the URL comes on stdin.
     s.join('download', `download ${release.file} (${release.size} bytes) from the store into ${tar}`, sh`( ${pullCommand(tar)} )`, { input: { kind: 'presigned-url', file: release.file } });
   } else s.join('upload', `receive ${release.file} (${release.size} bytes) into ${tar}`, receiveCommand(tar), { input: { kind: 'tarball', file: release.file, bytes: release.size } });
-  s.join('verify', `check its size and sha256 ${release.sha256}`, verifyCommand(tar, release.sha256, release.size));
+  if (!h.delta) s.join('verify', `check its size and sha256 ${release.sha256}`, verifyCommand(tar, release.sha256, release.size));
   // Inline, the unlock's `rm` also removes the upload (the cleanup does when anything fails before it).
-  const unpack = and(unpackCommand(l, tar, cfg.version, ids.id, release.sha256, { keepTarball: inline }), linkConfigCommand(l, cfg.version, ids.id, cfg.links) ?? '');
+  const unpack = and(
+    h.delta ? deltaUnpackCommand(l, tar, cfg.version, ids.id, h.delta.plan.base, h.delta.plan.link, h.manifest ?? '') : '',
+    unpackCommand(l, tar, cfg.version, ids.id, release.sha256, { keepTarball: inline, extracted: !!h.delta }),
+    h.manifest && !h.delta ? writeManifestCommand(stage, h.manifest) : '',
+    linkConfigCommand(l, cfg.version, ids.id, cfg.links) ?? '',
+  );
   const install = installCommand(l, cfg.version, ids.id);
   const links = [cfg.links.vmArgs && `vm.args -> ${cfg.links.vmArgs}`, cfg.links.sysConfig && `sys.config -> ${cfg.links.sysConfig}`].filter(Boolean).join(', ');
-  const unpackDoes = `unpack into ${stage}${links ? `, link ${links}` : ''}`;
+  const unpackDoes = h.delta
+    ? `build ${stage} from ${h.delta.plan.base}: hard-link ${h.delta.plan.link.length} unchanged files, unpack the delta, check every file's sha256 against the manifest (a mismatch: the full tarball instead)${links ? `, link ${links}` : ''}`
+    : `unpack into ${stage}${links ? `, link ${links}` : ''}`;
   const installDoes = `install as ${l.releases}/${cfg.version}`;
   const pre = hook(h, seen, 'pre_extract_release_archive', stage);
   const post = hook(h, seen, 'post_extract_release_archive', stage);

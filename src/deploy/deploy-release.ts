@@ -8,12 +8,16 @@ import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
 import { appendSteps, StepList, type HostPlan, type Step, type StepInput } from '../plan/plan.js';
 import { continuationScript, DONE_MARK, stepOfLine } from '../plan/session.js';
+import { sh, type Shell } from '../ssh/quote.js';
+import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
 import type { Paused } from '../ssh/continuation.js';
-import { sh } from '../ssh/quote.js';
-import type { Backend, ExecOptions } from '../ssh/types.js';
-import { activateCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD, inspectCommand, stateAndPrepareCommand } from './commands.js';
+import { activateCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD } from './commands.js';
+import { decideDelta } from './delta.js';
+import { EXIT_DELTA } from './delta-commands.js';
+import type { DeltaSource } from './delta-source.js';
 import {
-  deploySteps, failedAuditCommand, nodeOf, parseInspected, previousOf, reuses, startDeploySteps, type DeployConfig, type DeployHost, type Inspected, type ReleaseRef,
+  deltaOffReason, deploySteps, failedAuditCommand, inspectScript, nodeOf, parseInspected, prepareScript, previousOf, reuses, startDeploySteps, type DeployConfig, type DeployHost,
+  type Inspected, type ReleaseRef,
 } from './deploy-plan.js';
 import { hostDir } from './host-dir.js';
 import { releaseDir, tempId, uploadPath, type Layout } from './layout.js';
@@ -36,6 +40,8 @@ export interface DeployEvents {
 /** A deploy's settings plus the release's bytes and where progress goes. */
 export interface DeployOptions extends DeployConfig {
   source: ReleaseSource;
+  /** The release's manifest and delta tarballs (read from the release here; none with --pull). */
+  delta?: DeltaSource;
   signal?: AbortSignal;
   events: DeployEvents;
 }
@@ -46,7 +52,16 @@ export interface HostDeployResult {
   /** False when the host already had this exact release (same sha256). */
   uploaded: boolean;
   started: boolean;
+  /** What the host received: a delta against its installed release, the full tarball, or nothing. */
+  transfer: 'delta' | 'full' | 'none';
+  /** Release bytes the host received (both tarballs after a delta that fell back; downloaded ones with --pull). */
+  receivedBytes: number;
+  /** Why the host got the full tarball (no installed release, --no-delta, a failed delta…). */
+  fullReason?: string;
 }
+
+/** The delta failed on the host (exit 9): it gets the full tarball on a new command. */
+class DeltaFailed extends Error {}
 
 export function releaseRef(source: ReleaseSource): ReleaseRef {
   return { file: source.file, sha256: source.sha256, size: source.size, pull: source.pull !== undefined };
@@ -78,18 +93,48 @@ interface HostRun {
   /** The lock command, still open and waiting for the rest of its script (see continuation.ts). */
   held?: Paused;
   seen?: Inspected;
+  /** Bytes of a delta sent before it failed on the host. */
+  deltaSent: number;
+}
+
+/**
+ * Decides, from what the host has, whether it gets a delta (building its tarball, once per distinct one) and
+ * adds the release's manifest the new root keeps. Without `src` (--pull, a dry run that does not read the
+ * release) the host gets the full tarball.
+ */
+export async function withTransfer(h: DeployHost, seen: Inspected, src: DeltaSource | undefined): Promise<DeployHost> {
+  if (reuses(h, seen)) return h;
+  const next = src && (await src.manifest());
+  const d = decideDelta({ ...(next ? { next } : {}), ...(seen.base ? { base: seen.base } : {}), version: h.cfg.version, ...(deltaOffReason(h.cfg) ? { off: deltaOffReason(h.cfg)! } : {}) });
+  const manifest = next && !next.unsupported ? { manifest: await src!.text() } : {};
+  if (d.full !== undefined) return { ...h, ...manifest, full: d.full };
+  return { ...h, ...manifest, delta: { plan: d.delta, tar: await src!.tarFor(d.delta) } };
+}
+
+function withoutDelta(h: DeployHost, why: string): DeployHost {
+  const { delta: _, ...rest } = h;
+  return { ...rest, full: why };
 }
 
 export async function deployHost(backend: Backend, o: DeployOptions): Promise<HostDeployResult> {
   const { layout } = await hostDir(backend, o.deliverTo, o.app, backend.target.path, o.signal);
-  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout), o, current: 'connect', locked: false, unlocked: false };
+  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout), o, current: 'connect', locked: false, unlocked: false, deltaSent: 0 };
   try {
     const seen = await lockAndInspect(run);
-    const steps = deploySteps(run.h, seen);
-    await transferAndInstall(run, steps);
+    run.h = await withTransfer(run.h, seen, o.delta);
+    let steps = deploySteps(run.h, seen);
+    try {
+      await transferAndInstall(run, steps);
+    } catch (err) {
+      if (!(err instanceof DeltaFailed)) throw err;
+      o.events.warn(`${run.host}: ${err.message}; sending the full tarball instead`);
+      run.deltaSent = run.h.delta!.tar.size;
+      run.h = withoutDelta(run.h, `the delta failed (${err.message})`);
+      steps = deploySteps(run.h, seen);
+      await fullAfterDelta(run, steps);
+    }
     await activateAndStart(run, steps);
-    const previous = previousOf(run.h, seen);
-    return { version: o.version, ...(previous ? { previous } : {}), uploaded: !reuses(run.h, seen), started: o.startDeploy };
+    return resultOf(run, seen);
   } catch (err) {
     throw await cleanUp(run, err);
   } finally {
@@ -98,6 +143,22 @@ export async function deployHost(backend: Backend, o: DeployOptions): Promise<Ho
     // Also when interrupted while taking it: the remote mkdir may have won. Only our own lock is ever removed.
     if ((run.locked || o.signal?.aborted) && !run.unlocked) await releaseLock(backend, run.h.layout, run.h.ids.owner.id).catch(() => undefined);
   }
+}
+
+function resultOf(run: HostRun, seen: Inspected): HostDeployResult {
+  const { h, o } = run;
+  const previous = previousOf(h, seen);
+  const transfer = reuses(h, seen) ? 'none' : h.delta ? 'delta' : 'full';
+  const bytes = transfer === 'none' ? 0 : h.delta ? h.delta.tar.size : h.release.size;
+  return {
+    version: o.version,
+    ...(previous ? { previous } : {}),
+    uploaded: transfer !== 'none',
+    started: o.startDeploy,
+    transfer,
+    receivedBytes: bytes + run.deltaSent,
+    ...(transfer === 'full' && h.full ? { fullReason: h.full } : {}),
+  };
 }
 
 /** Before each step: stop when interrupted or when the lock is no longer ours; show the step. */
@@ -137,7 +198,7 @@ async function lockAndInspect(run: HostRun): Promise<Inspected> {
   const { backend, h, o } = run;
   const l = h.layout;
   enter(run, 'lock');
-  const prep = stateAndPrepareCommand(l, o.version);
+  const prep = prepareScript(h);
   const after = await acquireLock(backend, l, h.ids.owner, {
     after: prep,
     hold: true,
@@ -171,7 +232,16 @@ async function transferAndInstall(run: HostRun, steps: Step[]): Promise<void> {
   const held = run.held;
   run.held = undefined;
   if (rest.length === 0) await held?.close().catch(() => undefined);
-  else await sendSession(run, held!, rest);
+  else await sendSession(run, (script, data) => held!.send(script, data), rest);
+  if (run.unlocked) return;
+  await runSteps(run.backend, beforeActivate(steps), stepOptions(run));
+}
+
+/** After a failed delta: the full tarball's transfer chain (the lock is still ours) on a command of its own. */
+async function fullAfterDelta(run: HostRun, steps: Step[]): Promise<void> {
+  const rest = steps.filter((s) => s.session === 1 && s.name !== 'lock' && s.name !== 'clean');
+  const { signal } = run.o;
+  await sendSession(run, (script, data) => run.backend.exec(script.text, { ...output(run), ...(signal ? { signal } : {}), ...(data !== undefined ? { stdin: data } : {}) }), rest);
   if (run.unlocked) return;
   await runSteps(run.backend, beforeActivate(steps), stepOptions(run));
 }
@@ -182,13 +252,15 @@ function beforeActivate(steps: Step[]): Step[] {
   return at < 0 ? later : later.slice(0, at);
 }
 
-async function sendSession(run: HostRun, held: Paused, rest: Step[]): Promise<void> {
+type Send = (script: Shell, data?: Readable | string) => Promise<ExecResult>;
+
+async function sendSession(run: HostRun, send: Send, rest: Step[]): Promise<void> {
   const { host } = run;
   enter(run, rest[0]!.name);
   const input = rest.find((s) => s.input.kind !== 'none')?.input;
   let r;
   try {
-    r = await held.send(continuationScript(rest), input ? await openInput(run, input) : undefined);
+    r = await send(continuationScript(rest), input ? await openInput(run, input) : undefined);
   } catch (err) {
     if (run.o.signal?.aborted) throw new InterruptedError();
     throw err;
@@ -199,6 +271,7 @@ async function sendSession(run: HostRun, held: Paused, rest: Step[]): Promise<vo
     if (r.code === EXIT_DOWNLOAD) throw new RemoteError(host, pullFailure(r.stderr, r.code), { step: 'download' });
     if (r.code === EXIT_UPLOAD) throw new RemoteError(host, out.split('\n').pop() || `${at} failed`, { step: at });
     if (r.code === EXIT_CHECKSUM) throw new RemoteError(host, out.split('\n').pop() ?? 'checksum mismatch', { step: 'verify' });
+    if (r.code === EXIT_DELTA) throw new DeltaFailed(r.stderr.trim().split('\n').pop()?.replace(/^delta: /, '') || `the delta failed (exit ${r.code})`);
     if (r.code === EXIT_ACTIVATE) throw new RemoteError(host, `activate failed`, { step: 'activate', ...(out ? { detail: out } : {}) });
     throw new RemoteError(host, `${run.current} failed (exit ${r.code})`, { step: run.current, ...(out ? { detail: out } : {}) });
   }
@@ -217,10 +290,11 @@ async function openInput(run: HostRun, input: StepInput): Promise<Readable | str
   if (input.kind === 'presigned-url') return pullInput(await source.pull!.url());
   if (input.kind === 'env-file') return createReadStream(input.local);
   let sent = 0;
-  const counted = source.open();
-  counted.on('data', (chunk: Buffer) => {
+  const total = input.kind === 'delta' ? input.bytes : source.size;
+  const counted = input.kind === 'delta' ? createReadStream(input.local) : source.open();
+  counted.on('data', (chunk: Buffer | string) => {
     sent += chunk.length;
-    events.progress?.(run.host, sent, source.size);
+    events.progress?.(run.host, sent, total);
   });
   return counted;
 }
@@ -338,12 +412,15 @@ async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previou
  * The dry run's view of one host: the same read-only look the lock step takes (run for real), then the steps a
  * real run would send. With START_DEPLOY the release kind and pid are read from what runs now.
  */
-export async function planDeployHost(backend: Backend, h: DeployHost, signal?: AbortSignal): Promise<HostPlan> {
+export async function planDeployHost(backend: Backend, target: DeployHost, signal?: AbortSignal, src?: DeltaSource): Promise<HostPlan> {
   const opts: RunStepOptions = signal ? { signal } : {};
-  const inspect = new StepList().add('inspect', "read the host's state (read-only)", inspectCommand(h.layout, h.cfg.version), { query: true }).steps[0]!;
-  const r = await runStep(backend, inspect, opts);
+  const inspect = new StepList().add('inspect', "read the host's state (read-only)", inspectScript(target), { query: true }).steps[0]!;
+  // Every line kept (a result keeps only its last 64 KiB; the installed release's manifest can be longer).
+  const lines: string[] = [];
+  const r = await runStep(backend, inspect, { ...opts, lines: true, output: { onStdout: (l) => lines.push(l) } });
   if (r.code !== 0) throw new RemoteError(backend.target.name, `reading the host's state failed (exit ${r.code})`, { step: 'inspect', detail: r.stderr.trim() });
-  const seen = parseInspected(r.stdout);
+  const seen = parseInspected(lines.join('\n'));
+  const h = await withTransfer(target, seen, src);
   let steps = deploySteps(h, seen);
   const facts = deployFacts(h, seen);
   if (h.cfg.startDeploy) {
@@ -361,6 +438,15 @@ function deployFacts(h: DeployHost, seen: Inspected): string[] {
   const installed = s.releases.length ? s.releases.join(', ') : 'none';
   return [
     `active: ${s.active ?? (s.legacyDir ? 'an edeliver-style directory' : 'none')}; installed: ${installed}`,
-    reuses(h, seen) ? `upload skipped: ${h.cfg.version} with the same sha256 is installed` : `${h.release.pull ? 'download' : 'upload'}: ${h.release.file} (${h.release.size} bytes)`,
+    reuses(h, seen) ? `upload skipped: ${h.cfg.version} with the same sha256 is installed` : transferFact(h, seen),
   ];
+}
+
+function transferFact(h: DeployHost, seen: Inspected): string {
+  if (h.delta) {
+    const { plan, tar } = h.delta;
+    return `delta against ${plan.base}: ${plan.link.length} files hard-linked, ${plan.send.filter((e) => e.type === 'f').length} files sent in ${tar.size} bytes (the full tarball: ${h.release.size})`;
+  }
+  const missing = seen.base && !seen.base.manifest && h.full?.startsWith('no manifest') ? ' (the real run computes it on the host first, then decides)' : '';
+  return `${h.release.pull ? 'download' : 'upload'}: ${h.release.file} (${h.release.size} bytes)${h.full ? `, full tarball: ${h.full}` : ''}${missing}`;
 }

@@ -86,18 +86,26 @@ export class LiveReporter {
 export interface SummaryOptions {
   title: string;
   /** Extra column from each host's value (e.g. the version now active). */
-  valueColumn?: { header: string; cell: (value: unknown) => string };
+  valueColumn?: ValueColumn;
+  /** Several such columns, after valueColumn. */
+  valueColumns?: ValueColumn[];
+}
+
+interface ValueColumn {
+  header: string;
+  cell: (value: unknown) => string;
 }
 
 /** Prints the table (human) and returns the number of hosts that did not succeed. */
 export function printSummary<R>(out: Output, outcomes: HostOutcome<R>[], opts: SummaryOptions): number {
   const bad = outcomes.filter((o) => o.status !== 'ok');
   if (out.json) return bad.length;
-  const headers = ['HOST', 'STATUS', ...(opts.valueColumn ? [opts.valueColumn.header] : []), 'STEP', 'TIME'];
+  const columns = [...(opts.valueColumn ? [opts.valueColumn] : []), ...(opts.valueColumns ?? [])];
+  const headers = ['HOST', 'STATUS', ...columns.map((c) => c.header), 'STEP', 'TIME'];
   const rows = outcomes.map((o) => [
     o.host,
     o.status,
-    ...(opts.valueColumn ? [o.status === 'ok' ? opts.valueColumn.cell(o.value) : ''] : []),
+    ...columns.map((c) => (o.status === 'ok' ? c.cell(o.value) : '')),
     o.step ?? '',
     o.durationMs ? formatMs(o.durationMs) : '',
   ]);

@@ -2,7 +2,7 @@
 // They connect through the shared Transport (one pooled connection per host), fan out by strategy, report live,
 // and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
 import { join } from 'node:path';
-import { configuredReleaseKind } from '../config/resolve.js';
+import { configuredReleaseKind, deltaDeploys } from '../config/resolve.js';
 import type { Settings } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
@@ -14,7 +14,7 @@ import type { ReleaseStore } from '../store/types.js';
 import { parseAuditLog, type AuditEntry } from './audit.js';
 import { auditTailCommand } from './commands.js';
 import type { DeployConfig } from './deploy-plan.js';
-import { deployHost, deployTarget, planDeployHost, type HostDeployResult } from './deploy-release.js';
+import { deployHost, deployTarget, planDeployHost, releaseRef, type HostDeployResult } from './deploy-release.js';
 import { hostDir, hostLayout, withDir } from './host-dir.js';
 import { envFile, type Layout } from './layout.js';
 import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
@@ -27,6 +27,8 @@ import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
+import { NOTHING_INSTALLED } from './delta.js';
+import { DeltaSource } from './delta-source.js';
 import { prepareSource, releaseRefOf } from './source.js';
 import { parseKeepReleases } from './state.js';
 import { DEFAULT_CONCURRENCY, parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
@@ -112,6 +114,8 @@ export interface DeployFlags extends FanFlags {
    * before the hosts are reported done; its failure fails the command. In a dry run it prints its plan.
    */
   afterDeploy?: () => Promise<void>;
+  /** `--no-delta` (false): full tarballs only (else the DELTA_DEPLOY setting decides). */
+  delta?: boolean;
 }
 
 export interface DeployResult {
@@ -132,6 +136,11 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   if (pull) assertPullable(store);
   const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
   const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
+  const deltaOff = !deltaDeploys(s, flags.delta)
+    ? `delta off (${flags.delta === false ? '--no-delta' : 'DELTA_DEPLOY=false'})`
+    : pull
+      ? 'with --pull each host downloads the full tarball from the store'
+      : undefined;
   const cfg: DeployConfig = {
     app: de.app,
     env: de.env,
@@ -149,13 +158,24 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     lock: lockSettings(de, flags.lockWait),
     command: flags.command ?? 'deploy release',
     ...releaseKindOf(de),
+    ...(deltaOff ? { deltaOff } : {}),
   };
   const about = `${de.app} ${release.version} to ${de.env} (${targets.length} host(s), ${strategy.strategy}) from ${store.description}`;
   if (de.dryRun) {
-    const ref = await releaseRefOf(store, release, de.signal, { pull });
-    await showPlan(de, `deploy ${about}`, [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`], targets, (b, t) =>
-      hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal))),
-    );
+    // The release is read here, as the real run reads it (a remote or S3 store's into a temp copy, removed again):
+    // its manifest decides each host's delta and is written into the new root. Not with --pull (nor by the real run).
+    const source = pull ? undefined : await prepareSource(store, release, de.signal);
+    const ref = source ? releaseRef(source) : await releaseRefOf(store, release, de.signal, { pull });
+    const delta = source && new DeltaSource(source.path, de.app, release.version);
+    const facts = [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`];
+    try {
+      await showPlan(de, `deploy ${about}`, facts, targets, (b, t) =>
+        hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal, delta))),
+      );
+    } finally {
+      await delta?.dispose();
+      await source?.dispose();
+    }
     await flags.afterDeploy?.();
     return { env: de.env, app: de.app, version: release.version, hosts: [] };
   }
@@ -171,6 +191,9 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     }),
   );
   const source = await prepareSource(store, release, de.signal, { pull });
+  // Read from the release here (not with --pull); started now, it overlaps the hosts' lock steps.
+  const delta = source.pull ? undefined : new DeltaSource(source.path, de.app, release.version);
+  void delta?.manifest();
   const live = new LiveReporter(de.out, targets.map((t) => t.name));
   let outcomes: HostOutcome<HostDeployResult>[] = [];
   try {
@@ -182,6 +205,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
           const r = await deployHost(backend, {
             ...cfg,
             source,
+            ...(delta ? { delta } : {}),
             signal: de.signal,
             events: {
               step: (h, st) => live.step(h, st),
@@ -190,7 +214,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
               warn: (m) => live.warn(m),
             },
           });
-          live.done(t.name, true, `${r.version} active${r.started ? ', running' : ''}${r.uploaded ? '' : ' (already there)'}`);
+          live.done(t.name, true, `${r.version} active${r.started ? ', running' : ''}${r.uploaded ? `, ${transferCell(r)}` : ' (already there)'}`);
           return r;
         } catch (err) {
           live.done(t.name, false, `failed${err instanceof RemoteError && err.step ? ` at ${err.step}` : ''}`);
@@ -209,6 +233,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     );
   } finally {
     live.stop();
+    await delta?.dispose();
     await source.dispose();
   }
   const afterError = flags.afterDeploy && !de.signal.aborted && outcomes.every((o) => o.status === 'ok') ? await flags.afterDeploy().then(() => undefined, (err: unknown) => err) : undefined;
@@ -220,10 +245,32 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
   }).catch((err) => de.out.warn(`could not record the deploy in .deliver/state: ${(err as Error).message}`));
   const result: DeployResult = { env: de.env, app: de.app, version: release.version, hosts: outcomes };
   de.out.result(result);
-  printSummary(de.out, outcomes, { title: `deploy ${release.version}`, valueColumn: { header: 'PREVIOUS', cell: (v) => (v as HostDeployResult).previous ?? '-' } });
+  printSummary(de.out, outcomes, {
+    title: `deploy ${release.version}`,
+    valueColumns: [
+      { header: 'PREVIOUS', cell: (v) => (v as HostDeployResult).previous ?? '-' },
+      { header: 'RECEIVED', cell: (v) => transferCell(v as HostDeployResult) },
+    ],
+  });
+  // Why a host that runs a release got the full tarball (a first deploy needs no explanation).
+  for (const o of outcomes) {
+    const why = o.value?.transfer === 'full' && cfg.deltaOff === undefined ? o.value.fullReason : undefined;
+    if (why && why !== NOTHING_INSTALLED) de.out.info(`${o.host}: full tarball: ${why}`);
+  }
   if (afterError) throw afterError;
   finish(de, 'deploy', outcomes as HostOutcome<unknown>[]);
   return result;
+}
+
+/** `delta 41 KiB`, `full 5.2 MiB`, `none`: how the host got the release and how many bytes it received. */
+function transferCell(r: HostDeployResult): string {
+  return r.transfer === 'none' ? 'none (already installed)' : `${r.transfer} ${formatBytes(r.receivedBytes)}`;
+}
+
+function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 export async function rollback(de: DeployEnv, flags: FanFlags & { version?: string; lockWait?: string }): Promise<HostOutcome<HostRollbackResult>[]> {

@@ -13,6 +13,8 @@ export interface RunStepOptions {
   /** The bytes a step's input describes (the tarball, the env file). */
   open?: (input: StepInput) => Promise<Readable | string> | Readable | string;
   output?: Pick<ExecOptions, 'onStdout' | 'onStderr'>;
+  /** Query steps pass their output to `output` too (the caller reads every line, beyond what a result keeps). */
+  lines?: boolean;
   /**
    * Reads a step's whole answer before its exit status counts (a release script that answers as the wrong kind of
    * release prints that line before a long usage text, beyond the tail a failure keeps); may throw.
@@ -26,7 +28,8 @@ export async function runStep(backend: Backend, step: Step, opts: RunStepOptions
   const base: ExecOptions = {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
-    ...(step.query || step.bestEffort || step.answer ? {} : opts.output),
+    // A query's lines go to a caller that asks for them with `lines` (not to the live output).
+    ...(step.bestEffort || step.answer || (step.query && !opts.lines) ? {} : opts.output),
   };
   if (step.poll) return poll(backend, step, base, opts.signal, opts.check);
   const stdin = step.input.kind === 'none' ? undefined : await opts.open?.(step.input);

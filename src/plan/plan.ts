@@ -8,7 +8,9 @@ export type StepInput =
   | { kind: 'none' }
   | { kind: 'tarball'; file: string; bytes: number }
   | { kind: 'presigned-url'; file: string }
-  | { kind: 'env-file'; local: string; bytes: number };
+  | { kind: 'env-file'; local: string; bytes: number }
+  /** A delta tarball built on this machine (src/deploy/delta-source.ts) against the host's installed release. */
+  | { kind: 'delta'; local: string; bytes: number; base: string };
 
 /** Rerun the script until it exits 0, at most this long (waits for a node, health checks). */
 export interface Poll {
@@ -102,6 +104,8 @@ export function describeInput(i: StepInput): string {
       return `a presigned URL for ${i.file} (expires in minutes; never on a command line)`;
     case 'env-file':
       return `the env file ${i.local} (${i.bytes} bytes)`;
+    case 'delta':
+      return `the delta tarball against ${i.base} (${i.bytes} bytes, built on this machine)`;
   }
 }
 

@@ -176,7 +176,7 @@ describe('deployHost phases on a local shell', () => {
     const to = fresh();
     const b = localShellBackend('local');
     const r = await deployHost(b, options(to, v1));
-    expect(r).toEqual({ version: '0.1.0', uploaded: true, started: false });
+    expect(r).toEqual({ version: '0.1.0', uploaded: true, started: false, transfer: 'full', receivedBytes: v1.size, fullReason: 'no release installed to build on' });
     expect(b.commands).toHaveLength(1);
     expect(active(to)).toBe('0.1.0');
     expect(leftovers(to)).toEqual([]);
@@ -251,7 +251,15 @@ describe('deployHost phases on a local shell', () => {
     // And without a failure: the new release runs, the env file is in place with mode 0600.
     const to = fresh();
     await deployHost(localShellBackend('local'), options(to, v1, extra));
-    expect(await deployHost(localShellBackend('local'), options(to, v2, extra))).toEqual({ version: '0.2.0', previous: '0.1.0', uploaded: true, started: true });
+    expect(await deployHost(localShellBackend('local'), options(to, v2, extra))).toEqual({
+      version: '0.2.0',
+      previous: '0.1.0',
+      uploaded: true,
+      started: true,
+      transfer: 'full',
+      receivedBytes: v2.size,
+      fullReason: 'the release was not read (its file list is unknown)',
+    });
     expect(alive(nodePid(to))).toBe(true);
     expect(statSync(join(home(to), 'production.env')).mode & 0o777).toBe(0o600);
     expect(leftovers(to)).toEqual([]);
