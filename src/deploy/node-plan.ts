@@ -37,9 +37,9 @@ export function scriptCheck(host: string, n: NodeTarget, kind: ReleaseKind): (st
   };
 }
 
-/** Read-only: whether the node runs (its name in epmd), and then its OS pid (what the wait after a stop watches). */
+/** Read-only: whether the node runs (its name in epmd; the OS pid from `bin/APP pid` only when epmd cannot be watched). */
 export function runningStep(n: NodeTarget, kind: ReleaseKind, steps: StepList): StepList {
-  return steps.add('running?', `does it run? its name in epmd -names, then the ${kind} node's OS pid (bin/${n.layout.app} pid)`, runningCheckCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 20_000 });
+  return steps.add('running?', `does it run? its name in epmd -names (or, if epmd cannot be watched, bin/${n.layout.app} pid)`, runningCheckCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 20_000 });
 }
 
 /** The node's OS pid from runningStep's answer; undefined when it does not run. */

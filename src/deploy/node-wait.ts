@@ -45,11 +45,12 @@ function until(cond: Shell, timeoutMs: number, every: number, why: Shell): Shell
 }
 
 /**
- * Read-only "does it run?": when the node's name is not in epmd it does not (no VM booted); otherwise `pid` (the
- * release script's own answer, and the OS pid the wait after a stop watches).
+ * Read-only "does it run?": whether the node's name is in epmd (no VM booted; the wait after a stop then watches the
+ * name leave epmd, which it does after every application has stopped). Only when epmd cannot be watched: `pid`, the
+ * release script's own answer and the OS pid that wait watches instead.
  */
 export function runningCommand(app: string, kind: ReleaseKind, pid: Shell): Shell {
-  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ] && ! ${registeredScript()}; then echo "$n is not registered in epmd"; exit 1; fi; ${pid}`;
+  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ]; then if ${registeredScript()}; then echo "$n is registered in epmd"; exit 0; fi; echo "$n is not registered in epmd"; exit 1; fi; ${pid}`;
 }
 
 /** After a start: wait until the node's name is in epmd (or, when it cannot be watched, until `ping` succeeds). */

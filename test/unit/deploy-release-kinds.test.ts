@@ -153,7 +153,7 @@ describe('node control per release kind', () => {
     expect(start.steps).toEqual(['detect', 'running?', 'start', 'registered', 'up', 'log']);
     writeFileSync(calls, '');
     expect((await control(c, 'stop')).steps).toEqual(['detect', 'running?', 'stop', 'stopped']);
-    expect(readFileSync(calls, 'utf8')).toBe('pid\nstop\n');
+    expect(readFileSync(calls, 'utf8')).toBe('stop\n');
   });
 
   it('the log tail reads Distillery\'s var/log', () => {
