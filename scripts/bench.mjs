@@ -8,6 +8,7 @@
 //   4. delta deploys and how cost grows with hosts: for each of BENCH_GROWTH (4,8,16,32,40) hosts, a first deploy
 //      (deliver vs the script) and a redeploy of a one-module change to hosts running the previous version
 //      (deliver's delta vs the script's full deploy of the same tarball); bytes each host received
+//   nodes: start/restart of 8 mix nodes, deliver vs ssh + epmd poll (BENCH_ONLY=nodes; BENCH_NODE_HOSTS, BENCH_NODE_ROUNDS)
 //
 // Env: BENCH_ROUNDS (5), BENCH_MEM_RUNS (3), BENCH_S3_ROUNDS (3), BENCH_HOSTS (16), BENCH_ONLY (e.g. "1,3"), BENCH_OUT (JSON file, default
 // bench-results.json in the work dir), BENCH_KEEP=1 keeps the work dir. The bed and S3 server use TESTBED_NET
@@ -16,7 +17,7 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem, release as osRelease } from 'node:os';
+import { tmpdir, cpus, loadavg, totalmem, release as osRelease } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -538,6 +539,69 @@ async function bench3(work, bed) {
   return { sizeBytes: rel.size, runs, push: sum('push'), pull: sum('pull') };
 }
 
+// ---------------------------------------------------------------------------------------------------- nodes: start
+
+/**
+ * The node start benchmark (issue 13, BENCH_ONLY=nodes): `deliver start` and `deliver restart` of BENCH_NODE_HOSTS (8) mix nodes against starting
+ * the same release over ssh, all hosts at once, and polling each node's registration with the release's own epmd.
+ * The script's restart stops with the release's own `bin/demo stop` (as deliver does) and waits for the name to leave
+ * epmd. Every timed command is followed (untimed) by `deliver version`: each host must report the release.
+ */
+async function benchNodes(work, bed) {
+  const n = Number(process.env.BENCH_NODE_HOSTS ?? 8);
+  const rounds = Number(process.env.BENCH_NODE_ROUNDS ?? 3);
+  const hosts = bed.hosts.slice(0, n);
+  log(`nodes: start/restart of ${hosts.length} mix nodes, deliver vs ssh + epmd poll, ${rounds} rounds (+1 warm-up)`);
+  const rel = await buildRelease(work, '0.4.0');
+  const project = makeProject(work, 'nodes', { ...bed, hosts }, rel.store);
+  wipeHosts(bed, project.deliverTo);
+  const cli = (...args) => timed(process.execPath, [CLI, ...args], { cwd: project.dir, env: cliEnv(bed) });
+  await cli('deploy', 'release', 'to', 'production', `--version=${rel.version}`);
+  const root = `${project.deliverTo}/${APP}`;
+  const registered = `${root}/erts-*/bin/epmd -names 2>/dev/null | grep -q '^name ${APP} at port '`;
+  const wait = (cond) => `i=0; until ${cond}; do i=$((i+1)); [ $i -le 300 ] || exit 1; sleep 0.2; done`;
+  const start = `cd ${root} && bin/${APP} daemon && ${wait(registered)}`;
+  const stop = `cd ${root} && bin/${APP} stop >/dev/null && ${wait(`! ${registered}`)}`;
+  const overSsh = (remote) =>
+    timed('bash', ['-c', allAtOnce(hosts.map((h) => `( ssh -F ${bed.sshConfig} ${h.name} '${remote.replace(/'/g, `'\\''`)}' ) &`))], { env: { ...process.env, HOME: bed.home } });
+  const variants = {
+    deliver: { start: () => cli('start', 'production'), restart: () => cli('restart', 'production') },
+    script: { start: () => overSsh(start), restart: () => overSsh(`${stop} && ${start}`) },
+  };
+  const checkRunning = async (what) => {
+    const v = JSON.parse((await cli('version', 'production', '--json')).stdout);
+    const bad = v.hosts.filter((h) => h.status !== 'ok' || h.value?.output !== rel.version);
+    if (bad.length || v.hosts.length !== hosts.length) die(`nodes: after ${what}, not every host runs ${rel.version}: ${JSON.stringify(v.hosts)}`);
+  };
+  const ms = { deliver: { start: [], restart: [] }, script: { start: [], restart: [] } };
+  await cli('stop', 'production');
+  for (let round = 0; round <= rounds; round++) {
+    for (const which of round % 2 ? ['script', 'deliver'] : ['deliver', 'script']) {
+      for (const action of ['start', 'restart']) {
+        const r = await variants[which][action]();
+        await checkRunning(`${which} ${action}`);
+        if (round > 0) ms[which][action].push(r.ms);
+      }
+      await cli('stop', 'production');
+    }
+    if (round > 0) log(`  round ${round}: ${['start', 'restart'].map((a) => `${a}: deliver ${sec(ms.deliver[a].at(-1))} s, script ${sec(ms.script[a].at(-1))} s`).join('; ')}`);
+  }
+  wipeHosts(bed, project.deliverTo);
+  const med = (which, action) => median(ms[which][action]);
+  const ratio = { start: med('deliver', 'start') / med('script', 'start'), restart: med('deliver', 'restart') / med('script', 'restart') };
+  return { hosts: hosts.length, rounds, ms, ratio, target: 1.15, met: ratio.start <= 1.15 && ratio.restart <= 1.15, load: loadavg() };
+}
+
+function reportNodes(b) {
+  const L = ['', `## Node start: start/restart of ${b.hosts} mix nodes: deliver vs ssh + epmd poll`, ''];
+  L.push('| round | deliver start (s) | script start (s) | deliver restart (s) | script restart (s) |', '|---|---|---|---|---|');
+  b.ms.deliver.start.forEach((_, i) => L.push(`| ${i + 1} | ${sec(b.ms.deliver.start[i])} | ${sec(b.ms.script.start[i])} | ${sec(b.ms.deliver.restart[i])} | ${sec(b.ms.script.restart[i])} |`));
+  const m = (w, a) => sec(median(b.ms[w][a]));
+  L.push(`| **median** | **${m('deliver', 'start')}** | **${m('script', 'start')}** | **${m('deliver', 'restart')}** | **${m('script', 'restart')}** |`, '');
+  L.push(`Ratio deliver / script: start **${b.ratio.start.toFixed(2)}**, restart **${b.ratio.restart.toFixed(2)}**; target ≤ ${b.target}: ${b.met ? 'met' : 'MISSED'} (load average at the end: ${b.load.map((x) => x.toFixed(1)).join(', ')})`);
+  return L;
+}
+
 // ---------------------------------------------------------------------------------------------------- report
 
 function machine() {
@@ -591,6 +655,7 @@ function report(m, res) {
     }
   }
   if (res.b4) reportGrowth(L, res.loadBefore4, res.b4);
+  if (res.nodes) L.push(...reportNodes(res.nodes));
   return L.join('\n') + '\n';
 }
 
@@ -627,6 +692,8 @@ try {
     results.loadBefore4 = uptime();
     results.b4 = await bench4(work, bed);
   }
+  // The node start benchmark has its own key (BENCH_ONLY=nodes) and runs by default.
+  if (ONLY.has('nodes') || !process.env.BENCH_ONLY) results.nodes = await benchNodes(work, bed);
 } catch (e) {
   failed = e;
 } finally {

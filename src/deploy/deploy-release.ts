@@ -22,9 +22,9 @@ import {
 import { hostDir } from './host-dir.js';
 import { releaseDir, tempId, uploadPath, type Layout } from './layout.js';
 import { acquireLock, keepLock, lostLockError, newOwner, releaseLock, type LockKeeper } from './lock.js';
-import { detectKind, isRunning, startNode, stopNode, type NodeContext } from './node.js';
 import { detectStep, kindOf, runningPid, runningStep, scriptCheck, type NodeTarget } from './node-plan.js';
 import type { ReleaseKind } from './node-commands.js';
+import { planNode, runNode } from './node-run.js';
 import { EXIT_DOWNLOAD, pullFailure, pullInput } from './pull.js';
 import type { ReleaseSource } from './source.js';
 
@@ -351,7 +351,7 @@ async function readNode(run: { backend: Backend; h: DeployHost }, opts: RunStepO
 async function backToPrevious(run: HostRun, err: unknown): Promise<DeliverError> {
   const { host, h } = run;
   const previous = previousOf(h, run.seen!);
-  const back = previous ? await rollbackAfterFailedStart(run.backend, nodeOf(h), previous, h.ids.id, h.cfg.startTimeoutMs) : undefined;
+  const back = previous ? await rollbackAfterFailedStart(run.backend, nodeOf(h), previous, h.ids.id) : undefined;
   const e = remoteStep(host, 'start', err);
   if (!back) return e;
   return new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
@@ -391,15 +391,15 @@ function remoteStep(host: string, step: string, err: unknown): DeliverError {
 }
 
 /** After a failed start or health check: point back at the previous release and start it if possible. */
-async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previous: string, id: string, timeoutMs: number): Promise<string> {
+async function rollbackAfterFailedStart(backend: Backend, n: NodeTarget, previous: string, id: string): Promise<string> {
   const l = n.layout;
-  const quiet: NodeContext = { backend, layout: l, ...(n.envFile ? { envFile: n.envFile } : {}), ...(n.configuredKind ? { configuredKind: n.configuredKind } : {}) };
   try {
     if (!(await backend.exec(sh`[ -d ${releaseDir(l, previous)} ]`.text)).code) {
-      const kind = await detectKind(quiet);
-      if (await isRunning(quiet, kind)) await stopNode(quiet, kind, timeoutMs).catch(() => undefined);
+      const stop = await planNode(backend, n, { action: 'stop' });
+      await runNode(backend, n, stop.kind, stop.plan).catch(() => undefined);
       await backend.run(activateCommand(l, previous, `${id}r`).text, { step: 'rollback' });
-      await startNode(quiet, await detectKind(quiet), timeoutMs);
+      const start = await planNode(backend, n, { action: 'start' });
+      await runNode(backend, n, start.kind, start.plan);
       return `rolled back to ${previous}, which is running`;
     }
     return `previous release ${previous} is gone; ${l.root} stays on the new release`;

@@ -3,6 +3,7 @@
 import { and, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseKind } from '../config/release-kind.js';
 import type { Layout } from './layout.js';
+import { runningCommand, waitDownCommand, waitUpCommand } from './node-wait.js';
 
 export type { ReleaseKind } from '../config/release-kind.js';
 
@@ -67,6 +68,21 @@ export function pingCommand(l: Layout, kind: ReleaseKind, envFile?: string): She
 export function pidCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
   void kind;
   return and(inRunning(l, envFile), sh`${bin(l)} pid`);
+}
+
+/** Read-only: exit 0 and the OS pid when the node runs; a node whose name epmd does not list is not asked (no VM). */
+export function runningCheckCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
+  return and(inRunning(l, envFile), runningCommand(l.app, kind, sh`${bin(l)} pid`));
+}
+
+/** After a start: until the node is in epmd (cheap), or until the release's ping answers when epmd cannot be watched. */
+export function waitUpNodeCommand(l: Layout, kind: ReleaseKind, timeoutMs: number, envFile?: string): Shell {
+  return and(inRunning(l, envFile), waitUpCommand(l.app, kind, pingCommand(l, kind, envFile), timeoutMs));
+}
+
+/** After a stop whose OS pid is unknown: until the node's name is gone from epmd (or its ping fails). */
+export function waitDownNodeCommand(l: Layout, kind: ReleaseKind, timeoutMs: number, envFile?: string): Shell {
+  return and(inRunning(l, envFile), waitDownCommand(l.app, kind, pingCommand(l, kind, envFile), timeoutMs));
 }
 
 /**

@@ -6,7 +6,7 @@ import { raw, sh, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
 import { describeMigration } from './migrations.js';
 import { assertKnownCommand, kindFrom, queryCommand, type NodeQuery } from './node.js';
-import { detectKindCommand, logTailCommand, pidCommand, pingCommand, startCommand, stopCommand, type ReleaseKind } from './node-commands.js';
+import { detectKindCommand, logTailCommand, pingCommand, runningCheckCommand, startCommand, stopCommand, waitDownNodeCommand, waitUpNodeCommand, type ReleaseKind } from './node-commands.js';
 
 export interface NodeTarget {
   layout: Layout;
@@ -38,9 +38,9 @@ export function scriptCheck(host: string, n: NodeTarget, kind: ReleaseKind): (st
   };
 }
 
-/** Read-only: whether the node runs, by its OS pid (also what the wait after a stop watches). */
+/** Read-only: whether the node runs (its name in epmd; the OS pid from `bin/APP pid` only when epmd cannot be watched). */
 export function runningStep(n: NodeTarget, kind: ReleaseKind, steps: StepList): StepList {
-  return steps.add('running?', `ask the ${kind} node for its OS pid (does it run?)`, pidCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 20_000 });
+  return steps.add('running?', `does it run? its name in epmd -names (or, if epmd cannot be watched, bin/${n.layout.app} pid)`, runningCheckCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 20_000 });
 }
 
 /** The node's OS pid from runningStep's answer; undefined when it does not run. */
@@ -60,17 +60,26 @@ export function stopSteps(n: NodeTarget, kind: ReleaseKind, pid: number, steps: 
   const secs = Math.round(n.timeoutMs / 1000);
   steps.add('stop', `stop the running node${pid ? ` (OS pid ${pid})` : ''}`, stopCommand(n.layout, kind, n.envFile), { timeoutMs: n.timeoutMs + 30_000 });
   const failure = `${n.layout.app} still runs ${secs}s after stop`;
-  if (pid) return steps.add('stopped', `wait up to ${secs}s until pid ${pid} is gone`, waitGoneCommand(pid, n.timeoutMs), { poll: { timeoutMs: 0, everyMs: 0, failure }, timeoutMs: n.timeoutMs + 10_000 });
-  return steps.add('stopped', `wait up to ${secs}s until the node no longer answers`, sh`! { ${pingCommand(n.layout, kind, n.envFile)}; }`, { poll: { timeoutMs: n.timeoutMs, everyMs: 300, failure } });
+  if (pid) return steps.add('stopped', `wait up to ${secs}s until pid ${pid} is gone`, waitGoneCommand(pid, n.timeoutMs), once(n, failure));
+  return steps.add('stopped', `wait up to ${secs}s until the node's name is gone from epmd`, waitDownNodeCommand(n.layout, kind, n.timeoutMs, n.envFile), once(n, failure));
 }
 
-/** Start the active release, wait until it answers, show the tail of its log. */
+/** A wait that loops on the host itself: one command, failing with `failure` (and its last lines) at its end. */
+function once(n: NodeTarget, failure: string) {
+  return { poll: { timeoutMs: 0, everyMs: 0, failure }, timeoutMs: n.timeoutMs + 10_000 };
+}
+
+/**
+ * Start the active release, wait until its name is in epmd (no VM per poll), confirm once with the release's own
+ * command (retried only while the node finishes booting), show the tail of its log.
+ */
 export function startSteps(n: NodeTarget, kind: ReleaseKind, what: string, steps: StepList): StepList {
   const secs = Math.round(n.timeoutMs / 1000);
+  const failure = `${n.layout.app} did not answer within ${secs}s after start`;
   steps.add('start', `start ${what} (${kind} release script)`, startCommand(n.layout, kind, n.envFile), { timeoutMs: n.timeoutMs + 30_000 });
-  steps.add('up', `wait up to ${secs}s until the node answers`, pingCommand(n.layout, kind, n.envFile), {
-    poll: { timeoutMs: n.timeoutMs, everyMs: 300, failure: `${n.layout.app} did not answer within ${secs}s after start` },
-  });
+  steps.add('registered', `wait up to ${secs}s until the node's name is in epmd -names (the release's erts; no VM per poll)`, waitUpNodeCommand(n.layout, kind, n.timeoutMs, n.envFile), once(n, failure));
+  const ping = kind === 'mix' ? `bin/${n.layout.app} pid` : `bin/${n.layout.app} ping`;
+  steps.add('up', `confirm that the node answers (${ping})`, pingCommand(n.layout, kind, n.envFile), { poll: { timeoutMs: n.timeoutMs, everyMs: 300, failure } });
   return steps.add('log', "show the last lines of the node's log", logTailCommand(n.layout), { bestEffort: true });
 }
 

@@ -1,14 +1,12 @@
-// Node control on one host over its pooled connection: detect the release kind, start/stop/restart with waits,
+// Node control on one host over its pooled connection: detect the release kind (start/stop/restart: node-run.ts),
 // and one-shot actions (ping, version, pid, rpc, eval, migrate, run). Exit status follows the remote result.
-import { setTimeout as sleep } from 'node:timers/promises';
-import { InterruptedError, RemoteError } from '../output/errors.js';
-import { sh } from '../ssh/quote.js';
-import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
+import { RemoteError } from '../output/errors.js';
+import { type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import type { Layout } from './layout.js';
 import { migrationCommand, type Migration } from './migrations.js';
 import {
-  detectKindCommand, evalCommand, logTailCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
-  startCommand, stopCommand, unknownScriptCommand, versionCommand, type ReleaseKind,
+  detectKindCommand, evalCommand, parseKind, pidCommand, pingCommand, rpcCommand, scriptCommand,
+  unknownScriptCommand, versionCommand, type ReleaseKind,
 } from './node-commands.js';
 
 export interface NodeContext {
@@ -78,93 +76,6 @@ export interface ScriptOf {
 
 function scriptOf(ctx: NodeContext, kind: ReleaseKind): ScriptOf {
   return { host: ctx.backend.target.name, app: ctx.layout.app, kind, ...(ctx.configuredKind ? { configured: true } : {}) };
-}
-
-/**
- * Runs a release script command that must succeed. Its whole answer is read (not only the tail `run` keeps): a
- * wrong-kind script prints its "not a valid command" line before a long usage text.
- */
-async function runScript(ctx: NodeContext, kind: ReleaseKind, command: string, step: string, timeoutMs: number): Promise<void> {
-  const r = await ctx.backend.exec(command, execOpts(ctx, { timeoutMs }));
-  const output = `${r.stdout}\n${r.stderr}`;
-  assertKnownCommand(scriptOf(ctx, kind), output, step);
-  if (r.code !== 0) {
-    const how = r.signal ? `was killed by signal ${r.signal}` : `failed with exit code ${r.code}`;
-    throw new RemoteError(ctx.backend.target.name, `${step} ${how}`, { step, command, detail: output.trim().split('\n').slice(-ERROR_TAIL_LINES).join('\n') });
-  }
-}
-
-export async function isRunning(ctx: NodeContext, kind: ReleaseKind): Promise<boolean> {
-  const r = await ctx.backend.exec(pingCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  if (r.code !== 0) assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'ping');
-  return r.code === 0;
-}
-
-/** Polls until the node answers (want=true) or stops answering (want=false); false on timeout. */
-export async function waitFor(ctx: NodeContext, kind: ReleaseKind, want: boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (ctx.signal?.aborted) throw new InterruptedError();
-    if ((await isRunning(ctx, kind)) === want) return true;
-    if (Date.now() >= deadline) return false;
-    try {
-      await sleep(300, undefined, ctx.signal ? { signal: ctx.signal } : undefined);
-    } catch {
-      throw new InterruptedError();
-    }
-  }
-}
-
-export async function logTail(ctx: NodeContext, lines = 20): Promise<string> {
-  const r = await ctx.backend.exec(logTailCommand(ctx.layout, lines).text);
-  return r.stdout.trimEnd();
-}
-
-/** Starts the active release; refuses when already running; waits until the node answers. Returns the log tail. */
-export async function startNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<string> {
-  const host = ctx.backend.target.name;
-  if (await isRunning(ctx, kind)) {
-    throw new RemoteError(host, `${ctx.layout.app} is already running`, { step: 'start', hint: 'use `deliver restart <env>`' });
-  }
-  await runScript(ctx, kind, startCommand(ctx.layout, kind, ctx.envFile).text, 'start', timeoutMs + 30_000);
-  const up = await waitFor(ctx, kind, true, timeoutMs);
-  const tail = await logTail(ctx);
-  if (!up) {
-    throw new RemoteError(host, `${ctx.layout.app} did not answer within ${Math.round(timeoutMs / 1000)}s after start`, {
-      step: 'start',
-      ...(tail ? { detail: tail } : {}),
-    });
-  }
-  return tail;
-}
-
-/** Stops the node if it runs and waits until it no longer answers. Returns whether it was running. */
-export async function stopNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<boolean> {
-  const host = ctx.backend.target.name;
-  let osPid: number | undefined;
-  // The node's OS pid doubles as the "is it running" answer and lets the wait below be a cheap `kill -0`
-  // loop on the host instead of booting a VM per poll.
-  const r = await ctx.backend.exec(pidCommand(ctx.layout, kind, ctx.envFile).text, { timeoutMs: 20_000, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  if (r.code !== 0) {
-    assertKnownCommand(scriptOf(ctx, kind), `${r.stdout}\n${r.stderr}`, 'stop');
-    return false;
-  }
-  const last = r.stdout.trim().split('\n').pop() ?? '';
-  if (/^\d+$/.test(last)) osPid = Number(last);
-  await runScript(ctx, kind, stopCommand(ctx.layout, kind, ctx.envFile).text, 'stop', timeoutMs + 30_000);
-  const gone =
-    osPid !== undefined
-      ? (await ctx.backend.exec(sh`i=0; while kill -0 ${osPid} 2>/dev/null; do i=$((i+1)); if [ $i -gt ${Math.ceil(timeoutMs / 200)} ]; then exit 1; fi; sleep 0.2; done`.text, { timeoutMs: timeoutMs + 10_000, ...(ctx.signal ? { signal: ctx.signal } : {}) })).code === 0
-      : await waitFor(ctx, kind, false, timeoutMs);
-  if (!gone) {
-    throw new RemoteError(host, `${ctx.layout.app} still runs ${Math.round(timeoutMs / 1000)}s after stop`, { step: 'stop' });
-  }
-  return true;
-}
-
-export async function restartNode(ctx: NodeContext, kind: ReleaseKind, timeoutMs = DEFAULT_START_TIMEOUT_MS): Promise<string> {
-  await stopNode(ctx, kind, timeoutMs);
-  return startNode(ctx, kind, timeoutMs);
 }
 
 export type NodeQuery =

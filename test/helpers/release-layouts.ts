@@ -15,16 +15,23 @@ function write(root: string, path: string, text: string, mode = 0o644): void {
   chmodSync(file, mode);
 }
 
-/** The fake VM: `node_start LOGDIR`, `node_running`, `node_pid`, `node_stop` around a pid file. */
+/**
+ * The fake VM: `node_start LOGDIR`, `node_running`, `node_pid`, `node_stop` around a pid file. It "boots" in
+ * FAKE_BOOT_S seconds (default 0): then it registers its NODE_NAME (PIDFILE.name, what the fake epmd lists) and answers.
+ * Every script command is appended to FAKE_CALLS (a file) when set, to count the VMs a real script would boot.
+ */
 const NODE = `
-node_running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+if [ -n "\${FAKE_CALLS:-}" ]; then echo "$*" >> "$FAKE_CALLS"; fi
+node_running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && [ -f "$PIDFILE.name" ]; }
 node_start() {
   mkdir -p "$1"
+  rm -f "$PIDFILE.name"
   sleep 120 >/dev/null 2>&1 </dev/null &
   echo $! > "$PIDFILE"
+  (sleep "\${FAKE_BOOT_S:-0}"; echo "\${NODE_NAME%%@*}" > "$PIDFILE.name") >/dev/null 2>&1 </dev/null &
   echo "[notice] $REL_NAME $REL_VSN booted, cookie \${COOKIE:-none}" >> "$1/erlang.log.1"
 }
-node_stop() { kill "$(cat "$PIDFILE")"; rm -f "$PIDFILE"; }
+node_stop() { kill "$(cat "$PIDFILE")"; rm -f "$PIDFILE" "$PIDFILE.name"; }
 # What the node prints for an expression: IO.puts("x") prints x; the expressions deliver's \`version\` sends
 # (release_handler, RELEASE_VSN) give this release's version.
 node_eval() {
@@ -73,6 +80,7 @@ cd "$RELEASE_ROOT_DIR"
 RUNNER_LOG_DIR="\${RUNNER_LOG_DIR:-$RELEASE_MUTABLE_DIR/log}"
 PIDFILE="$RELEASE_MUTABLE_DIR/node.pid"
 NAME="$REL_NAME@127.0.0.1"
+NODE_NAME=$(sed -n 's/^-s*name //p' "$RELEASES_DIR/$REL_VSN/vm.args")
 ${NODE}
 COMMAND_NAME="\${1:-help}"
 if [ "$#" -ne 0 ]; then shift; fi
@@ -130,6 +138,8 @@ REL_VSN="$RELEASE_VSN"
 RELEASE_DISTRIBUTION="\${RELEASE_DISTRIBUTION:-"sname"}"
 export RELEASE_DISTRIBUTION
 PIDFILE="$RELEASE_ROOT/tmp/node.pid"
+. "$RELEASE_ROOT/releases/$RELEASE_VSN/env.sh"
+NODE_NAME="\${RELEASE_NODE:-$REL_NAME}"
 ${NODE}
 case $1 in
   daemon) node_start "$RELEASE_ROOT/tmp/log" ;;
@@ -170,6 +180,7 @@ REL_NAME="${app}"
 REL_VSN="${vsn}"
 RELX_RPC_TIMEOUT=\${RELX_RPC_TIMEOUT:-60}
 PIDFILE="$RELEASE_ROOT_DIR/node.pid"
+NODE_NAME=$(eval echo "$(sed -n 's/^-s*name //p' "\${VMARGS_PATH:-$RELEASE_ROOT_DIR/releases/$REL_VSN/vm.args}")")
 ${NODE}
 case "$1" in
     daemon) node_start "$RELEASE_ROOT_DIR/log" ;;
@@ -197,7 +208,20 @@ esac
   write(root, 'releases/RELEASES', `[{release,"${app}","${vsn}","12.0",[],permanent}].\n`);
 }
 
+/** The release's own epmd (erts-VSN/bin/epmd): `-names` lists the fake nodes of this release root that have booted. */
+function epmd(root: string): void {
+  write(root, 'erts-12.0/bin/epmd', `#!/bin/sh
+[ "$1" = -names ] || exit 1
+root=$(cd "$(dirname "$0")/../.." && pwd -P)
+echo "epmd: up and running on port \${ERL_EPMD_PORT:-4369} with data:"
+for f in "$root/tmp/node.pid" "$root/var/node.pid" "$root/node.pid"; do
+  if [ -f "$f.name" ] && kill -0 "$(cat "$f")" 2>/dev/null; then echo "name $(cat "$f.name") at port 40000"; fi
+done
+`, 0o755);
+}
+
 /** Writes a release root of `kind` for `app` at version `vsn` into `root`. */
 export function writeReleaseLayout(kind: LayoutKind, root: string, app: string, vsn: string): void {
   ({ distillery, mix, relx })[kind](root, app, vsn);
+  epmd(root);
 }

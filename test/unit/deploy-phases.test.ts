@@ -26,7 +26,8 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /**
  * A stand-in for a mix release script (detected as mix by RELEASE_DISTRIBUTION): `daemon` starts a sleeping
- * process and records its pid next to deliver's state, `pid` answers while it lives, `stop` ends it.
+ * process and records its pid next to deliver's state, `pid` answers while it lives, `stop` ends it. Its
+ * erts-0/bin/epmd lists the node (named demo, as a mix release without RELEASE_NODE is) while that process lives.
  */
 const SCRIPT = `#!/bin/sh
 # RELEASE_DISTRIBUTION
@@ -38,6 +39,11 @@ case "$1" in
   *) exit 1;;
 esac
 `;
+const EPMD = `#!/bin/sh
+pidf="$(cd "$(dirname "$0")/../.." && pwd -P)/../../node.pid"
+[ -f "$pidf" ] && kill -0 "$(cat "$pidf")" 2>/dev/null && echo "name ${APP} at port 40000"
+true
+`;
 
 function release(version: string): ReleaseSource {
   const src = mkdtempSync(join(root, 'rel-'));
@@ -45,6 +51,8 @@ function release(version: string): ReleaseSource {
   mkdirSync(join(src, 'releases', version), { recursive: true });
   writeFileSync(join(src, 'bin', APP), SCRIPT);
   chmodSync(join(src, 'bin', APP), 0o755);
+  mkdirSync(join(src, 'erts-0', 'bin'), { recursive: true });
+  writeFileSync(join(src, 'erts-0', 'bin', 'epmd'), EPMD, { mode: 0o755 });
   const path = join(root, `${APP}_${version}-${Math.random().toString(36).slice(2)}.release.tar.gz`);
   execFileSync('tar', ['-czf', path, '-C', src, '.']);
   const sha256 = createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -233,7 +241,7 @@ describe('deployHost phases on a local shell', () => {
     const steps = await planOf(options(probe, v2, extra));
     process.kill(nodePid(probe)!);
     const failable = steps.filter((s) => !s.query && !s.bestEffort && s.name !== 'lock');
-    expect(failable.map((s) => s.name)).toEqual(['upload', 'verify', 'unpack', 'install', 'env file', 'activate', 'stop', 'stopped', 'start', 'up', 'health']);
+    expect(failable.map((s) => s.name)).toEqual(['upload', 'verify', 'unpack', 'install', 'env file', 'activate', 'stop', 'stopped', 'start', 'registered', 'up', 'health']);
     for (const s of failable) {
       const to = fresh();
       await deployHost(localShellBackend('local'), options(to, v1, extra));

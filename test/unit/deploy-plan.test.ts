@@ -150,10 +150,10 @@ describe('the deploy plan', () => {
     const h = host({ startDeploy: true, healthCheck: 'true' });
     expect(names(deploySteps(h, state('0.1.0')).slice(-2))).toEqual(['1:install', '2:activate']);
     const running = startDeploySteps(h, state('0.1.0'), 'mix', 4242);
-    expect(names(running)).toEqual(['1:stop', '2:stopped', '3:start', '4:up', '5:log', '6:health', '7:record', '8:unlock']);
+    expect(names(running)).toEqual(['1:stop', '2:stopped', '3:start', '4:registered', '5:up', '6:log', '7:health', '8:record', '9:unlock']);
     expect(running[1]!.does).toBe('wait up to 10s until pid 4242 is gone');
     expect(running.find((s) => s.name === 'health')!.poll).toEqual({ timeoutMs: 5_000, everyMs: 1000, failure: 'health check failed (exit {exit}) after 5s: true' });
-    expect(names(startDeploySteps(h, state(), 'mix', undefined))).toEqual(['1:start', '2:up', '3:log', '4:health', '5:record', '6:unlock']);
+    expect(names(startDeploySteps(h, state(), 'mix', undefined))).toEqual(['1:start', '2:registered', '3:up', '4:log', '5:health', '6:record', '7:unlock']);
   });
 
   it('appendSteps never merges two lists into one session', () => {

@@ -11,7 +11,9 @@ import { validateSettings } from '../../src/config/validate.js';
 import { unpackCommand } from '../../src/deploy/commands.js';
 import { layoutFor, stagingDir, type Layout } from '../../src/deploy/layout.js';
 import { detectKindCommand, logTailCommand, parseKind, unknownScriptCommand, type ReleaseKind } from '../../src/deploy/node-commands.js';
-import { detectKind, distilleryAnswer, runQuery, startNode, stopNode, type NodeContext } from '../../src/deploy/node.js';
+import { detectKind, distilleryAnswer, runQuery, type NodeContext } from '../../src/deploy/node.js';
+import type { NodeTarget } from '../../src/deploy/node-plan.js';
+import { planNode, runNode } from '../../src/deploy/node-run.js';
 import { ConfigError, RemoteError } from '../../src/output/errors.js';
 import { localShellBackend } from '../helpers/local-shell.js';
 import { writeReleaseLayout, type LayoutKind } from '../helpers/release-layouts.js';
@@ -45,6 +47,16 @@ function ctx(l: Layout, configuredKind?: ReleaseKind): NodeContext {
 afterEach(() => {
   for (const c of started.splice(0)) run(`for f in ${c.layout.releases}/*/var/node.pid ${c.layout.releases}/*/tmp/node.pid ${c.layout.releases}/*/node.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done; true`);
 });
+
+/** start/stop/restart as the node commands run them (planNode, then runNode): the start's log tail, or whether a stop stopped. */
+async function control(c: NodeContext, action: 'start' | 'stop' | 'restart', timeoutMs = 5000): Promise<{ out: string; stopped: boolean; steps: string[] }> {
+  const t: NodeTarget = { layout: c.layout, timeoutMs, ...(c.envFile ? { envFile: c.envFile } : {}), ...(c.configuredKind ? { configuredKind: c.configuredKind } : {}) };
+  const { plan, kind } = await planNode(c.backend, t, { action });
+  const r = await runNode(c.backend, t, kind, plan);
+  return { out: r.stdout.trimEnd(), stopped: plan.steps.some((s) => s.name === 'stop'), steps: plan.steps.map((s) => s.name) };
+}
+const startNode = async (c: NodeContext, timeoutMs?: number) => (await control(c, 'start', timeoutMs)).out;
+const stopNode = async (c: NodeContext) => (await control(c, 'stop')).stopped;
 
 async function failure(p: Promise<unknown>): Promise<RemoteError> {
   const err = await p.then(() => undefined, (e: unknown) => e);
@@ -108,14 +120,14 @@ describe('node control per release kind', () => {
     const c = ctx(l);
     const kind = await detectKind(c);
     expect(kind).toBe('distillery');
-    const tail = await startNode(c, kind, 5000);
+    const tail = await startNode(c);
     expect(tail).toBe('[notice] demo 0.1.0 booted, cookie none');
     expect(existsSync(join(l.root, 'var', 'log', 'erlang.log.1'))).toBe(true);
     expect((await runQuery(c, kind, { action: 'version' })).stdout).toBe('0.1.0');
     expect((await runQuery(c, kind, { action: 'pid' })).stdout).toMatch(/^\d+\n$/);
     expect((await runQuery(c, kind, { action: 'rpc', expr: 'IO.puts("hello")' })).stdout).toBe('hello\n');
-    expect(await stopNode(c, kind, 5000)).toBe(true);
-    expect(await stopNode(c, kind, 5000)).toBe(false);
+    expect(await stopNode(c)).toBe(true);
+    expect(await stopNode(c)).toBe(false);
   });
 
   it.each(['mix', 'relx'] as const)('%s: start, log tail, version, stop', async (k) => {
@@ -123,9 +135,25 @@ describe('node control per release kind', () => {
     const c = ctx(l);
     const kind = await detectKind(c);
     expect(kind).toBe(k);
-    expect(await startNode(c, kind, 5000)).toBe('[notice] demo 0.1.0 booted, cookie none');
+    expect(await startNode(c)).toBe('[notice] demo 0.1.0 booted, cookie none');
     expect((await runQuery(c, kind, { action: 'version' })).stdout.trim()).toBe('0.1.0');
-    expect(await stopNode(c, kind, 5000)).toBe(true);
+    expect(await stopNode(c)).toBe(true);
+  });
+
+  it.each(['distillery', 'mix', 'relx'] as const)('%s: start and stop watch epmd, the release script answers once', async (k) => {
+    const l = host(k);
+    const calls = join(l.home, 'calls');
+    const env = join(l.home, 'test.env');
+    // The node takes a second to boot: a wait that asks the script would ask it ~4 times.
+    writeFileSync(env, `FAKE_BOOT_S=1\nFAKE_CALLS=${calls}\n`);
+    const c = { ...ctx(l), envFile: env };
+    const start = await control(c, 'start');
+    const ask = k === 'mix' ? 'pid' : 'ping';
+    expect(readFileSync(calls, 'utf8')).toBe(`${k === 'distillery' ? 'start' : 'daemon'}\n${ask}\n`);
+    expect(start.steps).toEqual(['detect', 'running?', 'start', 'registered', 'up', 'log']);
+    writeFileSync(calls, '');
+    expect((await control(c, 'stop')).steps).toEqual(['detect', 'running?', 'stop', 'stopped']);
+    expect(readFileSync(calls, 'utf8')).toBe('stop\n');
   });
 
   it('the log tail reads Distillery\'s var/log', () => {
@@ -138,7 +166,7 @@ describe('node control per release kind', () => {
   it('a Distillery release run as a mix release fails at start naming RELEASE_KIND, not with a timeout', async () => {
     const c = ctx(host('distillery'), 'mix');
     const t0 = Date.now();
-    const err = await failure(startNode(c, 'mix', 20_000));
+    const err = await failure(startNode(c, 20_000));
     expect(Date.now() - t0).toBeLessThan(10_000);
     expect(err.message).toBe(`h1: bin/demo is not a mix release (as RELEASE_KIND/USING_DISTILLERY say): it answered "'daemon' is not a valid command"; ${SET_KIND}`);
     expect(err.step).toBe('start');
@@ -146,8 +174,8 @@ describe('node control per release kind', () => {
 
   it('a mix release run as Distillery or relx fails at its first command naming RELEASE_KIND', async () => {
     const l = host('mix');
-    const asDistillery = await failure(startNode(ctx(l, 'distillery'), 'distillery', 5000));
-    expect(asDistillery.message).toBe('h1: bin/demo is not a distillery release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"; ' + SET_KIND);
+    const asDistillery = await failure(startNode(ctx(l, 'distillery')));
+    expect(asDistillery.message).toBe('h1: bin/demo is not a distillery release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command start"; ' + SET_KIND);
     const asRelx = await failure(runQuery(ctx(l, 'relx'), 'relx', { action: 'ping' }));
     expect(asRelx.message).toBe('h1: bin/demo is not a relx release (as RELEASE_KIND/USING_DISTILLERY say): it answered "ERROR: Unknown command ping"; ' + SET_KIND);
   });

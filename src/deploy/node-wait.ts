@@ -1,0 +1,76 @@
+// Waiting for a node without booting a VM per poll: the node's name in the release's own `epmd -names` (a small C
+// program) tells whether it is up or gone; the release script's own command confirms once at the end. Pure command
+// builders, each meant to run after node-commands' `cd` into the release the node runs from, with the env file loaded.
+import { raw, sh, type Shell } from '../ssh/quote.js';
+import type { ReleaseKind } from '../config/release-kind.js';
+
+/** How often the loops on the host look (seconds): epmd is cheap; a release script boots a VM each time. */
+const EPMD_EVERY_S = 0.2;
+const SCRIPT_EVERY_S = 0.3;
+
+/**
+ * Sets `$n` to the node's alive name (the part before `@`, what epmd lists), computed as the release script itself
+ * computes it; empty when it cannot tell (then the waits fall back to the script). `mix release`: RELEASE_NODE after
+ * releases/VSN/env.sh (default: the release name; RELEASE_DISTRIBUTION=none registers nothing). relx and Distillery:
+ * the `-name`/`-sname` line of VMARGS_PATH or releases/VSN/vm.args (relx: or vm.args.src), its `${VAR}`s expanded as
+ * relx's script does (`eval echo`).
+ */
+export function nodeNameScript(app: string, kind: ReleaseKind): Shell {
+  const vsn = raw(`$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)`);
+  if (kind === 'mix') {
+    return sh`n=$(RELEASE_ROOT=$(pwd -P) RELEASE_NAME=\${RELEASE_NAME:-${app}} RELEASE_VSN=\${RELEASE_VSN:-${vsn}} RELEASE_COMMAND=daemon RELEASE_PROG=${app}; export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND RELEASE_PROG; if [ -f "releases/$RELEASE_VSN/env.sh" ]; then . "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null; fi; if [ "\${RELEASE_DISTRIBUTION:-sname}" != none ]; then echo "\${RELEASE_NODE:-$RELEASE_NAME}"; fi); n=\${n%%@*}`;
+  }
+  return sh`n=$(v=${vsn}; for f in "$VMARGS_PATH" "releases/$v/vm.args" "releases/$v/vm.args.src"; do if [ -n "$f" ] && [ -f "$f" ]; then a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' "$f" | head -n 1); eval "echo $a"; break; fi; done 2>/dev/null); n=\${n%%@*}`;
+}
+
+/** Sets `$e` to the release's own epmd (erts-VSN/bin/epmd), else the one on PATH; empty when there is none. */
+export function epmdScript(): Shell {
+  return raw('e=; for f in erts-*/bin/epmd; do if [ -x "$f" ]; then e=$f; fi; done; if [ -z "$e" ]; then e=$(command -v epmd 2>/dev/null || true); fi');
+}
+
+/** Exit 0 when epmd lists the name in `$n` (its port from ERL_EPMD_PORT, as the node's). */
+export function registeredScript(): Shell {
+  return raw(`"$e" -names 2>/dev/null | awk -v n="$n" '$1 == "name" && $2 == n { f = 1 } END { exit !f }'`);
+}
+
+/** The name and the epmd to watch, then `watch` when both are known, else `fallback` (the release script's way). */
+function watching(app: string, kind: ReleaseKind, watch: Shell, fallback: Shell): Shell {
+  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ]; then ${watch}; else ${fallback}; fi`;
+}
+
+/** Runs `cond` every `every` seconds until it holds; exit 1 with `why` on stderr after `timeoutMs`. */
+function until(cond: Shell, timeoutMs: number, every: number, why: Shell): Shell {
+  const tries = Math.ceil(timeoutMs / 1000 / every);
+  return sh`i=0; until ${cond}; do i=$((i+1)); if [ $i -gt ${tries} ]; then echo ${why} >&2; exit 1; fi; sleep ${every}; done`;
+}
+
+/**
+ * Read-only "does it run?": whether the node's name is in epmd (no VM booted; the wait after a stop then watches the
+ * name leave epmd, which it does after every application has stopped). Only when epmd cannot be watched: `pid`, the
+ * release script's own answer and the OS pid that wait watches instead.
+ */
+export function runningCommand(app: string, kind: ReleaseKind, pid: Shell): Shell {
+  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ]; then if ${registeredScript()}; then echo "$n is registered in epmd"; exit 0; fi; echo "$n is not registered in epmd"; exit 1; fi; ${pid}`;
+}
+
+/** After a start: wait until the node's name is in epmd (or, when it cannot be watched, until `ping` succeeds). */
+export function waitUpCommand(app: string, kind: ReleaseKind, ping: Shell, timeoutMs: number): Shell {
+  const secs = Math.round(timeoutMs / 1000);
+  return watching(
+    app,
+    kind,
+    until(registeredScript(), timeoutMs, EPMD_EVERY_S, raw(`"$n is not registered in epmd ($e -names) after ${secs}s"`)),
+    until(sh`( ${ping} ) >/dev/null 2>&1`, timeoutMs, SCRIPT_EVERY_S, sh`"no answer from bin/"${app}" after ${secs}s"`),
+  );
+}
+
+/** After a stop whose OS pid is unknown: wait until the node's name is gone from epmd (or `ping` fails). */
+export function waitDownCommand(app: string, kind: ReleaseKind, ping: Shell, timeoutMs: number): Shell {
+  const secs = Math.round(timeoutMs / 1000);
+  return watching(
+    app,
+    kind,
+    until(sh`! ${registeredScript()}`, timeoutMs, EPMD_EVERY_S, raw(`"$n is still registered in epmd after ${secs}s"`)),
+    until(sh`! ( ${ping} ) >/dev/null 2>&1`, timeoutMs, SCRIPT_EVERY_S, sh`"bin/"${app}" still answers after ${secs}s"`),
+  );
+}
