@@ -26,6 +26,7 @@ export async function runStep(backend: Backend, step: Step, opts: RunStepOptions
   const base: ExecOptions = {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
+    ...(step.agentForward ? { agentForward: true } : {}),
     ...(step.query || step.bestEffort ? {} : opts.output),
   };
   if (step.poll) return poll(backend, step, base, opts.signal, opts.check);

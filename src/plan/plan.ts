@@ -8,7 +8,9 @@ export type StepInput =
   | { kind: 'none' }
   | { kind: 'tarball'; file: string; bytes: number }
   | { kind: 'presigned-url'; file: string }
-  | { kind: 'env-file'; local: string; bytes: number };
+  | { kind: 'env-file'; local: string; bytes: number }
+  /** Text the plan holds (a version edit, the upgrade program); `what` names it. */
+  | { kind: 'text'; what: string; bytes: number };
 
 /** Rerun the script until it exits 0, at most this long (waits for a node, health checks). */
 export interface Poll {
@@ -37,6 +39,10 @@ export interface Step {
   timeoutMs?: number;
   /** Read-only: a dry run runs it too (the plan's later steps depend on its answer). */
   query?: boolean;
+  /** Runs on this machine, not on the host (a build's hooks, `git push`, streaming into the store). */
+  local?: boolean;
+  /** The local ssh-agent is forwarded (a build's dependency fetch: private git dependencies). */
+  agentForward?: boolean;
 }
 
 export interface HostPlan {
@@ -68,7 +74,7 @@ export function appendSteps(a: readonly Step[], b: readonly Step[]): Step[] {
   return [...a, ...b.map((s) => ({ ...s, session: s.session - first + base + 1 }))];
 }
 
-type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'query' | 'timeoutMs'>>;
+type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'query' | 'timeoutMs' | 'local' | 'agentForward'>>;
 
 /** Builds a host's step list: `add` starts a new session, `join` continues the last one. */
 export class StepList {
@@ -87,7 +93,8 @@ export class StepList {
 
 function pick(more: More): Partial<Step> {
   return {
-    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.query ? { query: true } : {}) };
+    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.query ? { query: true } : {}),
+    ...(more.local ? { local: true } : {}), ...(more.agentForward ? { agentForward: true } : {}) };
 }
 
 export function describeInput(i: StepInput): string {
@@ -100,6 +107,8 @@ export function describeInput(i: StepInput): string {
       return `a presigned URL for ${i.file} (expires in minutes; never on a command line)`;
     case 'env-file':
       return `the env file ${i.local} (${i.bytes} bytes)`;
+    case 'text':
+      return `${i.what} (${i.bytes} bytes)`;
   }
 }
 
@@ -121,6 +130,7 @@ export function planJson(p: RunPlan): object {
         ...(s.poll ? { poll: s.poll } : {}),
         ...(s.bestEffort ? { bestEffort: true } : {}),
         ...(s.query ? { readOnly: true } : {}),
+        ...(s.local ? { local: true } : {}),
         script: s.script.text,
       })),
     })),

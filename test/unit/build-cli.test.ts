@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Settings } from '../../src/config/types.js';
-import { versionRequest } from '../../src/cli/commands/build.js';
+import { versionRequest } from '../../src/build/options.js';
 import { UsageError } from '../../src/output/errors.js';
 
 function settings(vars: Record<string, string>): Settings {

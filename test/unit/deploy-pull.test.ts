@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
-import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/deploy/cli-env.js';
+import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/cli/deploy-env.js';
 import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import { ConfigError, DeliverError, UsageError } from '../../src/output/errors.js';

@@ -3,13 +3,13 @@
 import type { Command } from 'commander';
 import { loadSettings } from '../config/load.js';
 import { ConfigError } from '../output/errors.js';
-import { transportFor } from '../cli/transport.js';
+import { transportFor } from './transport.js';
 import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
-import type { CommonOptions, Context } from '../cli/common.js';
+import type { CommonOptions, Context } from './common.js';
 import { resolveEnvironment } from '../config/resolve.js';
-import type { DeployEnv, DeployFlags } from './run.js';
-import { DEFAULT_CONCURRENCY, parseStrategy } from './strategy.js';
+import type { DeployEnv, DeployFlags } from '../deploy/run.js';
+import { DEFAULT_CONCURRENCY, parseStrategy } from '../deploy/strategy.js';
 
 export interface DeployCliFlags extends TargetFlags {
   version?: string;
@@ -74,7 +74,7 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
   const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
   const targets = resolved.targets;
   const dryRun = Boolean(flags.dryRun);
-  const transport = transportFor(ctx, settings, { ...flags, dryRun: false });
+  const transport = transportFor(ctx, settings, flags);
   return { app, env, targets, deliverTo: resolved.deliverTo, settings, transport, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
 }
 
