@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildRelease, planBuild, type BuildReleaseDeps, type BuildReleaseOptions } from '../../src/build/build-release.js';
-import type { HookDef, Settings } from '../../src/config/types.js';
+import type { HookDef } from '../../src/config/types.js';
 import { DeliverError, RemoteError } from '../../src/output/errors.js';
 import { Output } from '../../src/output/output.js';
 import { printPlan } from '../../src/output/plan.js';
@@ -16,6 +16,7 @@ import { LocalStore } from '../../src/store/local.js';
 import type { ReleaseStore } from '../../src/store/types.js';
 import { git } from '../helpers/fixtures.js';
 import { localShellBackend } from '../helpers/local-shell.js';
+import { stubSettings } from '../helpers/settings.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
 const tmp = tempDirs();
@@ -40,18 +41,6 @@ function project(): string {
   git(dir, 'add', '-A');
   git(dir, 'commit', '-q', '-m', 'initial');
   return dir;
-}
-
-function settings(vars: Record<string, string>, hooks: Map<string, HookDef> = new Map()): Settings {
-  return {
-    file: '.deliver/config',
-    projectDir: '/p',
-    get: (n) => vars[n],
-    lookup: (n) => (vars[n] === undefined ? undefined : { name: n, value: vars[n]!, source: 'config', location: { file: '.deliver/config', line: 1 } }),
-    all: () => Object.entries(vars).map(([name, value]) => ({ name, value, source: 'config' as const })),
-    hooks,
-    where: () => '.deliver/config:1',
-  };
 }
 
 function hook(name: string, body: string): Map<string, HookDef> {
@@ -81,7 +70,7 @@ function bed(o: { mix?: string; hooks?: Map<string, HookDef>; buildAt?: string; 
   const buildAt = o.buildAt ?? join(base, 'build');
   const storeDir = join(base, 'store');
   const backend = { ...localShellBackend('builder'), download: async (p: string) => createReadStream(p) };
-  const s = settings({ APP: 'demo', BUILD_AT: buildAt, PROFILE: join(tools, 'profile'), MIX_CMD: `${o.mix ?? ''} sh ${join(tools, 'mix')}` }, o.hooks);
+  const s = stubSettings({ APP: 'demo', BUILD_AT: buildAt, PROFILE: join(tools, 'profile'), MIX_CMD: `${o.mix ?? ''} sh ${join(tools, 'mix')}` }, { hooks: o.hooks ?? new Map() });
   const store = new LocalStore(storeDir);
   const deps: BuildReleaseDeps = {
     settings: s,
