@@ -87,7 +87,7 @@ export interface BuildReleaseResult {
   fromStore?: boolean;
 }
 
-/** Build variables as edeliver named them; `settings` first, then the values of this build. */
+/** A setting `build release` cannot do without (exit 2 naming the config file otherwise). */
 function required(settings: Settings, name: string): string {
   const v = settings.get(name);
   if (v === undefined || v.trim() === '') {

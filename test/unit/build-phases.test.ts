@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, createReadStream, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildRelease, planBuild, type BuildReleaseDeps, type BuildReleaseOptions } from '../../src/build/build-release.js';
 import type { HookDef } from '../../src/config/types.js';
@@ -13,6 +13,7 @@ import { DeliverError, RemoteError } from '../../src/output/errors.js';
 import { Output } from '../../src/output/output.js';
 import { printPlan } from '../../src/output/plan.js';
 import { LocalStore } from '../../src/store/local.js';
+import { planUpgrade } from '../../src/upgrade/build-upgrade.js';
 import type { ReleaseStore } from '../../src/store/types.js';
 import { git } from '../helpers/fixtures.js';
 import { localShellBackend } from '../helpers/local-shell.js';
@@ -113,6 +114,24 @@ describe('build release in phases', () => {
     const sent = b.backend.commands.slice(0, remote.length);
     expect(sent).toEqual(remote);
     expect(execFileSync('tar', ['-tzf', join(b.storeDir, 'demo_0.1.0.release.tar.gz')], { encoding: 'utf8' })).toContain('./releases/start_erl.data');
+  });
+
+  it('build upgrade --dry-run: the new release plan, then the upgrade steps from the stored old release; nothing changes', async () => {
+    const b = bed();
+    const store = new LocalStore(b.storeDir);
+    await store.put('demo_0.0.9.release.tar.gz', Readable.from([Buffer.from('old release')]));
+    const plan = await planUpgrade({ with: '0.0.9', appupsOnly: false, release: opts }, b.deps);
+    const names = plan.hosts[0]!.steps.map((s) => s.name);
+    expect(plan.title).toBe('build upgrade demo 0.0.9 → 0.1.0');
+    expect(names[0]).toBe(`prepare ${b.buildAt} on builder`);
+    expect(names[1]).toMatch(/^push branch main \([0-9a-f]{7}\)$/);
+    expect(names.slice(names.indexOf('remove demo_0.1.0.release.tar.gz from builder') + 1)).toEqual([
+      'prepare the upgrade', 'upload demo_0.0.9.release.tar.gz', 'unpack demo_0.0.9.release.tar.gz', 'appups', 'relup (systools:make_relup)', 'pack the upgrade',
+      'check demo_0.1.0.upgrade.tar.gz (relup from 0.0.9, unpacks)', 'store demo_0.1.0.upgrade.tar.gz', 'store demo_0.1.0.upgrade.tar.gz.relup',
+    ]);
+    expect(new Set(plan.hosts[0]!.steps.map((s) => s.session)).size).toBe(names.length);
+    expect(existsSync(b.buildAt)).toBe(false);
+    expect(stored(b)).toEqual(['demo_0.0.9.release.tar.gz', 'demo_0.0.9.release.tar.gz.sha256']);
   });
 
   it.each([
