@@ -1,22 +1,22 @@
 // `deliver build release`: push the commit to the build host, build it there with the project's own tools, and
-// stream the release tarball into the store. Every remote step runs on the one pooled connection (`backend`); the
+// stream the release tarball into the store, in phases: resolve the commit and the version (locally, then the build
+// host's directory) → the remote steps and hooks (build-plan.ts, run by build-run.ts) → the store. A dry run
+// computes the same steps and prints them (planBuild). Every remote step runs on the one pooled connection; the
 // only other process is the local `git push` (system git + ssh with the SSH layer's settings).
-import type { Readable } from 'node:stream';
 import type { Settings } from '../config/types.js';
 import { remoteDirOf } from '../config/validate.js';
-import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
+import { DeliverError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
-import { formatBytes } from '../output/output.js';
-import type { Shell } from '../ssh/quote.js';
-import type { Backend, ExecResult } from '../ssh/types.js';
+import { expandHome } from '../plan/home.js';
+import { appendSteps, type RunPlan, type Step } from '../plan/plan.js';
+import type { Backend } from '../ssh/types.js';
 import type { ReleaseStore } from '../store/types.js';
 import { releaseFileName } from '../store/types.js';
+import { buildSteps, storeSteps, type BuildFacts } from './build-plan.js';
+import { runBuildStep, runBuildSteps, type BuildRun } from './build-run.js';
 import * as cmd from './commands.js';
 import { commitCounts, listFiles, repoRoot, resolveBuildRef, showFile, uncommittedChanges, type BuildRef } from './git-local.js';
-import { runHook } from './hooks.js';
 import { detectProject, readProjectVersion, versionEdits, type ProjectKind, type VersionEdit } from './project.js';
-import { pushCommit } from './push.js';
-import { LineTail } from './tail.js';
 import { changesVersion, computeVersion, validateVersion, type VersionFacts, type VersionRequest } from './version.js';
 
 export interface BuildReleaseOptions {
@@ -58,25 +58,16 @@ export interface BuildReleaseDeps {
   store: () => Promise<ReleaseStore>;
   /** `GIT_SSH_COMMAND` for the push, with the same host key policy and identities as the pooled connection. */
   gitSshCommand: () => Promise<string>;
-  dryRun: boolean;
   /** Runs after the release is built and stored (the upgrade steps, on the same connection); not for a `useStored` release. */
   onBuilt?: (b: BuiltRelease) => Promise<void>;
 }
 
-export type RemoteStep = (name: string, command: Shell, opts?: { stdin?: string | Buffer | Readable; agentForward?: boolean; quiet?: boolean }) => Promise<ExecResult>;
-
-/** The built release on the build host, and the step runner of the build (failures show step, command, output). */
+/** The built release on the build host, and the build in progress (its steps run with runBuildStep). */
 export interface BuiltRelease {
   version: string;
-  /** Absolute build directory; the release directory in it. */
-  buildDir: string;
+  /** Absolute release directory on the build host. */
   releaseDir: string;
-  tools: cmd.ToolSettings;
-  backend: Backend;
-  store: ReleaseStore;
-  step: RemoteStep;
-  /** Wraps commands with the build's prelude (profile, set -e, cd build directory). */
-  inDir: (...c: Shell[]) => Shell;
+  run: BuildRun;
 }
 
 export interface BuildReleaseResult {
@@ -92,12 +83,11 @@ export interface BuildReleaseResult {
   buildHost: string;
   releaseTool: ProjectKind['releaseTool'];
   durationMs: number;
-  dryRun?: boolean;
   /** The release was already in the store (`useStored`) and was not built. */
   fromStore?: boolean;
 }
 
-/** Build variables as edeliver named them; `settings` first, then the values of this build. */
+/** A setting `build release` cannot do without (exit 2 naming the config file otherwise). */
 function required(settings: Settings, name: string): string {
   const v = settings.get(name);
   if (v === undefined || v.trim() === '') {
@@ -112,12 +102,22 @@ function truthy(v: string | undefined): boolean {
   return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
 }
 
-export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<BuildReleaseResult> {
-  const started = Date.now();
+/** What the local repository says: the commit, the project, the version (and the edits that set it). */
+interface LocalBuild {
+  app: string;
+  root: string;
+  ref: BuildRef;
+  kind: ProjectKind;
+  files: Set<string>;
+  version: string | undefined;
+  edits: VersionEdit[];
+}
+
+/** Phase 1a, local only (no SSH yet, so an unknown branch or a missing release tool fails fast). */
+async function resolveLocal(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<LocalBuild> {
   const { settings, out } = d;
   const app = required(settings, 'APP');
   required(settings, 'BUILD_AT');
-  const buildAt = remoteDirOf(settings, ['BUILD_AT'])!;
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(app)) {
     throw new UsageError(`APP=${JSON.stringify(app)} (${settings.where('APP')}): expected an OTP application name (letters, digits, _)`);
   }
@@ -125,9 +125,6 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
     throw new UsageError(`--release: invalid release name ${JSON.stringify(o.release)}`);
   }
   const releaseName = o.release ?? app;
-  const profile = settings.get('PROFILE');
-
-  // 1. Local: what to build.
   const root = await repoRoot(d.cwd);
   const ref: BuildRef = await resolveBuildRef(root, { branch: o.branch, revision: o.revision, tag: o.tag });
   const dirty = await uncommittedChanges(root);
@@ -135,275 +132,181 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
     out.warn(`${dirty.length} uncommitted change(s) in ${root} are NOT part of this build; building ${ref.describe} (${ref.sha.slice(0, 7)}) as committed`);
   }
   const files = await listFiles(root, ref.sha);
-  const kind = detectProject(files, {
-    BUILD_CMD: settings.get('BUILD_CMD'),
-    RELEASE_CMD: settings.get('RELEASE_CMD'),
-    USING_DISTILLERY: settings.get('USING_DISTILLERY'),
-  });
+  const kind = detectProject(files, { BUILD_CMD: settings.get('BUILD_CMD'), RELEASE_CMD: settings.get('RELEASE_CMD'), USING_DISTILLERY: settings.get('USING_DISTILLERY') });
   const read = (p: string) => showFile(root, ref.sha, p);
   const base = await readProjectVersion(kind, files, releaseName, read);
-
-  let expected: string | undefined = settings.get('RELEASE_VERSION')?.trim() || undefined;
-  let edits: VersionEdit[] = [];
-  if (changesVersion(o.version)) {
-    if (o.version.set === undefined && base.base === undefined) {
-      throw new UsageError(`cannot read the project's version to ${o.version.increment ? 'increment' : 'extend'} it`, {
-        hint: 'write it as a literal (mix.exs `version: "1.0.0"`, rebar.config {release, {app, "1.0.0"}, ...}) or use --set-version=V',
-      });
-    }
-    const facts: VersionFacts = {
-      sha: ref.sha,
-      commitCountAll: 0,
-      commitCountBranch: 0,
-      branch: ref.branch,
-      mixEnv: o.mixEnv,
-      now: new Date(),
-    };
-    if (o.version.metadata.some((m) => m === 'commit-count' || m === 'commit-count-branch')) {
-      const c = await commitCounts(root, ref.sha);
-      facts.commitCountAll = c.all;
-      facts.commitCountBranch = c.branch;
-    }
-    expected = validateVersion(computeVersion(base.base ?? '', o.version, facts), 'version');
-    edits = await versionEdits(kind, files, releaseName, expected, read);
+  const configured = settings.get('RELEASE_VERSION')?.trim() || undefined;
+  if (!changesVersion(o.version)) return { app, root, ref, kind, files, version: configured ?? base.base, edits: [] };
+  if (o.version.set === undefined && base.base === undefined) {
+    throw new UsageError(`cannot read the project's version to ${o.version.increment ? 'increment' : 'extend'} it`, {
+      hint: 'write it as a literal (mix.exs `version: "1.0.0"`, rebar.config {release, {app, "1.0.0"}, ...}) or use --set-version=V',
+    });
   }
-  const version = expected ?? base.base;
-  out.debug(`building ${ref.describe} (${ref.sha}) with ${kind.releaseTool} (${kind.reason})${version ? `, version ${version}` : ''}`);
-
-  // Fail before any remote work if the store already has this release.
-  const store = await d.store();
-  if (o.useStored && version !== undefined && !d.dryRun) {
-    const have = await store.stat(releaseFileName(app, version));
-    if (have) return storedResult(have, store.description, ref, d.buildHost.name, kind, started);
+  const facts: VersionFacts = { sha: ref.sha, commitCountAll: 0, commitCountBranch: 0, branch: ref.branch, mixEnv: o.mixEnv, now: new Date() };
+  if (o.version.metadata.some((m) => m === 'commit-count' || m === 'commit-count-branch')) {
+    const c = await commitCounts(root, ref.sha);
+    facts.commitCountAll = c.all;
+    facts.commitCountBranch = c.branch;
   }
-  if (version !== undefined && !o.force && !d.dryRun && !o.useStored && !o.skipStore && !o.keepStored) await assertNotInStore(store, releaseFileName(app, version), app, version);
+  const version = validateVersion(computeVersion(base.base ?? '', o.version, facts), 'version');
+  return { app, root, ref, kind, files, version, edits: await versionEdits(kind, files, releaseName, version, read) };
+}
 
-  const tools: cmd.ToolSettings = {
-    kind,
-    app,
+/** The release tool's settings for this build. */
+function toolSettings(o: BuildReleaseOptions, d: BuildReleaseDeps, l: LocalBuild): cmd.ToolSettings {
+  const s = d.settings;
+  return {
+    kind: l.kind,
+    app: l.app,
     mixEnv: o.mixEnv,
-    rebarProfile: settings.get('REBAR_PROFILE')?.trim() || 'prod',
+    rebarProfile: s.get('REBAR_PROFILE')?.trim() || 'prod',
     releaseName: o.release,
     skipMixClean: o.skipMixClean,
-    verbose: out.verbose,
-    localRebar3: files.has('rebar3'),
-    localRelx: files.has('relx'),
-    mixCmd: settings.get('MIX_CMD'),
-    rebar3Cmd: settings.get('REBAR3_CMD'),
-    relxCmd: settings.get('RELX_CMD'),
-    rebarConfig: settings.get('REBAR_CONFIG'),
-    releaseCmdOptions: settings.get('RELEASE_CMD_OPTIONS'),
+    verbose: d.out.verbose,
+    localRebar3: l.files.has('rebar3'),
+    localRelx: l.files.has('relx'),
+    mixCmd: s.get('MIX_CMD'),
+    rebar3Cmd: s.get('REBAR3_CMD'),
+    relxCmd: s.get('RELX_CMD'),
+    rebarConfig: s.get('REBAR_CONFIG'),
+    releaseCmdOptions: s.get('RELEASE_CMD_OPTIONS'),
   };
+}
 
+/** Phase 1b: the build host's directory (a `~/…` BUILD_AT is expanded by a read-only query) and every fact the plan needs. */
+async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: LocalBuild, backend: Backend, store: ReleaseStore): Promise<{ f: BuildFacts; home: Step[] }> {
+  const s = d.settings;
+  const buildAt = remoteDirOf(s, ['BUILD_AT'])!;
+  const dir = await expandHome(backend, buildAt, d.signal);
+  const tools = toolSettings(o, d, l);
+  const f: BuildFacts = {
+    app: l.app,
+    ref: l.ref,
+    version: l.version,
+    edits: l.edits,
+    tools,
+    buildAt,
+    buildDir: dir.dir,
+    profile: s.get('PROFILE'),
+    relDir: s.get('RELEASE_DIR')?.trim() || cmd.releaseDirFor(tools),
+    skipGitClean: o.skipGitClean || truthy(s.get('SKIP_GIT_CLEAN')),
+    gitCleanPaths: (s.get('GIT_CLEAN_PATHS') ?? '.').split(/\s+/).filter((p) => p !== ''),
+    agentForward: Boolean(process.env.SSH_AUTH_SOCK),
+    hooks: s.hooks,
+    host: d.buildHost.name,
+    pushUrl: pushUrl(d.buildHost, dir.dir),
+    store: store.description,
+  };
+  return { f, home: dir.steps };
+}
+
+/** Fails before any remote work when the store already has the version (the store is asked, read-only). */
+async function checkStore(o: BuildReleaseOptions, l: LocalBuild, store: ReleaseStore): Promise<void> {
+  if (l.version !== undefined && !o.force && !o.useStored && !o.skipStore && !o.keepStored) await assertNotInStore(store, releaseFileName(l.app, l.version), l.app, l.version);
+}
+
+/** `--dry-run`: the plan a build would execute, with its read-only queries (the store, the build host's home) run. */
+export async function planBuild(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<RunPlan> {
+  return (await planBuildFacts(o, d)).plan;
+}
+
+/** The plan, the facts it was computed from (none when a stored release is used as it is) and the version it builds. */
+export async function planBuildFacts(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<{ plan: RunPlan; f?: BuildFacts; version: string | undefined }> {
+  const l = await resolveLocal(o, d);
+  const store = await d.store();
+  const title = `build release ${l.app}${l.version ? ` ${l.version}` : ''}`;
+  const facts = [`${l.ref.describe} (${l.ref.sha.slice(0, 7)}) with ${l.kind.releaseTool} (${l.kind.reason}), version ${l.version ?? 'as the release tool builds it'}`];
+  if (o.useStored && l.version !== undefined && (await store.stat(releaseFileName(l.app, l.version)))) {
+    return { plan: { title, facts: [...facts, `${store.description} already has ${releaseFileName(l.app, l.version)}: it is used as it is, nothing is built`], hosts: [] }, version: l.version };
+  }
+  await checkStore(o, l, store);
+  const { f, home } = await resolveRemote(o, d, l, await d.backend(), store);
+  const steps = appendSteps(appendSteps(home, buildSteps(f)), o.skipStore ? [] : storeSteps(f, f.version ?? 'VERSION', o.force));
+  return { plan: { title, facts: [...facts, `store: ${store.description}`], hosts: [{ host: f.host, steps, facts: [`builds in ${f.buildDir}`] }] }, f, version: l.version };
+}
+
+export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<BuildReleaseResult> {
+  const started = Date.now();
+  const l = await resolveLocal(o, d);
+  d.out.debug(`building ${l.ref.describe} (${l.ref.sha}) with ${l.kind.releaseTool} (${l.kind.reason})${l.version ? `, version ${l.version}` : ''}`);
+  const store = await d.store();
+  if (o.useStored && l.version !== undefined) {
+    const have = await store.stat(releaseFileName(l.app, l.version));
+    if (have) return storedResult(have, store.description, l.ref, d.buildHost.name, l.kind, started);
+  }
+  await checkStore(o, l, store);
   const backend = await d.backend();
-  const host = d.buildHost.name;
-  let buildDir = buildAt;
+  const { f } = await resolveRemote(o, d, l, backend, store);
+  const x: BuildRun = { f, backend, store, out: d.out, signal: d.signal, settings: d.settings, root: l.root, buildHost: d.buildHost, mixEnv: o.mixEnv, gitSshCommand: d.gitSshCommand };
+  const version = await build(x);
+  return storePhase(o, d, x, version, started);
+}
 
-  const vars = (): Record<string, string> => {
-    // edeliver's defaults for what its README hooks use (`$MIX_CMD phoenix.digest`, `source $PROFILE`); the
-    // config's own values win, then this build's facts.
-    const v: Record<string, string> = {
-      MIX_CMD: 'mix',
-      REBAR3_CMD: tools.localRebar3 ? './rebar3' : 'rebar3',
-      RELX_CMD: tools.localRelx ? './relx' : 'relx',
-      PROFILE: '~/.profile',
-    };
-    for (const c of settings.all()) v[c.name] = c.value;
-    Object.assign(v, {
-      APP: app,
-      BUILD_AT: buildDir,
-      BUILD_HOST: d.buildHost.host,
-      BUILD_USER: d.buildHost.user ?? settings.get('BUILD_USER') ?? '',
-      TARGET_MIX_ENV: o.mixEnv,
-      MIX_ENV: o.mixEnv,
-      BRANCH: ref.branch,
-      REFSPEC: ref.branch,
-      REVISION: ref.sha,
-      VERSION: version ?? '',
-      RELEASE_VERSION: version ?? '',
-      RELEASE_NAME: releaseName,
-      MODE: out.verbose ? 'verbose' : 'compact',
-      VERBOSE: out.verbose ? 'true' : '',
-      SILENCE: '',
+/** Phase 2: the remote steps and hooks, then which version the release tool built. */
+async function build(x: BuildRun): Promise<string> {
+  const { f } = x;
+  const done = await runBuildSteps(x, buildSteps(f));
+  const inspected = cmd.parseInspectRelease(done.get('find the release')?.result?.stdout ?? '');
+  if (!inspected.exists) {
+    throw new DeliverError(`${f.host}: no release found at ${f.buildDir}/${f.relDir} after \`${f.tools.kind.releaseTool}\``, {
+      detail: inspected.candidates.length > 0
+        ? `releases found on the build host:\n${inspected.candidates.map((c) => `  ${f.buildDir}/${c}`).join('\n')}`
+        : 'no release directory was found under _build or _rel',
+      hint: inspected.candidates.length > 1
+        ? 'an umbrella project with several releases: choose one with --release NAME (or set RELEASE_DIR)'
+        : 'check APP (it names the release) or set RELEASE_DIR to the release directory relative to BUILD_AT',
     });
-    if (ref.tag !== undefined) v.TAG = ref.tag;
-    return v;
-  };
-
-  const hook = async (name: string) => {
-    if (!settings.hooks.has(name)) return;
-    const t0 = Date.now();
-    if (d.dryRun) {
-      out.info(`# hook ${name} (runs locally; its __sync_remote scripts run on ${host})`);
-      return;
-    }
-    await runHook(name, {
-      hooks: settings.hooks,
-      vars: vars(),
-      cwd: root,
-      out,
-      signal: d.signal,
-      syncRemote: async (script, tail) => {
-        out.debug(`${host}$ ${script.trim()}`);
-        const r = await backend.exec('bash -s', {
-          stdin: cmd.hookScript(buildDir, profile, script),
-          onStdout: (l) => { tail.push(l); out.debug(l); },
-          onStderr: (l) => { tail.push(l); out.debug(l); },
-          signal: d.signal,
-          agentForward: Boolean(process.env.SSH_AUTH_SOCK),
-        });
-        return r.code;
-      },
-    });
-    out.step(`hook ${name}`, Date.now() - t0);
-  };
-
-  // Runs one remote step; on failure: the step, the command and the last 40 lines of its output.
-  const step: RemoteStep = async (name, command, opts = {}) => {
-    if (d.signal.aborted) throw new InterruptedError();
-    const tail = new LineTail(40);
-    const t0 = Date.now();
-    out.debug(`${host}$ ${command.text}`);
-    const r = await backend.exec(command.text, {
-      ...(opts.stdin !== undefined ? { stdin: opts.stdin } : {}),
-      ...(opts.agentForward ? { agentForward: true } : {}),
-      signal: d.signal,
-      onStdout: (l) => { tail.push(l); if (!opts.quiet) out.debug(l); },
-      onStderr: (l) => { tail.push(l); out.debug(l); },
-    });
-    if (d.signal.aborted) throw new InterruptedError();
-    if (r.code !== 0) {
-      const output = tail.length > 0 ? `--- last ${tail.length} lines of output ---\n${tail.text()}` : '(no output)';
-      throw new RemoteError(host, `build step "${name}" failed (exit status ${r.code})`, {
-        step: name,
-        command: command.text,
-        detail: `command: ${command.text}\n${output}`,
-      });
-    }
-    if (!d.dryRun) out.step(name, Date.now() - t0);
-    return r;
-  };
-  const inDir = (...c: Shell[]) => cmd.inBuildDir(buildDir, profile, ...c);
-
-  // 2. The repository on the build host.
-  await hook('pre_init_app_remotely');
-  const init = await step(`prepare ${buildAt} on ${host}`, cmd.initRepository(buildAt));
-  const abs = init.stdout.trim().split('\n').pop()?.trim();
-  if (abs && abs.startsWith('/')) buildDir = abs;
-  await hook('post_init_app_remotely');
-
-  // 3. Push the commit (unpushed local commits build; uncommitted changes do not).
-  await hook('pre_git_push');
-  const t0 = Date.now();
-  const url = pushUrl(d.buildHost, buildDir);
-  if (d.dryRun) {
-    out.info(`# local: GIT_SSH_COMMAND=<ssh settings of ${host}> git push --force --tags ${url} ${ref.sha}:refs/heads/${ref.branch}`);
-  } else {
-    await pushCommit({ root, url, sha: ref.sha, branch: ref.branch, sshCommand: await d.gitSshCommand(), host, out, signal: d.signal });
-    out.step(`push ${ref.describe} (${ref.sha.slice(0, 7)})`, Date.now() - t0);
   }
-  await hook('post_git_push');
+  return validateVersion(pickVersion(inspected, f.version, f.host, `${f.buildDir}/${f.relDir}`), `${f.host}: built release version`);
+}
 
-  // 4. Check out exactly that commit, clean, submodules, version.
-  const checkout: Shell[] = [cmd.gitReset(ref.sha)];
-  const skipGitClean = o.skipGitClean || truthy(settings.get('SKIP_GIT_CLEAN'));
-  if (!skipGitClean) checkout.push(cmd.gitClean((settings.get('GIT_CLEAN_PATHS') ?? '.').split(/\s+/).filter((p) => p !== '')));
-  checkout.push(cmd.gitSubmodules());
-  await step(`check out ${ref.sha.slice(0, 7)}${skipGitClean ? '' : ' (clean)'}`, inDir(...checkout));
-  for (const e of edits) {
-    await step(`set version ${version} in ${e.path}`, inDir(cmd.writeFile(e.path)), { stdin: e.content });
-  }
-
-  // 5-7. Dependencies, compile, release.
-  const agentForward = Boolean(process.env.SSH_AUTH_SOCK);
-  await hook('pre_erlang_get_and_update_deps');
-  await step('fetch dependencies', inDir(...cmd.depsCommands(tools)), { agentForward });
-  await hook('post_erlang_get_and_update_deps');
-  await hook('pre_erlang_clean_compile');
-  await step(o.skipMixClean ? 'compile' : 'clean and compile', inDir(...cmd.compileCommands(tools)), { agentForward });
-  await hook('post_erlang_clean_compile');
-  await hook('pre_erlang_generate_release');
-  await step(`generate release (${kind.releaseTool})`, inDir(...cmd.releaseCommands(tools)));
-  await hook('post_erlang_generate_release');
-
-  // 8. Find the release and its version.
-  const relDir = settings.get('RELEASE_DIR')?.trim() || cmd.releaseDirFor(tools);
-  const inspected = cmd.parseInspectRelease((await step('find the release', inDir(cmd.inspectRelease(relDir)), { quiet: true })).stdout);
-  let builtVersion: string;
-  if (d.dryRun) {
-    builtVersion = version ?? '<version>';
-  } else {
-    if (!inspected.exists) {
-      throw new DeliverError(`${host}: no release found at ${buildDir}/${relDir} after \`${kind.releaseTool}\``, {
-        detail: inspected.candidates.length > 0
-          ? `releases found on the build host:\n${inspected.candidates.map((c) => `  ${buildDir}/${c}`).join('\n')}`
-          : 'no release directory was found under _build or _rel',
-        hint: inspected.candidates.length > 1
-          ? 'an umbrella project with several releases: choose one with --release NAME (or set RELEASE_DIR)'
-          : 'check APP (it names the release) or set RELEASE_DIR to the release directory relative to BUILD_AT',
-      });
-    }
-    builtVersion = pickVersion(inspected, version, host, `${buildDir}/${relDir}`);
-  }
-  validateVersion(builtVersion, `${host}: built release version`);
-  const file = releaseFileName(app, builtVersion);
+/** Phase 3: into the store (unless it keeps what it has), then the upgrade steps of `build upgrade`. */
+async function storePhase(o: BuildReleaseOptions, d: BuildReleaseDeps, x: BuildRun, version: string, started: number): Promise<BuildReleaseResult> {
+  const { f, store } = x;
+  const file = releaseFileName(f.app, version);
   // The upgrade steps run after the release is stored: they add the old release to the release directory.
   const built = async () => {
-    const releaseDir = relDir.startsWith('/') ? relDir : `${buildDir}/${relDir}`;
-    if (d.onBuilt) await d.onBuilt({ version: builtVersion, buildDir, releaseDir, tools, backend, store, step, inDir });
+    const releaseDir = f.relDir.startsWith('/') ? f.relDir : `${f.buildDir}/${f.relDir}`;
+    if (d.onBuilt) await d.onBuilt({ version, releaseDir, run: x });
   };
   if (o.skipStore) {
     await built();
-    return { ...storedResult({ app, version: builtVersion, file, size: 0 }, store.description, ref, host, kind, started), fromStore: false };
+    return { ...storedResult({ app: f.app, version, file, size: 0 }, store.description, f.ref, f.host, f.tools.kind, started), fromStore: false };
   }
-  if ((o.useStored || o.keepStored) && !d.dryRun) {
+  if (o.useStored || o.keepStored) {
     const have = await store.stat(file);
     if (have) {
       if (o.keepStored) {
-        out.info(`keeping ${file} that ${store.description} already has (the build of ${ref.sha.slice(0, 7)} is not stored over it)`);
+        d.out.info(`keeping ${file} that ${store.description} already has (the build of ${f.ref.sha.slice(0, 7)} is not stored over it)`);
         await built();
       }
-      return storedResult(have, store.description, ref, host, kind, started);
+      return storedResult(have, store.description, f.ref, f.host, f.tools.kind, started);
     }
   }
-  if (!o.force && !d.dryRun && builtVersion !== version) await assertNotInStore(store, file, app, builtVersion);
-
-  // 9. Pack and stream into the store (temp name + rename inside the store; sha256 computed on the way).
-  const remoteTar = `${buildDir}/_build/deliver/${file}`;
-  const packed = await step(`pack ${file}`, inDir(cmd.packRelease(relDir, remoteTar)), { quiet: true });
-  const remoteSize = Number.parseInt(packed.stdout.trim().split('\n').pop() ?? '', 10);
-  let stored: { sha256?: string; size: number } = { size: Number.isFinite(remoteSize) ? remoteSize : 0 };
-  if (d.dryRun) {
-    out.info(`# download ${host}:${remoteTar} into ${store.description} as ${file} (sha256 computed while streaming)`);
-  } else {
-    const t1 = Date.now();
-    try {
-      const stream = await backend.download(remoteTar, { signal: d.signal });
-      const putOpts: Parameters<ReleaseStore['put']>[2] = { force: o.force, signal: d.signal };
-      if (Number.isFinite(remoteSize)) putOpts.size = remoteSize;
-      stored = await store.put(file, stream, putOpts);
-    } finally {
-      await backend.exec(inDir(cmd.removeFile(remoteTar)).text).catch(() => undefined);
-    }
-    out.step(`store ${file} (${formatBytes(stored.size)}) in ${store.description}`, Date.now() - t1);
+  if (!o.force && version !== f.version) await assertNotInStore(store, file, f.app, version);
+  const [pack, put, remove] = storeSteps(f, version, o.force);
+  let stored: { sha256?: string; size: number };
+  try {
+    const size = Number.parseInt((await runBuildStep(x, pack!)).result?.stdout.trim().split('\n').pop() ?? '', 10);
+    stored = (await runBuildStep(x, put!, Number.isFinite(size) ? size : undefined)).stored!;
+  } finally {
+    await runBuildStep(x, remove!).catch(() => undefined);
   }
   await built();
-
   const result: BuildReleaseResult = {
-    app,
-    version: builtVersion,
+    app: f.app,
+    version,
     file,
     sha256: stored.sha256 ?? '',
     size: stored.size,
     store: store.description,
-    revision: ref.sha,
-    branch: ref.branch,
-    buildHost: host,
-    releaseTool: kind.releaseTool,
+    revision: f.ref.sha,
+    branch: f.ref.branch,
+    buildHost: f.host,
+    releaseTool: f.tools.kind.releaseTool,
     durationMs: Date.now() - started,
   };
-  if (ref.tag !== undefined) result.tag = ref.tag;
-  if (d.dryRun) result.dryRun = true;
+  if (f.ref.tag !== undefined) result.tag = f.ref.tag;
   return result;
 }
 

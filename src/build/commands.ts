@@ -1,15 +1,9 @@
 // Every command line the build runs on the build host, as pure functions (Kamal style): unit-tested, printed verbatim
 // by --dry-run, and executed over the one pooled connection. Values always go through `sh` / `quote`.
-import { and, envPrefix, quote, raw, sh, Shell } from '../ssh/quote.js';
-import type { ProjectKind } from './project.js';
+import { and, chain, envPrefix, ifThen, quote, raw, remotePath, sh, Shell } from '../ssh/quote.js';
 
-/** A remote path as written in the config: `~/x` and `$HOME/x` expand on the build host, anything else is literal. */
-export function remotePath(p: string): Shell {
-  if (p === '~' || p === '$HOME') return raw('"$HOME"');
-  const m = /^(?:~|\$HOME|\$\{HOME\})\/(.*)$/.exec(p);
-  if (m) return m[1] === '' ? raw('"$HOME"') : raw(`"$HOME"/${quote(m[1] ?? '')}`);
-  return sh`${p}`;
-}
+export { remotePath };
+import type { ProjectKind } from './project.js';
 
 /**
  * Start of every build-host script: source the build user's profile (PATH to erlang/elixir, env vars) — expanded on
@@ -17,26 +11,24 @@ export function remotePath(p: string): Shell {
  */
 export function prelude(buildDir: string, profile: string | undefined): Shell {
   const p = profile === undefined || profile === '' ? raw('"$HOME"/.profile') : remotePath(profile);
-  return raw(`if [ -f ${p.text} ]; then . ${p.text}; fi; set -e; cd ${remotePath(buildDir).text}`);
+  return chain(ifThen(sh`[ -f ${p} ]`, sh`. ${p}`), raw('set -e'), sh`cd ${remotePath(buildDir)}`);
 }
 
 /** Wraps a step: prelude + command(s). */
 export function inBuildDir(buildDir: string, profile: string | undefined, ...cmds: Shell[]): Shell {
-  return raw(`${prelude(buildDir, profile).text}; ${and(...cmds).text}`);
+  return chain(...prelude(buildDir, profile).joined!.parts, and(...cmds));
 }
 
 /** Creates the non-bare repository pushes go to (first use), lets pushes update its checked-out branch, prints its absolute path. */
 export function initRepository(buildAt: string): Shell {
-  const dir = remotePath(buildAt).text;
-  return raw(
-    [
-      `command -v git >/dev/null 2>&1 || { echo 'git is not installed on the build host (or not in PATH)' >&2; exit 127; }`,
-      `mkdir -p ${dir}`,
-      `cd ${dir}`,
-      `if [ ! -d .git ]; then git init -q; fi`,
-      `git config receive.denyCurrentBranch ignore`,
-      `pwd`,
-    ].join(' && '),
+  const dir = remotePath(buildAt);
+  return and(
+    raw(`command -v git >/dev/null 2>&1 || { echo 'git is not installed on the build host (or not in PATH)' >&2; exit 127; }`),
+    sh`mkdir -p ${dir}`,
+    sh`cd ${dir}`,
+    ifThen(raw('[ ! -d .git ]'), raw('git init -q')),
+    raw('git config receive.denyCurrentBranch ignore'),
+    raw('pwd'),
   );
 }
 
@@ -49,7 +41,7 @@ export function gitClean(paths: readonly string[]): Shell {
 }
 
 export function gitSubmodules(): Shell {
-  return raw('if [ -f .gitmodules ]; then git submodule sync --recursive -q && git submodule update --init --recursive --force -q; fi');
+  return ifThen(raw('[ -f .gitmodules ]'), and(raw('git submodule sync --recursive -q'), raw('git submodule update --init --recursive --force -q')));
 }
 
 /** Writes stdin to `path` in the build directory (used for the version edits, which are not in the command line). */
@@ -99,9 +91,10 @@ export function depsCommands(t: ToolSettings): Shell[] {
   return [
     // Hex is needed only when the lock file has hex packages; rebar3 for rebar deps is copied from the local one
     // (no download) when mix has none yet.
-    raw(`if grep -q ':hex,' mix.lock 2>/dev/null; then ${mix(t).text} local.hex --force --if-missing; fi`),
-    raw(
-      `if [ ! -e "$HOME/.mix/rebar3" ] && [ ! -e "\${MIX_HOME:-$HOME/.mix}/rebar3" ] && command -v rebar3 >/dev/null 2>&1; then ${mix(t).text} local.rebar rebar3 "$(command -v rebar3)" --force >/dev/null; fi`,
+    ifThen(raw(`grep -q ':hex,' mix.lock 2>/dev/null`), sh`${mix(t)} local.hex --force --if-missing`),
+    ifThen(
+      raw('[ ! -e "$HOME/.mix/rebar3" ] && [ ! -e "${MIX_HOME:-$HOME/.mix}/rebar3" ] && command -v rebar3 >/dev/null 2>&1'),
+      sh`${mix(t)} local.rebar rebar3 "$(command -v rebar3)" --force >/dev/null`,
     ),
     sh`${mix(t)} deps.get --only ${t.mixEnv}`,
   ];
@@ -153,11 +146,14 @@ export function releaseDirFor(t: ToolSettings): string {
  */
 export function inspectRelease(releaseDir: string): Shell {
   const d = sh`${releaseDir}`.text;
-  return raw(
-    `if [ -d ${d}/releases ]; then ` +
-      `if [ -f ${d}/releases/start_erl.data ]; then printf 'found %s\\n' "$(cat ${d}/releases/start_erl.data)"; else echo found; fi; ` +
-      `for v in ${d}/releases/*/; do [ -d "$v" ] && printf 'version %s\\n' "$(basename "$v")"; done; true; ` +
-      `else find _build _rel -maxdepth 6 -type d -name releases 2>/dev/null | sed -n 's|/releases$||p' | sed 's/^/candidate /'; true; fi`,
+  return ifThen(
+    raw(`[ -d ${d}/releases ]`),
+    chain(
+      ifThen(raw(`[ -f ${d}/releases/start_erl.data ]`), raw(`printf 'found %s\\n' "$(cat ${d}/releases/start_erl.data)"`), raw('echo found')),
+      raw(`for v in ${d}/releases/*/; do [ -d "$v" ] && printf 'version %s\\n' "$(basename "$v")"; done`),
+      raw('true'),
+    ),
+    chain(raw(`find _build _rel -maxdepth 6 -type d -name releases 2>/dev/null | sed -n 's|/releases$||p' | sed 's/^/candidate /'`), raw('true')),
   );
 }
 
@@ -189,7 +185,7 @@ export function parseInspectRelease(stdout: string): InspectedRelease {
  */
 export function packRelease(releaseDir: string, tarball: string): Shell {
   const tmp = `${tarball}.partial`;
-  return sh`mkdir -p ${dirname(tarball)} && rm -f ${tmp} && tar -czf ${tmp} -C ${releaseDir} . && mv -f ${tmp} ${tarball} && wc -c < ${tarball}`;
+  return and(sh`mkdir -p ${dirname(tarball)}`, sh`rm -f ${tmp}`, sh`tar -czf ${tmp} -C ${releaseDir} .`, sh`mv -f ${tmp} ${tarball}`, sh`wc -c < ${tarball}`);
 }
 
 export function removeFile(path: string): Shell {

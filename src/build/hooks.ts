@@ -8,7 +8,8 @@ import type { Readable, Writable } from 'node:stream';
 import type { HookDef } from '../config/types.js';
 import { DeliverError, InterruptedError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
-import { LineTail } from './tail.js';
+import { LineRing } from '../ssh/capture.js';
+import { ERROR_TAIL_LINES } from '../ssh/types.js';
 
 export interface HookRunOptions {
   /** Every function defined in the config (hooks and helpers they may call). */
@@ -16,7 +17,7 @@ export interface HookRunOptions {
   /** Exported into the hook's environment (config variables and the build's: APP, BUILD_AT, VERSION, ...). */
   vars: Record<string, string>;
   /** Runs a `__sync_remote` script on the build host; resolves to its exit status. */
-  syncRemote: (script: string, tail: LineTail) => Promise<number>;
+  syncRemote: (script: string, tail: LineRing) => Promise<number>;
   out: Output;
   signal?: AbortSignal;
   /** Working directory of the hook (the project). */
@@ -64,7 +65,7 @@ export async function runHook(name: string, o: HookRunOptions): Promise<boolean>
   if (def === undefined) return false;
   if (o.signal?.aborted) throw new InterruptedError();
   const where = `${def.location.file}:${def.location.line}`;
-  const tail = new LineTail(40);
+  const tail = new LineRing(ERROR_TAIL_LINES);
   const child = spawn('bash', ['--noprofile', '--norc', '-c', hookProgram(name, o.hooks)], {
     cwd: o.cwd,
     env: hookEnv(o.vars),
@@ -136,7 +137,7 @@ export async function runHook(name: string, o: HookRunOptions): Promise<boolean>
   }
   if (code !== 0) {
     throw new DeliverError(`hook ${name} (${where}) failed with exit status ${code}; the build stopped`, {
-      detail: tail.text(),
+      detail: tail.lines().join('\n'),
       hint: 'deliver stops on failing hooks (edeliver ignored them); fix the hook or its __sync_remote script',
     });
   }

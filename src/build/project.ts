@@ -1,9 +1,9 @@
 // What kind of project is being built, read from the files of the commit (no build host needed, so --dry-run and
 // error messages know it too), and how to put a computed version into the project's own files.
 import { UsageError } from '../output/errors.js';
+import type { BuildTool } from '../config/defaults.js';
 
 export type ReleaseTool = 'mix-release' | 'distillery' | 'rebar3' | 'relx';
-export type BuildTool = 'mix' | 'rebar3';
 
 export interface ProjectKind {
   buildTool: BuildTool;

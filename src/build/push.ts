@@ -3,7 +3,8 @@
 import { spawn } from 'node:child_process';
 import { DeliverError, InterruptedError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
-import { LineTail } from './tail.js';
+import { LineRing } from '../ssh/capture.js';
+import { ERROR_TAIL_LINES } from '../ssh/types.js';
 
 export interface PushOptions {
   root: string;
@@ -24,7 +25,7 @@ export function pushArgs(url: string, sha: string, branch: string): string[] {
 export async function pushCommit(o: PushOptions): Promise<void> {
   if (o.signal?.aborted) throw new InterruptedError();
   const args = pushArgs(o.url, o.sha, o.branch);
-  const tail = new LineTail(40);
+  const tail = new LineRing(ERROR_TAIL_LINES);
   const child = spawn('git', args, {
     cwd: o.root,
     env: { ...process.env, GIT_SSH_COMMAND: o.sshCommand, GIT_SSH_VARIANT: 'ssh', GIT_TERMINAL_PROMPT: '0' },
@@ -54,7 +55,7 @@ export async function pushCommit(o: PushOptions): Promise<void> {
   if (o.signal?.aborted) throw new InterruptedError();
   if (code !== 0) {
     throw new DeliverError(`${o.host}: git push to the build host failed (exit status ${code})`, {
-      detail: `command: git ${args.join(' ')}\n${tail.text()}`,
+      detail: `command: git ${args.join(' ')}\n${tail.lines().join('\n')}`,
       hint: 'the push uses the same SSH settings as deliver (host key checked against known_hosts)',
     });
   }

@@ -28,7 +28,7 @@ export function withCommonOptions(cmd: Command): Command {
   return withEdeliverOptions(cmd)
     .option('-V, --verbose', 'stream remote output and show every command')
     .option('--json', 'print one JSON result on stdout (for scripts)')
-    .option('--dry-run', 'print what would run on each host and change nothing (deploy-side commands run their read-only queries)')
+    .option('--dry-run', 'print the plan: the steps each host would run, numbered (--verbose: their scripts); only read-only queries run')
     .option('--config <file>', 'config file (default: .deliver/config)')
     .option('--no-color', 'no colours (also: NO_COLOR env var)')
     .addOption(

@@ -1,5 +1,5 @@
 // The one place a command gets its SSH transport: host key policy (flag > HOST_KEY_CHECKING > ~/.ssh/config),
-// connect timeout (SSH_TIMEOUT seconds), the command's output, and the printing backend for --dry-run.
+// connect timeout (SSH_TIMEOUT seconds), and the command's output. A dry run gets the same transport: it runs the read-only queries its plan depends on.
 import { hostKeyPolicy } from '../config/resolve.js';
 import type { Settings } from '../config/types.js';
 import { createTransport } from '../ssh/index.js';
@@ -16,6 +16,5 @@ export function transportFor(ctx: Context, settings: Settings, flags: CommonOpti
     hostKeyPolicy: hostKeyPolicy(settings, flags.hostKeyChecking),
     connectTimeoutMs: connectTimeoutMs(settings),
     out: ctx.out,
-    dryRun: Boolean(flags.dryRun),
   });
 }

@@ -17,15 +17,15 @@ export const PRESET_FOR_EVALUATION = ['TARGET_MIX_ENV'] as const;
 
 export type BuildTool = 'mix' | 'rebar3';
 
-export interface DetectedProject {
+export interface DetectedApp {
   tool?: BuildTool;
   app: string;
   /** Where the app name came from, for `deliver check`. */
   appFrom: string;
 }
 
-/** The app name: `app: :name` in mix.exs, the relx release in rebar.config, else the project directory's name. */
-export function detectProject(projectDir: string): DetectedProject {
+/** The app name (and build tool) of the working tree, for the config defaults and `init`: `app: :name` in mix.exs, the relx release in rebar.config, else the project directory's name. */
+export function detectApp(projectDir: string): DetectedApp {
   const mix = join(projectDir, 'mix.exs');
   if (existsSync(mix)) {
     const m = /\bapp:\s*:"?([A-Za-z_][A-Za-z0-9_]*)"?/.exec(readFileSync(mix, 'utf8'));

@@ -22,7 +22,7 @@ import { ConfigError } from '../output/errors.js';
 import { addSecret, isSecretName } from '../output/redact.js';
 import { storeSecret } from '../store/spec.js';
 import { bashSyntaxCheck, evaluateWithBash } from './bash-eval.js';
-import { DEFAULTS, detectProject, PRESET_FOR_EVALUATION } from './defaults.js';
+import { DEFAULTS, detectApp, PRESET_FOR_EVALUATION } from './defaults.js';
 import { readDotenv } from './dotenv.js';
 import { evaluateNative, NeedsBash, ParamError } from './expand.js';
 import { displayPath, LoadedSettings } from './settings.js';
@@ -127,7 +127,7 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
     if (!vars.has(name)) vars.set(name, { name, value, source: 'default' });
   }
   if (unsetOrEmpty('APP')) {
-    const project = detectProject(projectDir);
+    const project = detectApp(projectDir);
     vars.set('APP', { name: 'APP', value: project.app, source: 'default' });
   }
   // `s3://KEY@SECRET:bucket` (edeliver's store URL) carries a secret: never print it, however it is spelled.

@@ -21,10 +21,7 @@ export function receiveCommand(tarPath: string): Shell {
   return sh`cat > ${tarPath} || exit ${EXIT_UPLOAD}`;
 }
 
-/** The login user's home directory, for DELIVER_TO/TEST_AT/node paths written as `~/…`. */
-export function homeCommand(): Shell {
-  return raw(`printf '%s\\n' "$HOME"`);
-}
+export { homeCommand } from '../plan/home.js';
 
 /** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
 export function ensureDirsCommand(dirs: string[]): Shell {

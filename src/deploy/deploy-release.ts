@@ -354,7 +354,7 @@ async function backToPrevious(run: HostRun, err: unknown): Promise<DeliverError>
   const back = previous ? await rollbackAfterFailedStart(run.backend, nodeOf(h), previous, h.ids.id) : undefined;
   const e = remoteStep(host, 'start', err);
   if (!back) return e;
-  return new RemoteError(host, `${e.message.replace(`${host}: `, '')} (${back})`, {
+  return new RemoteError(host, `${e instanceof RemoteError ? e.reason : e.message} (${back})`, {
     step: e instanceof RemoteError && e.step ? e.step : 'start',
     ...(e.detail ? { detail: e.detail } : {}),
   });
@@ -374,7 +374,7 @@ async function cleanUp(run: HostRun, err: unknown): Promise<DeliverError> {
   if (o.signal?.aborted && !(err instanceof InterruptedError)) return new InterruptedError();
   // Every failure names the step it happened in (a dropped connection has none of its own).
   if (err instanceof RemoteError && !err.step) {
-    return new RemoteError(host, err.message.replace(`${host}: `, ''), { step: run.current, cause: err, ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}) });
+    return new RemoteError(host, err.reason, { step: run.current, cause: err, ...(err.detail ? { detail: err.detail } : {}), ...(err.hint ? { hint: err.hint } : {}) });
   }
   return remoteStep(host, run.current, err);
 }

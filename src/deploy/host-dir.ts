@@ -1,12 +1,9 @@
-// Where one host keeps the app: its node path (`user@host:/path`), else DELIVER_TO. A `~/…` directory is the login
-// user's home on that host, asked by one read-only query before anything else (a dry run asks too and prints the
-// expanded path): paths are quoted everywhere, so a `~` left in would name a directory called `~`. An absolute
-// directory needs no query, so a plain deploy there stays one SSH session per host.
-import { RemoteError } from '../output/errors.js';
-import { runStep } from '../plan/execute.js';
-import { appendSteps, StepList, type HostPlan, type Step } from '../plan/plan.js';
+// Where one host keeps the app: its node path (`user@host:/path`), else DELIVER_TO, with a `~/…` directory expanded
+// by one read-only query (src/plan/home.ts). An absolute directory needs no query, so a plain deploy there stays one
+// SSH session per host.
+import { expandHome } from '../plan/home.js';
+import { appendSteps, type HostPlan, type Step } from '../plan/plan.js';
 import type { Backend } from '../ssh/types.js';
-import { homeCommand } from './commands.js';
 import { layoutFor, type Layout } from './layout.js';
 
 export interface HostDir {
@@ -19,16 +16,9 @@ export interface HostDir {
 export async function hostDir(backend: Backend, deliverTo: string, app: string, path?: string, signal?: AbortSignal): Promise<HostDir> {
   const dir = path ?? deliverTo;
   if (!dir.startsWith('~/')) return { layout: layoutFor(dir, app), steps: [], facts: [] };
-  const steps = new StepList().add('home', `ask for the login user's home directory (${dir} is under it)`, homeCommand(), { query: true }).steps;
-  const r = await runStep(backend, steps[0]!, signal ? { signal } : {});
-  const home = r.code === 0 ? r.stdout.trim().split('\n').pop()?.trim() : undefined;
-  if (!home || !home.startsWith('/')) {
-    throw new RemoteError(backend.target.name, `cannot expand ${dir}: the login user's $HOME is ${home ? JSON.stringify(home) : 'not set'}`, { step: 'home' });
-  }
-  const expanded = `${home}/${dir.slice(2)}`;
-  return { layout: layoutFor(expanded, app), steps, facts: [`${dir} is ${expanded} on this host`] };
+  const e = await expandHome(backend, dir, signal);
+  return { layout: layoutFor(e.dir, app), steps: e.steps, facts: e.facts };
 }
-
 export async function hostLayout(backend: Backend, deliverTo: string, app: string, path?: string, signal?: AbortSignal): Promise<Layout> {
   return (await hostDir(backend, deliverTo, app, path, signal)).layout;
 }

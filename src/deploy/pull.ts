@@ -5,7 +5,7 @@
 // builtin printf, and every error line from the tool has its URLs cut out before it is printed.
 import { ConfigError, DeliverError, UsageError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
-import { raw, sh, type Shell } from '../ssh/quote.js';
+import { chain, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseStore } from '../store/types.js';
 
 /** Exit status of the download script when the host could not fetch the release (see pullCommand). */
@@ -62,7 +62,35 @@ export function pullCommand(tarPath: string): Shell {
   const fail = raw(`exit ${EXIT_DOWNLOAD}`);
   // Tool output is captured in a variable (no log file to clean up after an interrupt). curl appends the status
   // as the last line (-w); wget's -S headers carry it. S3's <Code> comes from the error body saved to the file.
-  return sh`IFS= read -r u || { echo 'no download URL on stdin' >&2; ${fail}; }; t=${tarPath}; if command -v curl >/dev/null 2>&1; then via=curl; o=$(printf 'url = "%s"\\n' "$u" | curl -sS -K - --connect-timeout 10 --retry 2 -o "$t" -w '\\n%{http_code}' 2>&1); r=$?; c=$(printf '%s\\n' "$o" | tail -n 1); o=$(printf '%s\\n' "$o" | sed '$d'); elif command -v wget >/dev/null 2>&1; then via=wget; o=$(printf '%s\\n' "$u" | wget -nv -S --content-on-error -T 30 -t 3 -O "$t" -i - 2>&1); r=$?; c=$(printf '%s\\n' "$o" | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' | tail -n 1); else echo 'cannot download the release: neither curl nor wget is installed on this host' >&2; ${fail}; fi; u=; case "$r:$c" in 0:2??) exit 0;; esac; case "$c" in [345]??) s=$(head -c 4096 "$t" 2>/dev/null | sed -n 's/.*<Code>\\([A-Za-z0-9]*\\)<\\/Code>.*/\\1/p' | head -n 1); m="HTTP $c\${s:+ $s}";; *) m=$(printf '%s\\n' "$o" | grep -v '^ ' | sed 's|[A-Za-z][A-Za-z0-9+.-]*://[^ ]*|<url>|g' | grep -v '^ *$' | tail -n 1); m="\${m:-exit $r}";; esac; rm -f "$t"; echo "download failed ($via): $m" >&2; ${fail}`;
+  const curl = chain(
+    raw('via=curl'),
+    raw(`o=$(printf 'url = "%s"\\n' "$u" | curl -sS -K - --connect-timeout 10 --retry 2 -o "$t" -w '\\n%{http_code}' 2>&1)`),
+    raw('r=$?'),
+    raw(`c=$(printf '%s\\n' "$o" | tail -n 1)`),
+    raw(`o=$(printf '%s\\n' "$o" | sed '$d')`),
+  );
+  const wget = chain(
+    raw('via=wget'),
+    raw(`o=$(printf '%s\\n' "$u" | wget -nv -S --content-on-error -T 30 -t 3 -O "$t" -i - 2>&1)`),
+    raw('r=$?'),
+    raw(`c=$(printf '%s\\n' "$o" | sed -n 's/^ *HTTP\\/[0-9.]* \\([0-9][0-9][0-9]\\).*/\\1/p' | tail -n 1)`),
+  );
+  const neither = chain(raw(`echo 'cannot download the release: neither curl nor wget is installed on this host' >&2`), fail);
+  return chain(
+    raw(`IFS= read -r u || { echo 'no download URL on stdin' >&2; ${fail.text}; }`),
+    sh`t=${tarPath}`,
+    ifThen(raw('command -v curl >/dev/null 2>&1'), curl, ifThen(raw('command -v wget >/dev/null 2>&1'), wget, neither)),
+    // The URL is forgotten as soon as the tool is done with it.
+    raw('u='),
+    raw('case "$r:$c" in 0:2??) exit 0;; esac'),
+    raw(
+      `case "$c" in [345]??) s=$(head -c 4096 "$t" 2>/dev/null | sed -n 's/.*<Code>\\([A-Za-z0-9]*\\)<\\/Code>.*/\\1/p' | head -n 1); m="HTTP $c\${s:+ $s}";; ` +
+        `*) m=$(printf '%s\\n' "$o" | grep -v '^ ' | sed 's|[A-Za-z][A-Za-z0-9+.-]*://[^ ]*|<url>|g' | grep -v '^ *$' | tail -n 1); m="\${m:-exit $r}";; esac`,
+    ),
+    raw('rm -f "$t"'),
+    raw(`echo "download failed ($via): $m" >&2`),
+    fail,
+  );
 }
 
 /** The one-line reason from the download script's stderr (its last line), for the host's error. */

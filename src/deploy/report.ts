@@ -114,9 +114,15 @@ export function printSummary<R>(out: Output, outcomes: HostOutcome<R>[], opts: S
   const ok = outcomes.length - bad.length;
   out.info(`${opts.title}: ${ok} of ${outcomes.length} host(s) ok${bad.length ? `, ${bad.length} not` : ''}`);
   for (const o of bad.filter((b) => b.status === 'failed')) {
-    out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+    out.error(failureLine(o));
   }
   const skipped = bad.filter((b) => b.status !== 'failed');
   if (skipped.length) out.warn(`${skipped.length} host(s) ${skipped.some((s) => s.status === 'interrupted') ? 'interrupted or ' : ''}not started: ${skipped.map((s) => s.host).join(', ')}`);
   return bad.length;
+}
+
+/** `host [step]: what went wrong` for a failed host (its error text starts with the host already when it came from a RemoteError). */
+export function failureLine(o: HostOutcome<unknown>, withStep = true): string {
+  const text = o.error ?? 'failed';
+  return `${o.host}${withStep && o.step ? ` [${o.step}]` : ''}: ${text.startsWith(`${o.host}: `) ? text.slice(o.host.length + 2) : text}`;
 }

@@ -146,7 +146,7 @@ export async function rollbackHost(backend: Backend, r: RollbackHost, opts: Roll
     unlocked = true;
     return { ...(t.state.active ? { from: t.state.active } : {}), to: t.to!, restarted: node.pid !== undefined && node.kind !== undefined };
   } catch (err) {
-    if (err instanceof RemoteError && !err.step) throw new RemoteError(t.host, err.message.replace(`${t.host}: `, ''), { step: current, cause: err });
+    if (err instanceof RemoteError && !err.step) throw new RemoteError(t.host, err.reason, { step: current, cause: err });
     throw err;
   } finally {
     await keeper.stop();

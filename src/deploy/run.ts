@@ -22,7 +22,7 @@ import { queryResult, DEFAULT_START_TIMEOUT_MS, type NodeQuery } from './node.js
 import type { ReleaseKind } from './node-commands.js';
 import type { NodeTarget } from './node-plan.js';
 import { planNode, runNode, type NodeRequest } from './node-run.js';
-import { LiveReporter, printSummary } from './report.js';
+import { failureLine, LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
@@ -86,7 +86,7 @@ export async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
   try {
     return await de.transport.connect(t);
   } catch (err) {
-    if (err instanceof RemoteError) throw new RemoteError(t.name, err.message.replace(`${t.name}: `, ''), { step: 'connect', ...(err.hint ? { hint: err.hint } : {}) });
+    if (err instanceof RemoteError) throw new RemoteError(t.name, err.reason, { step: 'connect', ...(err.hint ? { hint: err.hint } : {}) });
     throw new RemoteError(t.name, (err as Error).message, { step: 'connect' });
   }
 }
@@ -393,7 +393,7 @@ export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags
           for (const line of text.split('\n').slice(-10)) de.out.info(de.out.c.dim(`  ${single ? '' : `${o.host} `}| ${line}`));
         }
       } else if (o.status === 'failed') {
-        de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+        de.out.error(failureLine(o));
       }
     }
   }
@@ -425,7 +425,7 @@ export async function unlock(de: DeployEnv): Promise<void> {
   de.out.result({ env: de.env, hosts: outcomes });
   for (const o of outcomes) {
     if (o.status === 'ok') de.out.info(`${o.host}: ${o.value}`);
-    else de.out.error(`${o.host}: ${(o.error ?? '').replace(`${o.host}: `, '')}`);
+    else de.out.error(failureLine(o, false));
   }
   finish(de, 'unlock', outcomes as HostOutcome<unknown>[]);
 }
@@ -446,7 +446,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
     ['WHEN', 'HOST', 'ACTION', 'VERSION', 'PREVIOUS', 'RESULT', 'BY'],
     all.map((e) => [e.at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'), e.host, e.action, e.version, e.previous ?? '', e.result === 'ok' ? 'ok' : `failed${e.step ? ` (${e.step})` : ''}`, `${e.user}@${e.machine}`]),
   );
-  for (const o of outcomes.filter((x) => x.status !== 'ok')) de.out.error(`${o.host}: ${(o.error ?? '').replace(`${o.host}: `, '')}`);
+  for (const o of outcomes.filter((x) => x.status !== 'ok')) de.out.error(failureLine(o, false));
   finish(de, 'show deploys', outcomes as HostOutcome<unknown>[]);
   return all;
 }
@@ -462,6 +462,6 @@ export function startTimeout(de: DeployEnv): number {
 export async function showPlan(de: DeployEnv, title: string, facts: string[], targets: HostTarget[], planHost: (b: Backend, t: HostTarget) => Promise<HostPlan>): Promise<void> {
   const outcomes = await runStrategy(targets, async (t) => planHost(await connect(de, t), t), { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal });
   printPlan(de.out, { title, facts, hosts: outcomes.flatMap((o) => (o.value ? [o.value] : [])) });
-  for (const o of outcomes.filter((x) => x.status === 'failed')) de.out.error(`${o.host}${o.step ? ` [${o.step}]` : ''}: ${(o.error ?? 'failed').replace(`${o.host}: `, '')}`);
+  for (const o of outcomes.filter((x) => x.status === 'failed')) de.out.error(failureLine(o));
   finish(de, 'dry run', outcomes as HostOutcome<unknown>[]);
 }

@@ -46,12 +46,15 @@ export class ConfigError extends DeliverError {
 /** Something failed on a host (connection, command, transfer). Exit 1. */
 export class RemoteError extends DeliverError {
   readonly host: string;
+  /** The message without the host (`message` is `host: reason`). */
+  readonly reason: string;
   readonly step: string | undefined;
   readonly command: string | undefined;
 
   constructor(host: string, message: string, opts: { step?: string; command?: string; detail?: string; hint?: string; cause?: unknown } = {}) {
     super(`${host}: ${message}`, opts);
     this.host = host;
+    this.reason = message;
     this.step = opts.step;
     this.command = opts.command;
   }

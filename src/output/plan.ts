@@ -26,7 +26,7 @@ function printHost(out: Output, h: HostPlan): void {
     if (last > i && (i === 0 || h.steps[i - 1]!.session !== s.session)) out.info(out.c.dim(`  steps ${i + 1}-${last + 1} run in one remote shell:`));
     out.info(`  ${String(i + 1).padStart(2)}. ${out.c.bold(s.name)}: ${s.does}`);
     for (const note of notes(h.steps, i)) out.info(out.c.dim(`      ${note}`));
-    if (out.verbose) for (const line of statementLines(s.script)) out.info(`      ${out.c.cyan(line)}`);
+    if (out.verbose && s.script.text !== '') for (const line of statementLines(s.script)) out.info(`      ${out.c.cyan(line)}`);
   });
 }
 
@@ -36,6 +36,8 @@ function notes(steps: readonly Step[], i: number): string[] {
     ...(s.input.kind !== 'none' ? [`stdin: ${describeInput(s.input)}`] : []),
     ...(s.poll && s.poll.timeoutMs > 0 ? [`repeated until it exits 0, up to ${Math.round(s.poll.timeoutMs / 1000)}s`] : []),
     ...(s.query ? ['read-only: it ran during this dry run'] : []),
+    ...(s.local ? ['runs on this machine'] : []),
+    ...(s.agentForward ? ['the local ssh-agent is forwarded'] : []),
     ...(s.bestEffort ? ['a failure here does not fail the command'] : []),
     ...(s.answer ? ['its output and exit status are the command\'s result'] : []),
   ];

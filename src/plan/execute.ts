@@ -28,6 +28,7 @@ export async function runStep(backend: Backend, step: Step, opts: RunStepOptions
   const base: ExecOptions = {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
+    ...(step.agentForward ? { agentForward: true } : {}),
     // A query's lines go to a caller that asks for them with `lines` (not to the live output).
     ...(step.bestEffort || step.answer || (step.query && !opts.lines) ? {} : opts.output),
   };

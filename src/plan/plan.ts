@@ -10,7 +10,9 @@ export type StepInput =
   | { kind: 'presigned-url'; file: string }
   | { kind: 'env-file'; local: string; bytes: number }
   /** A delta tarball built on this machine (src/deploy/delta-source.ts) against the host's installed release. */
-  | { kind: 'delta'; local: string; bytes: number; base: string };
+  | { kind: 'delta'; local: string; bytes: number; base: string }
+  /** Text the plan holds (a version edit, the upgrade program); `what` names it. */
+  | { kind: 'text'; what: string; bytes: number };
 
 /** Rerun the script until it exits 0, at most this long (waits for a node, health checks). */
 export interface Poll {
@@ -41,6 +43,10 @@ export interface Step {
   timeoutMs?: number;
   /** Read-only: a dry run runs it too (the plan's later steps depend on its answer). */
   query?: boolean;
+  /** Runs on this machine, not on the host (a build's hooks, `git push`, streaming into the store). */
+  local?: boolean;
+  /** The local ssh-agent is forwarded (a build's dependency fetch: private git dependencies). */
+  agentForward?: boolean;
 }
 
 export interface HostPlan {
@@ -72,7 +78,7 @@ export function appendSteps(a: readonly Step[], b: readonly Step[]): Step[] {
   return [...a, ...b.map((s) => ({ ...s, session: s.session - first + base + 1 }))];
 }
 
-type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'answer' | 'query' | 'timeoutMs'>>;
+type More = Partial<Pick<Step, 'input' | 'poll' | 'bestEffort' | 'answer' | 'query' | 'timeoutMs' | 'local' | 'agentForward'>>;
 
 /** Builds a host's step list: `add` starts a new session, `join` continues the last one. */
 export class StepList {
@@ -91,7 +97,8 @@ export class StepList {
 
 function pick(more: More): Partial<Step> {
   return {
-    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.answer ? { answer: true } : {}), ...(more.query ? { query: true } : {}) };
+    ...(more.timeoutMs ? { timeoutMs: more.timeoutMs } : {}), ...(more.poll ? { poll: more.poll } : {}), ...(more.bestEffort ? { bestEffort: true } : {}), ...(more.answer ? { answer: true } : {}), ...(more.query ? { query: true } : {}),
+    ...(more.local ? { local: true } : {}), ...(more.agentForward ? { agentForward: true } : {}) };
 }
 
 export function describeInput(i: StepInput): string {
@@ -106,6 +113,8 @@ export function describeInput(i: StepInput): string {
       return `the env file ${i.local} (${i.bytes} bytes)`;
     case 'delta':
       return `the delta tarball against ${i.base} (${i.bytes} bytes, built on this machine)`;
+    case 'text':
+      return `${i.what} (${i.bytes} bytes)`;
   }
 }
 
@@ -128,6 +137,7 @@ export function planJson(p: RunPlan): object {
         ...(s.bestEffort ? { bestEffort: true } : {}),
         ...(s.answer ? { answer: true } : {}),
         ...(s.query ? { readOnly: true } : {}),
+        ...(s.local ? { local: true } : {}),
         script: s.script.text,
       })),
     })),

@@ -65,6 +65,14 @@ export function envPrefix(vars: Record<string, string | undefined>): Shell {
   return new Shell(parts.join(' '));
 }
 
+/** A remote path as written in the config: `~/x` and `$HOME/x` expand on the host (quoting would stop the shell expanding them), anything else is literal. */
+export function remotePath(p: string): Shell {
+  if (p === '~' || p === '$HOME') return raw('"$HOME"');
+  const m = /^(?:~|\$HOME|\$\{HOME\})\/(.*)$/.exec(p);
+  if (m) return m[1] === '' ? raw('"$HOME"') : raw(`"$HOME"/${quote(m[1] ?? '')}`);
+  return sh`${p}`;
+}
+
 /**
  * Joins fragments with `&&` so the first failure stops the chain. A fragment that is more than one simple command
  * (`a; if …; fi`, `a || b`, a pipeline) is grouped in `{ …; }` first: `x && a; b` would run `b` whatever `x` did.

@@ -8,10 +8,9 @@ import pLimit from 'p-limit';
 import ssh2 from 'ssh2';
 import type { Client as ClientType } from 'ssh2';
 import { ConfigError, DeliverError, RemoteError } from '../output/errors.js';
-import { Output } from '../output/output.js';
+import type { Output } from '../output/output.js';
 import { authFailure, authHandlerFor, planAuth } from './auth.js';
 import { SshBackend, SshConnection } from './backend.js';
-import { DryRunTransport } from './dry-run.js';
 import { prepareHostKeyVerifier } from './host-key.js';
 import { expandProxyCommand, spawnProxyCommand } from './proxy-command.js';
 import { backoffMs, describeConnectError, HandshakeClosedError, isRetryableConnectError, sleep } from './retry.js';
@@ -38,13 +37,11 @@ const MAX_STARTS_PER_SERVER = 8;
 
 export type TransportOptions = Partial<SshOptions> & {
   hostKeyPolicy?: HostKeyPolicy;
-  dryRun?: boolean;
   out?: Output;
 };
 
-/** A real SSH transport, or the printing one for --dry-run. */
+/** The SSH transport (a dry run uses it too, for its read-only queries). */
 export function createTransport(opts: TransportOptions = {}): Transport {
-  if (opts.dryRun) return new DryRunTransport(opts.out ?? new Output());
   return new SshTransport(opts);
 }
 

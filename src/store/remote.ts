@@ -3,7 +3,7 @@
 // host's own sha256sum against the digest streamed from here, and only then renamed into place.
 import { type Readable } from 'node:stream';
 import { DeliverError } from '../output/errors.js';
-import { raw, sh, type Shell } from '../ssh/quote.js';
+import { raw, remotePath, sh, type Shell } from '../ssh/quote.js';
 import type { Backend, ExecResult, HostTarget, Transport } from '../ssh/types.js';
 import { VerifyingStream, inboundHasher, parseSha256Text } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease, tempName } from './names.js';
@@ -14,13 +14,6 @@ import { isReleaseFileOf, sortReleases } from './versions.js';
 /** Exit codes our scripts use (distinct from sh/coreutils codes): the file exists; the upload's bytes differ. */
 const EXISTS = 17;
 const CORRUPT = 18;
-
-/** A directory as a shell word; a leading `~/` becomes "$HOME"/… since quoting would stop the shell expanding it. */
-export function remoteDirWord(path: string): Shell {
-  if (path === '~') return raw('"$HOME"');
-  if (path.startsWith('~/')) return sh`"$HOME"/${path.slice(2)}`;
-  return sh`${path}`;
-}
 
 /** Prints `size mtime<TAB>sha256<TAB>name` for file "$f" (run inside the store directory). */
 const PRINT_ENTRY = raw(`printf '%s\\t%s\\t%s\\n' "$(stat -c '%s %Y' -- "$f")" "$(head -c 64 -- "$f.sha256" 2>/dev/null)" "$f"`);
@@ -39,7 +32,7 @@ function existsGuard(file: string, force: boolean): Shell {
 }
 
 /** Creates the store directory and prints its absolute path; without `force`, fails (17) if `file` exists. */
-export function prepareCommand(dir: Shell, file: string, force: boolean): Shell {
+export function storeDirCommand(dir: Shell, file: string, force: boolean): Shell {
   return sh`mkdir -p ${dir} || exit 1; cd ${dir} || exit 1; ${existsGuard(file, force)}pwd -P`;
 }
 
@@ -87,7 +80,7 @@ export class RemoteStore implements ReleaseStore {
   }
 
   private get dir(): Shell {
-    return remoteDirWord(this.path);
+    return remotePath(this.path);
   }
 
   /** The pooled connection to the store host, opened on first use. */
@@ -141,7 +134,7 @@ export class RemoteStore implements ReleaseStore {
   async put(file: string, source: Readable, opts: PutOptions = {}): Promise<StoredRelease> {
     assertStoreFileName(file, this.description);
     const force = opts.force ?? false;
-    const prep = await this.exec(prepareCommand(this.dir, file, force), `store ${file}`);
+    const prep = await this.exec(storeDirCommand(this.dir, file, force), `store ${file}`);
     if (prep.code === EXISTS) throw alreadyExists(this.description, file);
     if (prep.code !== 0) throw this.failed('create the store directory', prep);
     // SFTP needs an absolute path: it neither expands `~` nor starts where a login shell does.

@@ -82,18 +82,22 @@ describe('build release errors', () => {
     expect(r.stderr).toContain('is not inside a git repository');
   });
 
-  it('--dry-run prints every step command for the build host and runs nothing', async () => {
+  it('--dry-run prints the plan (--verbose: every step command for the build host) and runs nothing', async () => {
     const buildAt = `/srv/builds/dry-run-${process.pid}-${Date.now()}`;
     writeDeliverConfig(mix, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt });
-    const r = await deliver(mix.dir, ['build', 'release', '--dry-run', '--set-version=2.0.0']);
+    const r = await deliver(mix.dir, ['build', 'release', '--dry-run', '--verbose', '--set-version=2.0.0']);
     writeDeliverConfig(mix, { app: 'demo', buildHost: 'build', buildUser: 'root', buildAt: '/srv/builds/build-errors-test' });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain('[root@build] $ command -v git');
-    expect(r.stdout).toContain(`git push --force --tags ssh://root@build${buildAt}`);
+    expect(r.stdout).toContain('Dry run: build release demo 2.0.0');
+    expect(r.stdout).toMatch(/^ {3}1\. prepare .* on root@build: /m);
+    expect(r.stdout).toContain("command -v git");
+    expect(r.stdout).toContain(`git push --force --tags --quiet -- ssh://root@build${buildAt}`);
+    expect(r.stdout).toMatch(/^ {2}11\. remove demo_2\.0\.0\.release\.tar\.gz from root@build: /m);
+    expect(r.stdout).toContain('Dry run: nothing was changed on any host.');
     expect(r.stdout).toContain('cat > mix.exs');
     expect(r.stdout).toContain('MIX_ENV=prod mix deps.get --only prod');
     expect(r.stdout).toContain('MIX_ENV=prod mix compile');
-    expect(r.stdout).toContain('MIX_ENV=prod mix release --overwrite --quiet');
+    expect(r.stdout).toContain('MIX_ENV=prod mix release --overwrite');
     expect(r.stdout).toContain(`tar -czf ${buildAt}/_build/deliver/demo_2.0.0.release.tar.gz.partial -C _build/prod/rel/demo .`);
     expect(existsSync(join(bed().build.root, buildAt.replace('/srv/', '')))).toBe(false);
     expect(existsSync(join(mix.dir, '.deliver/releases/demo_2.0.0.release.tar.gz'))).toBe(false);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDeployEnv, openReleaseStore } from '../../src/deploy/cli-env.js';
+import { openDeployEnv, openReleaseStore } from '../../src/cli/deploy-env.js';
 import { deployRelease, nodeCommand, rollback, type DeployEnv } from '../../src/deploy/run.js';
 import { Output } from '../../src/output/output.js';
 import { sentScripts } from '../../src/plan/session.js';

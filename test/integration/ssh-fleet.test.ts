@@ -5,9 +5,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteError } from '../../src/output/errors.js';
 import type { SshBackend } from '../../src/ssh/backend.js';
-import { fanOut } from '../../src/ssh/fanout.js';
+import { runStrategy } from '../../src/deploy/strategy.js';
 import { SshTransport } from '../../src/ssh/transport.js';
 import { loadTestbed, requireCommand, testbedCtl, type Testbed } from '../helpers/testbed.js';
 
@@ -41,7 +40,7 @@ describe('fleet', () => {
     expect(tb.hosts.length, 'the test bed must have 40 hosts (TESTBED_HOSTS=40)').toBeGreaterThanOrEqual(40);
     const hosts = tb.hosts.slice(0, 40).map((h) => ({ name: h.name, host: h.name }));
     const t = transport();
-    const results = await fanOut(
+    const results = await runStrategy(
       hosts,
       async (target) => {
         const b = await t.connect(target);
@@ -49,11 +48,11 @@ describe('fleet', () => {
         await (await t.connect(target)).run('true'); // a second step reuses the connection
         return first.stdout.trim();
       },
-      { concurrency: 40 },
+      { strategy: 'parallel', concurrency: 40 },
     );
-    const failed = results.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.message));
+    const failed = results.filter((r) => r.status !== 'ok').map((r) => r.error);
     expect(failed).toEqual([]);
-    expect(results.map((r) => (r.ok ? r.value : ''))).toEqual(hosts.map((h) => h.name));
+    expect(results.map((r) => r.value)).toEqual(hosts.map((h) => h.name));
     expect(t.handshakes).toBe(40);
     for (const h of tb.hosts.slice(0, 40)) expect(ours(h.address), h.name).toBe(1);
     await t.closeAll();
@@ -65,12 +64,11 @@ describe('fleet', () => {
       const hosts = tb.hosts.slice(0, 10).map((h) => ({ name: h.name, host: h.name }));
       const t = transport({ connectAttempts: 3 });
       const started = Date.now();
-      const results = await fanOut(hosts, async (target) => (await (await t.connect(target)).run('echo ok')).stdout, { concurrency: 10 });
-      expect(results.map((r) => r.ok)).toEqual([true, true, true, true, true, true, false, true, true, true]);
+      const results = await runStrategy(hosts, async (target) => (await (await t.connect(target)).run('echo ok')).stdout, { strategy: 'parallel', concurrency: 10 });
+      expect(results.map((r) => r.status === 'ok')).toEqual([true, true, true, true, true, true, false, true, true, true]);
       const dead = results[6]!;
-      expect(dead.target.name).toBe('host7');
-      expect(dead.ok === false && dead.error).toBeInstanceOf(RemoteError);
-      expect(dead.ok === false && dead.error.message).toBe(
+      expect(dead.host).toBe('host7');
+      expect(dead.error?.split('\n')[0]).toBe(
         `host7: cannot connect to ${addr('host7')}:22: connection refused (is sshd running and the port right?) (after 3 attempts)`,
       );
       expect(Date.now() - started).toBeLessThan(10_000);

@@ -179,10 +179,12 @@ describe('deliver upload / download with a remote store', () => {
     expect(down.code, down.stderr).toBe(0);
     expect(readFileSync(join(q.dir, '.deliver/releases/demo_2.0.0.upgrade.tar.gz')).equals(data)).toBe(true);
 
-    // The dry run names the copy and touches nothing.
+    // The dry run prints the copy's plan (the store looked at, read-only) and touches nothing.
     const dry = await cli(['download', 'upgrade', '2.0.0', join(q.dir, 'x.tgz'), '--dry-run'], q.dir, env);
     expect(dry.code, dry.stderr).toBe(0);
-    expect(dry.stdout).toContain(`would download demo_2.0.0.upgrade.tar.gz from ${tb.user}@${host.name}:/srv/${run}/remote`);
+    expect(dry.stdout).toContain('Dry run: download demo_2.0.0.upgrade.tar.gz');
+    expect(dry.stdout).toContain(`from ${tb.user}@${host.name}:/srv/${run}/remote to ${join(q.dir, 'x.tgz')}, sha256 checked`);
+    expect(dry.stdout).toContain('Dry run: nothing was changed on any host.');
     expect(existsSync(join(q.dir, 'x.tgz'))).toBe(false);
 
     const dead = project([`RELEASE_STORE="${tb.user}@${tb.net}.249:/srv/x"`]);

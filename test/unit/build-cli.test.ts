@@ -1,19 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { Settings } from '../../src/config/types.js';
-import { versionRequest } from '../../src/cli/commands/build.js';
+import { versionRequest } from '../../src/build/options.js';
 import { UsageError } from '../../src/output/errors.js';
+import { stubSettings } from '../helpers/settings.js';
 
-function settings(vars: Record<string, string>): Settings {
-  return {
-    file: '/p/.deliver/config',
-    projectDir: '/p',
-    get: (n) => vars[n],
-    lookup: (n) => (vars[n] === undefined ? undefined : { name: n, value: vars[n]!, source: 'config', location: { file: '/p/.deliver/config', line: 4 } }),
-    all: () => Object.entries(vars).map(([name, value]) => ({ name, value, source: 'config' as const })),
-    hooks: new Map(),
-    where: (n) => (vars[n] === undefined ? 'unset' : '.deliver/config:4'),
-  };
-}
+const settings = (vars: Record<string, string>) => stubSettings(vars, { file: '/p/.deliver/config', line: 4 });
 
 describe('build release version options', () => {
   it('AUTO_VERSION from the config applies when --auto-version is not given', () => {

@@ -1,13 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mixTools, rebarTools } from '../helpers/tool-settings.js';
 import * as c from '../../src/build/commands.js';
+import { statementLines } from '../../src/ssh/quote.js';
 import { pushUrl } from '../../src/build/build-release.js';
 import { pushArgs } from '../../src/build/push.js';
 import { detectProject } from '../../src/build/project.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 
 describe('build host command lines', () => {
@@ -23,6 +26,26 @@ describe('build host command lines', () => {
     expect(s).toContain('git init -q');
     expect(s).toContain('git config receive.denyCurrentBranch ignore');
     expect(s.endsWith('pwd')).toBe(true);
+  });
+  it('a step in the build directory reads one statement per line, and the repository script exactly so', () => {
+    expect(statementLines(c.inBuildDir('~/b', undefined, c.gitReset('abc'), c.gitSubmodules()))).toEqual([
+      'if [ -f "$HOME"/.profile ]; then',
+      '  . "$HOME"/.profile;',
+      'fi;',
+      'set -e;',
+      'cd "$HOME"/b;',
+      'git reset --hard -q abc &&',
+      '{',
+      '  if [ -f .gitmodules ]; then',
+      '    git submodule sync --recursive -q &&',
+      '    git submodule update --init --recursive --force -q;',
+      '  fi;',
+      '}',
+    ]);
+    expect(c.initRepository('/srv/b').text).toBe(
+      "{ command -v git >/dev/null 2>&1 || { echo 'git is not installed on the build host (or not in PATH)' >&2; exit 127; }; } && mkdir -p /srv/b && cd /srv/b && { if [ ! -d .git ]; then git init -q; fi; } && git config receive.denyCurrentBranch ignore && pwd",
+    );
+    expect(c.packRelease('rel/x', '/b/d/x.tar.gz').text).toBe('mkdir -p /b/d && rm -f /b/d/x.tar.gz.partial && tar -czf /b/d/x.tar.gz.partial -C rel/x . && mv -f /b/d/x.tar.gz.partial /b/d/x.tar.gz && wc -c < /b/d/x.tar.gz');
   });
   it('git steps', () => {
     expect(c.gitReset('abc123').text).toBe('git reset --hard -q abc123');
@@ -61,7 +84,7 @@ describe('build host command lines', () => {
     expect(c.parseInspectRelease('candidate _build/prod/rel/a\ncandidate _build/prod/rel/b\n')).toMatchObject({ exists: false, candidates: ['_build/prod/rel/a', '_build/prod/rel/b'] });
   });
   it('inspect and pack really work on a release-shaped directory (no leading directory in the tarball)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'deliver-pack-'));
+    const dir = tmp('deliver-pack-');
     const rel = join(dir, '_build/prod/rel/demo');
     for (const d of ['bin', 'lib/demo-0.1.0/ebin', 'releases/0.1.0', 'erts-13.1.5/bin']) mkdirSync(join(rel, d), { recursive: true });
     writeFileSync(join(rel, 'bin/demo'), '#!/bin/sh\n');

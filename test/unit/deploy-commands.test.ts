@@ -1,8 +1,7 @@
 // The on-host command lines, run for real by /bin/sh against a temp dir standing in for DELIVER_TO.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync, existsSync, readdirSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,6 +12,9 @@ import { hostLayout } from '../../src/deploy/host-dir.js';
 import { localShellBackend } from '../helpers/local-shell.js';
 import { checkVersion, layoutFor, linkTarget, uploadPath, versionFromLink } from '../../src/deploy/layout.js';
 import { parseHostState, previousVersion, pruneList } from '../../src/deploy/state.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 function run(cmd: { text: string }): { code: number; stdout: string; stderr: string } {
   const r = spawnSync('sh', ['-c', cmd.text], { encoding: 'utf8' });
@@ -21,7 +23,7 @@ function run(cmd: { text: string }): { code: number; stdout: string; stderr: str
 
 /** A tarball shaped like src/build's output: a release root (bin/APP, releases/VSN/). */
 function makeRelease(dir: string, app: string, version: string, opts: { prefix?: boolean } = {}): { tar: string; sha: string } {
-  const src = mkdtempSync(join(tmpdir(), 'rel-'));
+  const src = tmp('rel-');
   const root = opts.prefix ? join(src, app) : src;
   mkdirSync(join(root, 'bin'), { recursive: true });
   mkdirSync(join(root, 'releases', version), { recursive: true });
@@ -55,7 +57,7 @@ describe('layout', () => {
     expect(versionFromLink('/elsewhere')).toBeUndefined();
   });
   it('~/ in DELIVER_TO or a node path is the login home on the host (asked there), never a directory named ~', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'home-'));
+    const home = tmp('home-');
     const backend = localShellBackend();
     const saved = process.env.HOME;
     process.env.HOME = home; // the local "host" shell inherits it
@@ -79,7 +81,7 @@ describe('layout', () => {
 
 describe('deploy commands on a real shell', () => {
   it('unpacks, activates atomically, keeps history and returns state', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     deploy(l, dir, '0.1.0', 'a');
     expect(readlinkSync(l.root)).toBe('.deliver/demo/releases/0.1.0');
@@ -94,7 +96,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('refuses a corrupted upload before unpacking and deletes it', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     const { tar, sha } = makeRelease(dir, 'demo', '0.1.0');
     run(prepareCommand(l, '0.1.0'));
@@ -110,7 +112,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('verifies with openssl, with sha256sum when openssl is missing or fails, and names a short upload', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const { tar, sha } = makeRelease(dir, 'demo', '0.1.0');
     const size = readFileSync(tar).length;
     // A PATH with sha256sum but no openssl.
@@ -142,7 +144,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('flattens an APP/-prefixed tarball and rejects one without the version', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     run(prepareCommand(l, '0.3.0'));
     const p = makeRelease(dir, 'demo', '0.3.0', { prefix: true });
@@ -160,7 +162,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('links LINK_VM_ARGS into the staged release and fails naming a missing file', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     const { tar, sha } = makeRelease(dir, 'demo', '0.1.0');
     run(prepareCommand(l, '0.1.0'));
@@ -177,7 +179,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('never replaces the files of the active release', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     deploy(l, dir, '0.1.0', 'a');
     const { tar, sha } = makeRelease(dir, 'demo', '0.1.0');
@@ -190,7 +192,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('moves an edeliver-style directory aside as edeliver-legacy', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     mkdirSync(join(l.root, 'bin'), { recursive: true });
     writeFileSync(join(l.root, 'bin', 'demo'), 'old');
@@ -202,7 +204,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('refuses to activate a release that is not installed', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     const r = run(activateCommand(l, '9.9.9', 'i'));
     expect(r.code).toBe(EXIT_BAD_RELEASE);
@@ -210,7 +212,7 @@ describe('deploy commands on a real shell', () => {
   });
 
   it('prunes and appends audit lines with quoted JSON', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dt-'));
+    const dir = tmp('dt-');
     const l = layoutFor(join(dir, 'to'), 'demo');
     for (const v of ['0.1.0', '0.2.0', '0.3.0']) deploy(l, dir, v, v.replace(/\./g, ''));
     const st = parseHostState(run(stateCommand(l)).stdout);

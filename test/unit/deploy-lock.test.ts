@@ -1,5 +1,5 @@
 // Lock logic against a real /bin/sh on a temp dir (the same command lines the SSH backend sends).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +9,9 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import {
   acquireCommand, acquireLock, describeOwner, forceUnlockCommand, keepLock, newOwner, parseAcquire, refreshCommand, unlockCommand, releaseLock, staleReason,
 } from '../../src/deploy/lock.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const shellBackend = (name = 'local') => localShellBackend(name);
 
@@ -31,7 +34,7 @@ const opts = (warnings: string[] = []) => ({ waitMs: 0, ttlMs: 15 * 60_000, warn
 
 describe('deploy lock', () => {
   it('is exclusive and names the owner', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const a = { ...newOwner('deploy release', '0.2.0'), user: 'alice', machine: 'laptop-a', pid: 1 };
     await acquireLock(b, l, a, opts());
@@ -47,7 +50,7 @@ describe('deploy lock', () => {
   });
 
   it('runs an `after` command in the same round trip, only once the lock is ours', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const a = newOwner('deploy release', '0.2.0');
     const got = await acquireLock(b, l, a, { ...opts(), after: sh`echo '[state]'; printf 'line %s\\n' 1 2; ls ${l.lock}` });
@@ -68,7 +71,7 @@ describe('deploy lock', () => {
   });
 
   it('with `hold`, keeps the lock command open for the rest of the round trip; a held lock never pauses', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const a = newOwner('deploy release', '0.2.0');
     const got = await acquireLock(b, l, a, { ...opts(), hold: true, after: sh`mine=${a.id}; echo state` });
@@ -88,7 +91,7 @@ describe('deploy lock', () => {
   });
 
   it('creates missing parent directories, and runs no `mkdir -p` once they exist', async () => {
-    const l = layoutFor(join(mkdtempSync(join(tmpdir(), 'lk-')), 'srv', 'app'), 'demo');
+    const l = layoutFor(join(tmp('lk-'), 'srv', 'app'), 'demo');
     const b = shellBackend('web1');
     const log = join(tmpdir(), `mkdir-log-${process.pid}-${Date.now()}`);
     // A shell function in front of the command records every mkdir it runs.
@@ -103,7 +106,7 @@ describe('deploy lock', () => {
   });
 
   it('removes a lock whose owner record cannot be written, and fails with the write\'s status', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     // A shell function in front of the command makes the owner record's write fail (a full disk, say).
     const r = await b.exec(`printf() { return 3; }; ${acquireCommand(l, newOwner('deploy release', '0.2.0')).text}`);
@@ -113,7 +116,7 @@ describe('deploy lock', () => {
   });
 
   it('removes the extra paths with our own lock, and also when the lock is no longer ours', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const a = newOwner('deploy release', '0.2.0');
     await acquireLock(b, l, a, opts());
@@ -130,7 +133,7 @@ describe('deploy lock', () => {
   });
 
   it('takes, reports and refuses the lock the same way under bash, the usual login shell', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = localShellBackend('web1', 'bash');
     const a = newOwner('deploy release', '0.2.0');
     expect(await acquireLock(b, l, a, { ...opts(), after: sh`echo state` })).toEqual({ stdout: 'state\n', code: 0 });
@@ -138,7 +141,7 @@ describe('deploy lock', () => {
   });
 
   it('waits with --lock-wait until the holder releases', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend();
     const a = { ...newOwner('deploy release'), machine: 'elsewhere' };
     await acquireLock(b, l, a, opts());
@@ -151,7 +154,7 @@ describe('deploy lock', () => {
   });
 
   it('breaks a lock whose holder process on this machine is gone, with a warning', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web2');
     const dead = { ...newOwner('deploy release'), pid: 2 ** 22 + 12345 };
     await acquireLock(b, l, dead, opts());
@@ -161,7 +164,7 @@ describe('deploy lock', () => {
   });
 
   it('breaks a lock not refreshed for the TTL', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend();
     await acquireLock(b, l, { ...newOwner('x'), machine: 'other' }, opts());
     const old = Date.now() / 1000 - 3600;
@@ -172,7 +175,7 @@ describe('deploy lock', () => {
   });
 
   it('breaks a lock whose owner record is unreadable (a crashed write) once, then takes it', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     mkdirSync(l.lock, { recursive: true });
     writeFileSync(`${l.lock}/owner.json`, '{"id":"crashed","us');
     ago(l.lock, 120);
@@ -186,7 +189,7 @@ describe('deploy lock', () => {
   });
 
   it('respects a young lock without a readable owner record (its holder may still be writing it)', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     mkdirSync(l.lock, { recursive: true });
     writeFileSync(`${l.lock}/owner.json`, '');
     const b = shellBackend('web1');
@@ -195,7 +198,7 @@ describe('deploy lock', () => {
   });
 
   it('puts a stale-judged lock back when its holder refreshes it while it is being broken', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const holder = { ...newOwner('deploy release', '0.2.0'), machine: 'laptop-a' };
     await acquireLock(b, l, holder, opts());
@@ -209,7 +212,7 @@ describe('deploy lock', () => {
   });
 
   it('never breaks a lock that another deploy took after the stale one was judged', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     await acquireLock(b, l, { ...newOwner('deploy release'), machine: 'gone' }, opts());
     ago(l.lock, 3600);
@@ -221,7 +224,7 @@ describe('deploy lock', () => {
   });
 
   it('a holder that keeps its lock fresh keeps it past the TTL; once it stops, the lock goes stale', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const holder = { ...newOwner('deploy release'), machine: 'laptop-a' };
     const ttl = { ...opts(), ttlMs: 1000 };
@@ -240,7 +243,7 @@ describe('deploy lock', () => {
   });
 
   it('a heartbeat notices when its lock is gone, and never recreates it', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend('web1');
     const holder = newOwner('deploy release');
     await acquireLock(b, l, holder, opts());
@@ -254,7 +257,7 @@ describe('deploy lock', () => {
   });
 
   it('force unlock reports the previous owner', async () => {
-    const l = layoutFor(mkdtempSync(join(tmpdir(), 'lk-')), 'demo');
+    const l = layoutFor(tmp('lk-'), 'demo');
     const b = shellBackend();
     await acquireLock(b, l, { ...newOwner('deploy'), user: 'bob' }, opts());
     const r = await b.exec(forceUnlockCommand(l).text);

@@ -1,7 +1,6 @@
 // Node command lines per release kind, and hooks, run by a real shell against fake release scripts.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/deploy/layout.js';
@@ -11,12 +10,15 @@ import { hookCommand } from '../../src/deploy/hooks.js';
 import { healthCheckCommand } from '../../src/deploy/commands.js';
 import { auditEntry, parseAuditLog } from '../../src/deploy/audit.js';
 import { planRollback } from '../../src/deploy/rollback.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const run = (text: string) => spawnSync('sh', ['-c', text], { encoding: 'utf8' });
 
 /** A host with two installed releases whose script echoes its version and arguments. */
 function host(scriptMarker: string) {
-  const dir = mkdtempSync(join(tmpdir(), 'nd-'));
+  const dir = tmp('nd-');
   const l = layoutFor(dir, 'demo');
   for (const v of ['1', '2']) {
     mkdirSync(join(l.releases, v, 'bin'), { recursive: true });
@@ -73,7 +75,7 @@ describe('node commands', () => {
 
 describe('hooks and audit', () => {
   it('runs a config hook with bash, __remote in the release dir, and fails on error', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'hk-'));
+    const dir = tmp('hk-');
     const hooks = new Map([
       ['pre_start_deployed_release', { name: 'pre_start_deployed_release', body: '', source: 'pre_start_deployed_release() {\n  status "starting $APP $VERSION"\n  __remote "pwd"\n}', location: { file: 'c', line: 1 } }],
       ['post_extract_release_archive', { name: 'post_extract_release_archive', body: '', source: 'post_extract_release_archive() {\n  __remote "false"\n  echo unreachable\n}', location: { file: 'c', line: 5 } }],

@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
-import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/deploy/cli-env.js';
+import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/cli/deploy-env.js';
 import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
+import { statementLines } from '../../src/ssh/quote.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import { ConfigError, DeliverError, UsageError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
@@ -96,6 +97,15 @@ describe('pullInput', () => {
 
 describe('pullCommand', () => {
   const cmd = pullCommand("/srv/app/.deliver/demo/incoming/demo_1.0.0.release.tar.gz.part-x'1").text;
+
+  it('is a list of statements: curl, else wget, else a clear error', () => {
+    const lines = statementLines(pullCommand('/t'));
+    expect(lines.slice(0, 3)).toEqual([`IFS= read -r u || { echo 'no download URL on stdin' >&2; exit ${EXIT_DOWNLOAD}; };`, "t=/t;", 'if command -v curl >/dev/null 2>&1; then']);
+    expect(lines.filter((l) => /^ *(if|else|fi)\b/.test(l)).map((l) => l.trim())).toEqual([
+      'if command -v curl >/dev/null 2>&1; then', 'else', 'if command -v wget >/dev/null 2>&1; then', 'else', 'fi;', 'fi;',
+    ]);
+    expect(lines.slice(-3)).toEqual(['rm -f "$t";', 'echo "download failed ($via): $m" >&2;', `exit ${EXIT_DOWNLOAD}`]);
+  });
 
   it('reads the URL from stdin and never names it; feeds it to curl/wget through builtins, not argv', () => {
     expect(cmd.startsWith('IFS= read -r u ||')).toBe(true);

@@ -1,6 +1,3 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { candidates, selectRelease } from '../../src/deploy/select.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from '../../src/deploy/retry-state.js';
@@ -8,6 +5,9 @@ import { Output } from '../../src/output/output.js';
 import { printSummary } from '../../src/deploy/report.js';
 import { Writable } from 'node:stream';
 import type { StoredRelease } from '../../src/store/types.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const rel = (version: string, type: 'release' | 'upgrade' = 'release', app = 'demo'): StoredRelease => ({
   app, version, type, file: `${app}_${version}.${type}.tar.gz`, size: 1, modified: new Date(0),
@@ -42,7 +42,7 @@ describe('release selection', () => {
 
 describe('retry state', () => {
   it('remembers failed hosts per environment and picks them', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'rs-'));
+    const dir = tmp('rs-');
     await expect(Promise.resolve().then(async () => retryHosts(await loadLastDeploy(dir, 'prod'), [], 'prod'))).rejects.toThrow('no earlier deploy to prod');
     await saveLastDeploy(dir, { env: 'prod', version: '1.0', at: 'now', failed: ['root@b'] });
     const targets = [{ name: 'root@a', host: 'a' }, { name: 'root@b', host: 'b' }];

@@ -1,7 +1,6 @@
 // One file streamed to many hosts: each reader gets every byte, chunks are read once while readers keep pace, and a
 // reader that falls behind the bounded cache reads its chunks again instead of waiting for (or holding up) others.
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
@@ -11,9 +10,12 @@ import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { randomSource } from '../helpers/big-release.js';
 import { sha } from '../helpers/store-contract.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 function fileOf(bytes: number): { path: string; data: Buffer } {
-  const path = join(mkdtempSync(join(tmpdir(), 'shr-')), 'release.tar.gz');
+  const path = join(tmp('shr-'), 'release.tar.gz');
   const data = Buffer.alloc(bytes);
   for (let i = 0; i < bytes; i++) data[i] = (i * 7919) % 251;
   writeFileSync(path, data);
@@ -52,7 +54,7 @@ describe('SharedFileReader', () => {
   it('handles an empty file and a file of random bytes larger than the cache', async () => {
     const empty = fileOf(0);
     expect((await buffer(new SharedFileReader(empty.path, 0).open())).length).toBe(0);
-    const dir = mkdtempSync(join(tmpdir(), 'shr-'));
+    const dir = tmp('shr-');
     const path = join(dir, 'big');
     const size = 3 * 1024 * 1024;
     const hash = createHash('sha256');

@@ -1,7 +1,6 @@
 // The release source: a store without local files is read once into a temp file that every host is sent from.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
@@ -9,6 +8,9 @@ import { describe, expect, it } from 'vitest';
 import { prepareSource } from '../../src/deploy/source.js';
 import { LocalStore } from '../../src/store/local.js';
 import type { ReleaseStore, StoredRelease } from '../../src/store/types.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const body = 'release bytes '.repeat(1000);
 const sha = createHash('sha256').update(body).digest('hex');
@@ -48,7 +50,7 @@ describe('prepareSource', () => {
   });
 
   it('streams a local store file directly (no copy)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'src-'));
+    const dir = tmp('src-');
     writeFileSync(join(dir, stored.file), body);
     const src = await prepareSource(new LocalStore(dir), { ...stored, sha256: undefined } as unknown as StoredRelease);
     expect(src.path).toBe(join(dir, stored.file));

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { and, envPrefix, quote, raw, sh, shC } from '../../src/ssh/quote.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 // Hostile values go through `sh`/`quote` and the result runs under the real /bin/sh: nothing may execute and
 // every value must arrive byte-exact.
-const canary = join(mkdtempSync(join(tmpdir(), 'quote-')), 'pwned');
+const canary = join(tmp('quote-'), 'pwned');
 export const HOSTILE = [
   `$(touch ${canary})`,
   `\`touch ${canary}\``,
@@ -52,7 +54,7 @@ function runSh(script: string, cwd?: string): string {
 describe('quote / sh with hostile values under real /bin/sh', () => {
   it.each(HOSTILE.map((v) => [JSON.stringify(v), v]))('%s arrives byte-exact and executes nothing', (_n, value) => {
     // run in a directory with files so any glob expansion would show
-    const cwd = mkdtempSync(join(tmpdir(), 'quote-cwd-'));
+    const cwd = tmp('quote-cwd-');
     execFileSync('/bin/sh', ['-c', 'touch a b ./-rf'], { cwd });
     const out = runSh(sh`printf '%s' ${value}`.text, cwd);
     expect(out).toBe(value);

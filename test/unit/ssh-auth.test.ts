@@ -1,10 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RemoteError } from '../../src/output/errors.js';
 import { authFailure, authHandlerFor, planAuth } from '../../src/ssh/auth.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 let home: string;
 const saved = { HOME: process.env.HOME, SSH_AUTH_SOCK: process.env.SSH_AUTH_SOCK };
@@ -14,7 +16,7 @@ function keygen(file: string, passphrase = '') {
 }
 
 beforeEach(() => {
-  home = mkdtempSync(join(tmpdir(), 'auth-home-'));
+  home = tmp('auth-home-');
   mkdirSync(join(home, '.ssh'));
   process.env.HOME = home; // os.homedir() honours $HOME
   delete process.env.SSH_AUTH_SOCK;

@@ -1,10 +1,12 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gitSshCommand, sshCommandFor } from '../../src/ssh/ssh-command.js';
+import { tempDirs } from '../helpers/temp-dir.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'sshcmd-'));
+const tmp = tempDirs();
+
+const dir = tmp('sshcmd-');
 // With no UserKnownHostsFile in the config, the $HOME files are named explicitly (OpenSSH itself would read the
 // passwd home's instead, which differs from the ssh2 transport's when HOME is overridden).
 const homeKnown = `UserKnownHostsFile=${join(process.env.HOME ?? '', '.ssh', 'known_hosts')} ${join(process.env.HOME ?? '', '.ssh', 'known_hosts2')}`;
@@ -52,7 +54,7 @@ describe('sshCommandFor', () => {
 
 describe('sshCommandFor without an explicit config file', () => {
   it('names $HOME/.ssh/config for OpenSSH when it exists, so system ssh and the ssh2 transport agree', () => {
-    const home = mkdtempSync(join(tmpdir(), 'sshhome-'));
+    const home = tmp('sshhome-');
     const saved = process.env.HOME;
     process.env.HOME = home;
     try {

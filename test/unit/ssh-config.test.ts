@@ -1,9 +1,11 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/output/errors.js';
 import { parseJumpSpec, resolveHost, splitArgs, SshConfig } from '../../src/ssh/ssh-config.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const HOME = '/home/alice';
 const opts = { home: HOME, localUser: 'alice' };
@@ -131,7 +133,7 @@ describe('ssh config: Match and Include', () => {
   });
 
   it('follows Include relative to ~/.ssh with globs, only inside matching blocks', () => {
-    const home = mkdtempSync(join(tmpdir(), 'sshcfg-'));
+    const home = tmp('sshcfg-');
     mkdirSync(join(home, '.ssh', 'conf.d'), { recursive: true });
     writeFileSync(join(home, '.ssh', 'conf.d', 'a.conf'), 'Host inc-a\n  Port 2001\n');
     writeFileSync(join(home, '.ssh', 'conf.d', 'b.conf'), 'Host inc-b\n  Port 2002\n');

@@ -1,7 +1,6 @@
 // The two-halves remote shell (continuation.ts) and the deploy's receive step, run by real dash and bash.
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +8,9 @@ import { EXIT_UPLOAD, receiveCommand, verifyCommand } from '../../src/deploy/com
 import { execUntil, runScriptFromStdin, scriptInput } from '../../src/ssh/continuation.js';
 import { and, sh } from '../../src/ssh/quote.js';
 import { localShellBackend } from '../helpers/local-shell.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const READY = (line: string) => line === 'READY';
 
@@ -16,7 +18,7 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
   const backend = () => localShellBackend('web1', shell);
 
   it('runs the rest in the same shell, with the bytes after it as its stdin, and returns its exit status', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cont-'));
+    const dir = tmp('cont-');
     const seen: string[] = [];
     const b = backend();
     const started = await execUntil(b, `x=42; echo before; echo READY; ${runScriptFromStdin().text}`, READY, { onStdout: (l) => seen.push(l) });
@@ -32,7 +34,7 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
   });
 
   it('streams megabytes of binary input intact', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cont-'));
+    const dir = tmp('cont-');
     const data = randomBytes(3 * 1024 * 1024 + 17);
     const file = join(dir, 'blob');
     const started = await execUntil(backend(), `echo READY; ${runScriptFromStdin().text}`, READY);
@@ -43,7 +45,7 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
   });
 
   it('close() ends the command without running anything more', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cont-'));
+    const dir = tmp('cont-');
     const started = await execUntil(backend(), `echo READY; ${runScriptFromStdin().text}; touch ${join(dir, 'after')}`, READY);
     const r = await started.paused!.close();
     expect(r.code).toBe(0);
@@ -57,7 +59,7 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
   });
 
   it('never runs a truncated script or a bad length line', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cont-'));
+    const dir = tmp('cont-');
     const marker = join(dir, 'ran');
     const full = scriptInput(sh`touch ${marker}`);
     const b = backend();
@@ -71,7 +73,7 @@ describe.each(['sh', 'bash'])('continuation with %s', (shell) => {
   });
 
   it('receive + verify refuse a short upload (exit EXIT_UPLOAD) and remove the partial file', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'cont-'));
+    const dir = tmp('cont-');
     const file = join(dir, 'part');
     const sha = createHash('sha256').update(Buffer.alloc(100)).digest('hex');
     const r = await backend().exec(and(receiveCommand(file), verifyCommand(file, sha, 100)).text, { stdin: Buffer.alloc(60) });

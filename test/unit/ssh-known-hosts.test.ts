@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -14,6 +13,9 @@ import {
   parseKnownHosts,
 } from '../../src/ssh/known-hosts.js';
 import { prepareHostKeyVerifier } from '../../src/ssh/host-key.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 // Real keys and real `ssh-keygen` output (hashing, fingerprints), so the parser is checked against OpenSSH itself.
 let dir: string;
@@ -30,7 +32,7 @@ function makeKey(name: string, type: string) {
 }
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'kh-'));
+  dir = tmp('kh-');
   ed = makeKey('ed', 'ed25519');
   rsa = makeKey('rsa', 'rsa');
   other = makeKey('other', 'ed25519');

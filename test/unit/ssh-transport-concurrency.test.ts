@@ -2,14 +2,16 @@
 // 8 to one sshd (its MaxStartups drops new unauthenticated connections beyond 10). Real TCP listeners that accept
 // and never answer hold every handshake open until its timeout (1.5 s): connections arriving before the first
 // timeout were in flight together. Closing: all at once, tunnels before their jump hosts.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterEach, describe, expect, it } from 'vitest';
 import { closingLayers, SshTransport } from '../../src/ssh/transport.js';
 import type { HostTarget } from '../../src/ssh/types.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 interface Silent {
   server: Server;
@@ -40,7 +42,7 @@ async function silentServer(): Promise<Silent> {
 }
 
 function identity(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'starts-'));
+  const dir = tmp('starts-');
   const file = join(dir, 'id_ed25519');
   writeFileSync(file, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
   return file;

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +12,9 @@ import {
   parseSha256Text,
   sha256File,
 } from '../../src/store/checksum.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
@@ -83,7 +85,7 @@ describe('VerifyingStream', () => {
 
 describe('sha256 files', () => {
   it('hashes a file by streaming it', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'sum-'));
+    const dir = tmp('sum-');
     const f = join(dir, 'x');
     writeFileSync(f, 'content');
     expect(await sha256File(f)).toBe(sha('content'));

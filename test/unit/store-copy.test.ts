@@ -1,6 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -8,6 +7,9 @@ import { parseCopyWords } from '../../src/cli/commands/store-copy.js';
 import { UsageError } from '../../src/output/errors.js';
 import { copyRelease, downloadToFile } from '../../src/store/copy.js';
 import { LocalStore } from '../../src/store/local.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const FILE = 'demo_1.2.0.release.tar.gz';
@@ -16,7 +18,7 @@ let root: string;
 let a: LocalStore;
 let b: LocalStore;
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'store-copy-'));
+  root = tmp('store-copy-');
   a = new LocalStore(join(root, 'a'), root);
   b = new LocalStore(join(root, 'b'), root);
 });

@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DeliverError, UsageError } from '../../src/output/errors.js';
 import { LocalStore, localStoreDir } from '../../src/store/local.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 const FILE = 'demo_1.0.0.release.tar.gz';
@@ -19,7 +21,7 @@ async function readAll(stream: Readable): Promise<Buffer> {
 let root: string;
 let store: LocalStore;
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'store-local-'));
+  root = tmp('store-local-');
   store = new LocalStore(join(root, '.deliver', 'releases'), root);
 });
 

@@ -1,12 +1,15 @@
 // The remote store's command lines, run by a real local `sh` (the same POSIX shell a store host runs them with).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { raw, sh } from '../../src/ssh/quote.js';
-import { listCommand, parseListOutput, prepareCommand, publishCommand, remoteDirWord } from '../../src/store/remote.js';
+import { listCommand, parseListOutput, storeDirCommand, publishCommand } from '../../src/store/remote.js';
+import { remotePath } from '../../src/ssh/quote.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 function run(cmd: string, cwd = '/'): { code: number; stdout: string; stderr: string } {
   try {
@@ -22,7 +25,7 @@ const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('remote store commands', () => {
   it('lists size, mtime, digest and name in one command, in a directory with hostile characters', () => {
-    const dir = mkdtempSync(join(tmpdir(), "st 'q' $(x) "));
+    const dir = tmp("st 'q' $(x) ");
     writeFileSync(join(dir, 'demo_1.0.0.release.tar.gz'), 'abc');
     writeFileSync(join(dir, 'demo_1.0.0.release.tar.gz.sha256'), `${HEX}  demo_1.0.0.release.tar.gz\n`);
     writeFileSync(join(dir, 'demo_1.1.0.upgrade.tar.gz'), 'abcdef');
@@ -40,26 +43,26 @@ describe('remote store commands', () => {
 
   it('lists nothing for a missing directory and nothing for no matches', () => {
     expect(run(listCommand(sh`${'/nonexistent/dir'}`, [raw('a_*.release.tar.gz')]).text)).toMatchObject({ code: 0, stdout: '' });
-    const dir = mkdtempSync(join(tmpdir(), 'st-'));
+    const dir = tmp('st-');
     expect(run(listCommand(sh`${dir}`, [raw('a_*.release.tar.gz')]).text)).toMatchObject({ code: 0, stdout: `${dir}\n` });
   });
 
   it('prepares the directory, refusing an existing file without force', () => {
-    const base = mkdtempSync(join(tmpdir(), 'st prep '));
+    const base = tmp('st prep ');
     const dir = join(base, 'new dir');
-    const r = run(prepareCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', false).text);
+    const r = run(storeDirCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', false).text);
     expect(r).toMatchObject({ code: 0, stdout: `${dir}\n` });
     writeFileSync(join(dir, 'demo_1.0.0.release.tar.gz'), 'x');
-    expect(run(prepareCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', false).text)).toMatchObject({ code: 17 });
-    expect(run(prepareCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', true).text)).toMatchObject({ code: 0, stdout: `${dir}\n` });
+    expect(run(storeDirCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', false).text)).toMatchObject({ code: 17 });
+    expect(run(storeDirCommand(sh`${dir}`, 'demo_1.0.0.release.tar.gz', true).text)).toMatchObject({ code: 0, stdout: `${dir}\n` });
     writeFileSync(join(base, 'file'), '');
-    const blocked = run(prepareCommand(sh`${join(base, 'file', 'sub')}`, 'x_1.release.tar.gz', true).text);
+    const blocked = run(storeDirCommand(sh`${join(base, 'file', 'sub')}`, 'x_1.release.tar.gz', true).text);
     expect(blocked.code).not.toBe(0);
     expect(blocked.stdout).toBe('');
   });
 
   it('verifies and publishes a temp file and its digest, refusing an existing file without force', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'st pub '));
+    const dir = tmp('st pub ');
     writeFileSync(join(dir, '.tmp-1'), 'new');
     const file = 'demo_1.0.0.release.tar.gz';
     const ok = run(publishCommand(sh`${dir}`, '.tmp-1', file, sha('new'), false).text);
@@ -85,10 +88,10 @@ describe('remote store commands', () => {
   });
 
   it('expands ~/ to $HOME but quotes everything else', () => {
-    expect(remoteDirWord('~/releases dir').text).toBe(`"$HOME"/'releases dir'`);
-    expect(remoteDirWord('~').text).toBe('"$HOME"');
-    expect(remoteDirWord('/srv/$(rm -rf x)').text).toBe(`'/srv/$(rm -rf x)'`);
-    expect(run(`echo ${remoteDirWord('~/x').text}`).stdout.trim()).toBe(`${process.env.HOME}/x`);
+    expect(remotePath('~/releases dir').text).toBe(`"$HOME"/'releases dir'`);
+    expect(remotePath('~').text).toBe('"$HOME"');
+    expect(remotePath('/srv/$(rm -rf x)').text).toBe(`'/srv/$(rm -rf x)'`);
+    expect(run(`echo ${remotePath('~/x').text}`).stdout.trim()).toBe(`${process.env.HOME}/x`);
   });
 
   it('skips lines it cannot parse', () => {

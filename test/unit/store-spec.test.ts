@@ -1,5 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/load.js';
@@ -10,6 +9,9 @@ import { LocalStore } from '../../src/store/local.js';
 import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
 import { parseStoreSpec, type StoreSpec } from '../../src/store/spec.js';
 import type { Settings } from '../../src/config/types.js';
+import { tempDirs } from '../helpers/temp-dir.js';
+
+const tmp = tempDirs();
 
 type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
 const s3 = (spec: string) => parseStoreSpec(spec) as S3Spec;
@@ -166,7 +168,7 @@ describe('openStore', () => {
 
 describe('openConfiguredStore', () => {
   it('an empty RELEASE_STORE means the default store, not the project directory', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'deliver-store-'));
+    const dir = tmp('deliver-store-');
     mkdirSync(join(dir, '.deliver'));
     for (const value of ['""', '" "', '"custom/dir"']) {
       writeFileSync(join(dir, '.deliver', 'config'), `APP=demo\nRELEASE_STORE=${value}\n`);

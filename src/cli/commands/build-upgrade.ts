@@ -1,9 +1,11 @@
 // `deliver build upgrade --from=REF | --with=VERSION [--to=REF]` and `deliver build appups --from|--with`.
 import type { Command } from 'commander';
-import { buildUpgrade, checkUpgradeSource } from '../../upgrade/build-upgrade.js';
+import { releaseOptions } from '../../build/options.js';
+import { printPlan } from '../../output/plan.js';
+import { buildUpgrade, checkUpgradeSource, planUpgrade } from '../../upgrade/build-upgrade.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { action, withCommonOptions } from '../common.js';
-import { buildSession, releaseOptions, withBuildOptions, type BuildFlags } from './build.js';
+import { buildSession, withBuildOptions, type BuildFlags } from './build.js';
 
 interface UpgradeFlags extends BuildFlags {
   from?: string;
@@ -26,9 +28,10 @@ function register(program: Command, name: 'upgrade' | 'appups', description: str
     action(async (ctx, flags: UpgradeFlags) => {
       checkUpgradeSource(flags, `build ${name}`);
       await buildSession(ctx, flags, async (settings, deps) => {
-        const r = await buildUpgrade({ from: flags.from, with: flags.with, to: flags.to, appupsOnly: name === 'appups', release: releaseOptions(settings, flags) }, deps);
+        const o = { from: flags.from, with: flags.with, to: flags.to, appupsOnly: name === 'appups', release: releaseOptions(settings, flags) };
+        if (flags.dryRun) return printPlan(ctx.out, await planUpgrade(o, deps));
+        const r = await buildUpgrade(o, deps);
         ctx.out.result(r);
-        if (deps.dryRun) return;
         for (const a of r.appups) ctx.out.info(`  appup ${a.app} ${a.from} → ${a.to}: ${a.source}`);
         ctx.out.info(
           `${ctx.out.c.green('built')} ${name === 'upgrade' ? 'upgrade' : 'appups'} ${r.app} ${r.from} → ${ctx.out.c.bold(r.to)} → ${r.store}: ${r.file} (${formatBytes(r.size)}, sha256 ${r.sha256.slice(0, 12)}…) in ${formatMs(r.durationMs)}`,

@@ -3,11 +3,10 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
 import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
-import { mixEnvOf } from '../../config/validate.js';
-import { buildRelease, type BuildReleaseDeps, type BuildReleaseOptions, type BuildReleaseResult } from '../../build/build-release.js';
-import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from '../../build/version.js';
+import { buildRelease, planBuild, type BuildReleaseDeps } from '../../build/build-release.js';
+import { releaseOptions, type BuildRequest } from '../../build/options.js';
 import { formatBytes, formatMs } from '../../output/output.js';
-import { UsageError } from '../../output/errors.js';
+import { printPlan } from '../../output/plan.js';
 import { gitSshCommand } from '../../ssh/index.js';
 import { connectTimeoutMs, transportFor } from '../transport.js';
 import type { Transport } from '../../ssh/types.js';
@@ -15,37 +14,7 @@ import { openConfiguredStore } from '../../store/index.js';
 import type { ReleaseStore } from '../../store/types.js';
 import { action, withCommonOptions, type CommonOptions, type Context } from '../common.js';
 
-export interface BuildFlags extends CommonOptions {
-  branch?: string;
-  revision?: string;
-  tag?: string;
-  mixEnv?: string;
-  autoVersion?: string;
-  incrementVersion?: string;
-  setVersion?: string;
-  release?: string;
-  skipGitClean?: boolean;
-  skipMixClean?: boolean;
-  force?: boolean;
-}
-
-export function truthy(v: string | undefined): boolean {
-  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
-}
-
-/** --auto-version / --increment-version / --set-version, with AUTO_VERSION from the config when no flag gives metadata. */
-export function versionRequest(flags: BuildFlags, settings: Settings): VersionRequest {
-  const req: VersionRequest = { metadata: [] };
-  if (flags.incrementVersion !== undefined) req.increment = parseIncrement(flags.incrementVersion);
-  if (flags.setVersion !== undefined) req.set = validateVersion(flags.setVersion, '--set-version');
-  if (flags.autoVersion !== undefined) {
-    req.metadata = parseAutoVersion(flags.autoVersion, '--auto-version');
-  } else {
-    const cfg = settings.get('AUTO_VERSION');
-    if (cfg !== undefined && cfg.trim() !== '') req.metadata = parseAutoVersion(cfg, `AUTO_VERSION (${settings.where('AUTO_VERSION')})`);
-  }
-  return req;
-}
+export interface BuildFlags extends CommonOptions, BuildRequest {}
 
 /** The build options, shared by `build release` and `update`. */
 export function withBuildOptions(cmd: Command): Command {
@@ -62,29 +31,12 @@ export function withBuildOptions(cmd: Command): Command {
     .option('--skip-mix-clean', 'no mix clean / rebar3 clean before compiling');
 }
 
-/** The build options from the command-line flags and the config (shared by `build release`, `update`, `build upgrade`). */
-export function releaseOptions(settings: Settings, flags: BuildFlags): BuildReleaseOptions {
-  if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
-  const opts: BuildReleaseOptions = {
-    mixEnv: mixEnvOf(settings, flags.mixEnv),
-    version: versionRequest(flags, settings),
-    skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
-    skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
-    force: Boolean(flags.force) || truthy(settings.get('FORCE')),
-  };
-  if (flags.branch !== undefined) opts.branch = flags.branch;
-  if (flags.revision !== undefined) opts.revision = flags.revision;
-  if (flags.tag !== undefined) opts.tag = flags.tag;
-  if (flags.release !== undefined) opts.release = flags.release;
-  return opts;
-}
-
 /** The build host, its pooled connection, the store and the push's ssh command. */
 export function buildDeps(
   ctx: Context,
   settings: Settings,
   flags: BuildFlags,
-  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
+  deps: { transport: Transport; store: () => Promise<ReleaseStore> },
 ): BuildReleaseDeps {
   const { target } = resolveBuildHost(settings);
   const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
@@ -99,19 +51,7 @@ export function buildDeps(
     store: deps.store,
     // `git push` uses the system ssh with the same config, known_hosts and host key policy as the pooled connection.
     gitSshCommand: async () => gitSshCommand(target, { hostKeyPolicy: policy, connectTimeoutMs: timeout }),
-    dryRun: deps.dryRun,
   };
-}
-
-/** Builds a release from the command-line flags over `transport`'s pooled build-host connection. */
-export async function buildWithFlags(
-  ctx: Context,
-  settings: Settings,
-  flags: BuildFlags,
-  deps: { transport: Transport; store: () => Promise<ReleaseStore>; dryRun: boolean },
-): Promise<BuildReleaseResult> {
-  const opts = releaseOptions(settings, flags);
-  return buildRelease(opts, buildDeps(ctx, settings, flags, deps));
 }
 
 /** A `build …` command's session: its settings, the build host's pooled connection (closed at the end), the store. */
@@ -121,10 +61,9 @@ export async function buildSession(ctx: Context, flags: BuildFlags, run: (settin
     ...(flags.config !== undefined ? { configFile: flags.config } : {}),
     ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
   });
-  const dryRun = Boolean(flags.dryRun);
   const transport = transportFor(ctx, settings, flags);
   try {
-    await run(settings, buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }), dryRun }));
+    await run(settings, buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }) }));
   } finally {
     await transport.closeAll();
   }
@@ -139,13 +78,13 @@ export function registerBuild(program: Command): void {
   ).action(
     action(async (ctx, flags: BuildFlags) =>
       buildSession(ctx, flags, async (settings, deps) => {
-        const result = await buildRelease(releaseOptions(settings, flags), deps);
+        const opts = releaseOptions(settings, flags);
+        if (flags.dryRun) return printPlan(ctx.out, await planBuild(opts, deps));
+        const result = await buildRelease(opts, deps);
         ctx.out.result(result);
-        if (!deps.dryRun) {
-          ctx.out.info(
-            `${ctx.out.c.green('built')} ${result.app} ${ctx.out.c.bold(result.version)} → ${result.store}: ${result.file} (${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…) in ${formatMs(result.durationMs)}`,
-          );
-        }
+        ctx.out.info(
+          `${ctx.out.c.green('built')} ${result.app} ${ctx.out.c.bold(result.version)} → ${result.store}: ${result.file} (${formatBytes(result.size)}, sha256 ${result.sha256.slice(0, 12)}…) in ${formatMs(result.durationMs)}`,
+        );
       }),
     ),
   );

@@ -1,14 +1,15 @@
 // `deliver deploy upgrade [to] <env> --version=V` (hot-upgrade the running nodes from the store's upgrade tarball)
 // and `deliver upgrade [env]` (build the upgrade from what the hosts run, then hot-upgrade or deploy).
 import type { Command } from 'commander';
-import { fanFlags, openDeployEnv, openReleaseStore, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
+import { fanFlags, openDeployEnv, openReleaseStore, withTargetOptions, type DeployCliFlags } from '../deploy-env.js';
 import { buildUpgrade } from '../../upgrade/build-upgrade.js';
 import { deployUpgrade } from '../../upgrade/deploy-upgrade.js';
 import { upgradeEnvironment } from '../../upgrade/upgrade-env.js';
 import { migrationsAfterDeploy } from './migrate.js';
 import { formatMs } from '../../output/output.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
-import { buildDeps, releaseOptions, withBuildOptions, type BuildFlags } from './build.js';
+import { releaseOptions } from '../../build/options.js';
+import { buildDeps, withBuildOptions, type BuildFlags } from './build.js';
 
 function withUpgradeOptions(cmd: Command): Command {
   return withTargetOptions(withCommonOptions(cmd))
@@ -54,7 +55,7 @@ export function registerDeployUpgrade(program: Command): void {
       const de = await openDeployEnv(ctx, environmentFrom(words), flags);
       try {
         const store = openReleaseStore(de, ctx.cwd);
-        const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store, dryRun: de.dryRun });
+        const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store });
         const migrations = migrationsAfterDeploy(de, flags.runMigrations);
         await upgradeEnvironment(de, store, { ...fanFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}), ...migrations }, async (source) => {
           const built = await buildUpgrade({ ...source, appupsOnly: false, release: releaseOptions(de.settings, flags) }, deps);

@@ -1,6 +1,6 @@
 // `deliver deploy release [to] <env>`: ship a stored release to every host of the environment.
 import type { Command } from 'commander';
-import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
+import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../deploy-env.js';
 import { deployRelease } from '../../deploy/run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 import { migrationsAfterDeploy } from './migrate.js';

@@ -19,7 +19,7 @@ export const EDELIVER_COMMANDS: Readonly<Record<string, string>> = {
 /** edeliver option → what to do in deliver (options deliver has, like --verbose or --force, are not here). */
 export const EDELIVER_OPTIONS: readonly (readonly [flags: string, attribute: string, message: string])[] = [
   ['-C, --compact', 'compact', "edeliver's -C/--compact is deliver's default output: drop it"],
-  ['-D, --debug', 'debug', "edeliver's -D/--debug: deliver's --verbose shows every remote command and its output, --dry-run prints the command lines without running them"],
+  ['-D, --debug', 'debug', "edeliver's -D/--debug: deliver's --verbose shows every remote command and its output, --dry-run prints the plan and changes nothing"],
   ['-P, --plain', 'plain', "edeliver's -P/--plain: deliver uses --no-color (or NO_COLOR=1)"],
   ['-S, --skip-existing', 'skipExisting', "edeliver's -S/--skip-existing is not needed: deliver never re-sends a release a host already has (same sha256); drop it"],
   ['--push', 'push', "edeliver's --push is for its docker release store, which deliver does not have: RELEASE_STORE is a directory, user@host:/path or s3://bucket[/prefix]"],

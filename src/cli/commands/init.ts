@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { detectProject } from '../../config/defaults.js';
+import { detectApp } from '../../config/defaults.js';
 import { configTemplate } from '../../config/template.js';
 import { UsageError } from '../../output/errors.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
@@ -23,7 +23,7 @@ export function registerInit(program: Command): void {
       .option('--app <name>', 'release name (default: from mix.exs or rebar.config)'),
   ).action(
     action(async (ctx, flags: InitFlags) => {
-      const project = detectProject(ctx.cwd);
+      const project = detectApp(ctx.cwd);
       if (project.tool === undefined) {
         throw new UsageError(`no mix.exs or rebar.config in ${ctx.cwd}`, { hint: 'run `deliver init` in the root of your Elixir or Erlang project' });
       }

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { ectoRepositoryOf, migrationCommandOf, migrationVersion } from '../../config/migrations.js';
 import type { Settings } from '../../config/types.js';
-import { withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { migrate, runMigrations } from '../../deploy/migrate-run.js';
 import { appModule, settingOf, type Migration, type MigrationAction } from '../../deploy/migrations.js';
 import type { DeployEnv } from '../../deploy/run.js';

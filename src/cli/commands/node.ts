@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
 import { configuredReleaseKind, hostKeyPolicy } from '../../config/resolve.js';
-import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { openDeployEnv, withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { hostLayout } from '../../deploy/host-dir.js';
 import { envFile } from '../../deploy/layout.js';
 import { detectKind } from '../../deploy/node.js';

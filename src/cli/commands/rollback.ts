@@ -1,6 +1,6 @@
 // `deliver rollback <env> [--version=V]`: back to the previous (or named) release on every host, in one command.
 import type { Command } from 'commander';
-import { fanFlags, openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { fanFlags, openDeployEnv, withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { rollback } from '../../deploy/run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 

@@ -1,7 +1,7 @@
 // `deliver show deploys <env>`: the on-host audit logs of every host, merged by time.
 import type { Command } from 'commander';
 import { UsageError } from '../../output/errors.js';
-import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { openDeployEnv, withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { showDeploys } from '../../deploy/run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 

@@ -4,6 +4,7 @@
 //   deliver upload upgrade [VERSION]          deliver download upgrade [VERSION] [DEST]
 //   deliver upload FILE                       deliver download FILE [DEST]
 // Without VERSION the newest one in the source is taken. Both refuse to overwrite without --force.
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
@@ -11,6 +12,9 @@ import { requireVars } from '../../config/validate.js';
 import type { Settings } from '../../config/types.js';
 import { UsageError } from '../../output/errors.js';
 import { formatBytes } from '../../output/output.js';
+import { printPlan } from '../../output/plan.js';
+import { StepList, type RunPlan } from '../../plan/plan.js';
+import { raw } from '../../ssh/quote.js';
 import { transportFor } from '../transport.js';
 import { copyRelease, downloadToFile } from '../../store/copy.js';
 import { DEFAULT_RELEASE_STORE, openConfiguredStore } from '../../store/index.js';
@@ -54,6 +58,19 @@ async function resolveFile(target: CopyTarget, app: string, store: ReleaseStore)
   return newest.file;
 }
 
+/**
+ * The copy as a plan of one local step, from the read-only look at both ends that the copy itself makes first (the
+ * source has the file; the destination has it already, which only --force replaces). A dry run prints it.
+ */
+async function copyPlan(action: 'upload' | 'download', file: string, from: ReleaseStore, to: string, has: () => Promise<boolean>, force: boolean): Promise<RunPlan> {
+  const src = await from.stat(file);
+  if (!src) throw notFound(from.description, file);
+  const there = await has();
+  const step = new StepList().add(action, `streams ${file} (${formatBytes(src.size)}) from ${from.description} to ${to}${src.sha256 ? ', sha256 checked' : ''}`, raw(''), { local: true }).steps;
+  const fact = there ? (force ? `${to} has ${file} already: replaced (--force)` : `${to} has ${file} already: the ${action} stops there (--force replaces it)`) : `${to} has no ${file} yet`;
+  return { title: `${action} ${file}`, facts: [fact], hosts: [{ host: 'this machine', steps: there && !force ? [] : step, facts: [] }] };
+}
+
 function localDir(settings: Settings): LocalStore {
   const dir = settings.get('LOCAL_RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE;
   return new LocalStore(resolve(settings.projectDir, dir), process.cwd());
@@ -95,11 +112,7 @@ export function registerStoreCopy(program: Command): void {
       if (rest.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(rest[0])}`);
       await withStores(ctx, flags, async (local, store, app) => {
         const file = await resolveFile(target, app, local);
-        if (flags.dryRun) {
-          ctx.out.info(`would upload ${file} from ${local.description} to ${store.description}`);
-          ctx.out.result({ action: 'upload', dryRun: true, file, from: local.description, to: store.description });
-          return;
-        }
+        if (flags.dryRun) return printPlan(ctx.out, await copyPlan('upload', file, local, store.description, async () => (await store.stat(file)) !== undefined, Boolean(flags.force)));
         if (!(await local.stat(file))) throw notFound(local.description, file);
         const t0 = Date.now();
         const r = await copyRelease(local, store, file, { force: Boolean(flags.force), signal: ctx.signal });
@@ -122,15 +135,11 @@ export function registerStoreCopy(program: Command): void {
       if (rest.length > 1) throw new UsageError(`unexpected argument ${JSON.stringify(rest[1])}`);
       const dest = rest[0];
       await withStores(ctx, flags, async (local, store, app) => {
-        if (flags.dryRun && !('file' in target) && target.version === undefined) {
-          throw new UsageError('--dry-run does not contact the store: name the version (deliver download release 1.2.3 --dry-run)');
-        }
         const file = await resolveFile(target, app, store);
         const to = dest === undefined ? local.description : resolve(ctx.cwd, dest);
         if (flags.dryRun) {
-          ctx.out.info(`would download ${file} from ${store.description} to ${to}`);
-          ctx.out.result({ action: 'download', dryRun: true, file, from: store.description, to });
-          return;
+          const path = dest === undefined ? local.pathOf(file) : to;
+          return printPlan(ctx.out, await copyPlan('download', file, store, path, async () => existsSync(path), Boolean(flags.force)));
         }
         const t0 = Date.now();
         const force = Boolean(flags.force);

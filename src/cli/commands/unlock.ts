@@ -1,6 +1,6 @@
 // `deliver unlock <env>`: remove the deploy lock on every host (after a deploy died), naming who held it.
 import type { Command } from 'commander';
-import { openDeployEnv, withTargetOptions, type TargetFlags } from '../../deploy/cli-env.js';
+import { openDeployEnv, withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { unlock } from '../../deploy/run.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
 

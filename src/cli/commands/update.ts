@@ -2,12 +2,14 @@
 // (and restart with --start-deploy). The environment comes from the positional word only (edeliver matched the
 // raw argument string, so a branch named `production-fix` deployed to production).
 import type { Command } from 'commander';
-import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../../deploy/cli-env.js';
+import { deployFlags, openDeployEnv, openReleaseStore, withDeployOptions, withTargetOptions, type DeployCliFlags } from '../deploy-env.js';
 import { deployRelease } from '../../deploy/run.js';
 import { formatMs } from '../../output/output.js';
-import { DryRunTransport } from '../../ssh/dry-run.js';
+import { printPlan } from '../../output/plan.js';
+import { buildRelease, planBuild } from '../../build/build-release.js';
+import { releaseOptions } from '../../build/options.js';
 import { action, environmentFrom, withCommonOptions } from '../common.js';
-import { buildWithFlags, withBuildOptions, type BuildFlags } from './build.js';
+import { buildDeps, withBuildOptions, type BuildFlags } from './build.js';
 import { migrationsAfterDeploy } from './migrate.js';
 
 type UpdateFlags = DeployCliFlags & BuildFlags;
@@ -25,10 +27,17 @@ export function registerUpdate(program: Command): void {
         const store = openReleaseStore(de, ctx.cwd);
         // Checked before the build: a migration setting that cannot work fails in a second, not after a build.
         const migrations = migrationsAfterDeploy(de, flags.runMigrations);
-        // The deploy's transport is real (a dry run reads host state); the build's dry run keeps its printer.
-        const transport = de.dryRun ? new DryRunTransport(ctx.out) : de.transport;
-        const built = await buildWithFlags(ctx, de.settings, flags, { transport, store: async () => store, dryRun: de.dryRun });
-        if (!de.dryRun) ctx.out.info(`${ctx.out.c.green('built')} ${built.app} ${built.version} in ${formatMs(built.durationMs)}`);
+        const opts = releaseOptions(de.settings, flags);
+        const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store });
+        if (de.dryRun) {
+          // The deploy's plan depends on the release this build stores: it is named, not computed.
+          const plan = await planBuild(opts, deps);
+          const start = deployFlags(flags).startDeploy ? ' and restarts the nodes' : '';
+          printPlan(ctx.out, { ...plan, facts: [...plan.facts, `then deploys the built release to ${env}${start} (\`deliver deploy release VERSION to ${env} --dry-run\` shows that plan once it is stored)`] });
+          return await migrations.afterDeploy?.();
+        }
+        const built = await buildRelease(opts, deps);
+        ctx.out.info(`${ctx.out.c.green('built')} ${built.app} ${built.version} in ${formatMs(built.durationMs)}`);
         await deployRelease(de, store, { ...deployFlags(flags), version: built.version, command: 'update', ...migrations });
       } finally {
         await de.transport.closeAll();

@@ -5,14 +5,14 @@ import { loadSettings } from '../config/load.js';
 import { ConfigError, UsageError } from '../output/errors.js';
 import { LOCAL_TARGET, LocalTransport } from '../ssh/local.js';
 import { localDeployDir } from '../config/validate.js';
-import { LOCAL_ENVIRONMENT } from '../cli/common.js';
-import { transportFor } from '../cli/transport.js';
+import { LOCAL_ENVIRONMENT } from './common.js';
+import { transportFor } from './transport.js';
 import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
-import type { CommonOptions, Context } from '../cli/common.js';
+import type { CommonOptions, Context } from './common.js';
 import { resolveEnvironment } from '../config/resolve.js';
-import type { DeployEnv, DeployFlags, FanFlags } from './run.js';
-import { DEFAULT_CONCURRENCY, parseStrategy } from './strategy.js';
+import type { DeployEnv, DeployFlags, FanFlags } from '../deploy/run.js';
+import { DEFAULT_CONCURRENCY, parseStrategy } from '../deploy/strategy.js';
 
 export interface DeployCliFlags extends TargetFlags {
   version?: string;
@@ -97,7 +97,7 @@ export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlag
   const app = settings.get('APP');
   if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
   const dryRun = Boolean(flags.dryRun);
-  const transport = transportFor(ctx, settings, { ...flags, dryRun: false });
+  const transport = transportFor(ctx, settings, flags);
   const base = { app, env, settings, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
   if (env === LOCAL_ENVIRONMENT) {
     // edeliver's `local`: this machine, in TEST_LOCALLY_AT, through the local shell; no hosts to configure.

@@ -1,0 +1,56 @@
+// How a build was asked for (the build flags of `build release`, `build upgrade` and `update`, with the config's
+// AUTO_VERSION, SKIP_GIT_CLEAN, SKIP_MIX_CLEAN and FORCE) as the options of the build pipeline.
+import type { Settings } from '../config/types.js';
+import { mixEnvOf } from '../config/validate.js';
+import { UsageError } from '../output/errors.js';
+import type { BuildReleaseOptions } from './build-release.js';
+import { parseAutoVersion, parseIncrement, validateVersion, type VersionRequest } from './version.js';
+
+export interface BuildRequest {
+  branch?: string;
+  revision?: string;
+  tag?: string;
+  mixEnv?: string;
+  autoVersion?: string;
+  incrementVersion?: string;
+  setVersion?: string;
+  release?: string;
+  skipGitClean?: boolean;
+  skipMixClean?: boolean;
+  force?: boolean;
+}
+
+function truthy(v: string | undefined): boolean {
+  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
+}
+
+/** --auto-version / --increment-version / --set-version, with AUTO_VERSION from the config when no flag gives metadata. */
+export function versionRequest(flags: BuildRequest, settings: Settings): VersionRequest {
+  const req: VersionRequest = { metadata: [] };
+  if (flags.incrementVersion !== undefined) req.increment = parseIncrement(flags.incrementVersion);
+  if (flags.setVersion !== undefined) req.set = validateVersion(flags.setVersion, '--set-version');
+  if (flags.autoVersion !== undefined) {
+    req.metadata = parseAutoVersion(flags.autoVersion, '--auto-version');
+  } else {
+    const cfg = settings.get('AUTO_VERSION');
+    if (cfg !== undefined && cfg.trim() !== '') req.metadata = parseAutoVersion(cfg, `AUTO_VERSION (${settings.where('AUTO_VERSION')})`);
+  }
+  return req;
+}
+
+/** The build options from the flags and the config. */
+export function releaseOptions(settings: Settings, flags: BuildRequest): BuildReleaseOptions {
+  if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
+  const opts: BuildReleaseOptions = {
+    mixEnv: mixEnvOf(settings, flags.mixEnv),
+    version: versionRequest(flags, settings),
+    skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
+    skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
+    force: Boolean(flags.force) || truthy(settings.get('FORCE')),
+  };
+  if (flags.branch !== undefined) opts.branch = flags.branch;
+  if (flags.revision !== undefined) opts.revision = flags.revision;
+  if (flags.tag !== undefined) opts.tag = flags.tag;
+  if (flags.release !== undefined) opts.release = flags.release;
+  return opts;
+}
