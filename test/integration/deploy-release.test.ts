@@ -97,7 +97,7 @@ describe('deploy and node control on 3 hosts', () => {
     expect(evalBad.code).toBe(1);
     expect(evalBad.stderr).toContain('eval failed (exit 3)');
     const m = await cli(bed, p, 'migrate', 'production', '--host', 'host2');
-    expect(m).toMatchObject({ code: 0, stdout: 'migrated\n' });
+    expect(m).toMatchObject({ code: 0, stdout: '  root@host2 | migrated\n✔ root@host2: migrate up done\n' });
     expect(readFileSync(hostPath(p, p.hosts[1]!, APP, 'migrated'), 'utf8')).toBe('yes');
     const run = await cli(bed, p, 'run', 'production', '--host', 'host1', 'version');
     expect(run).toMatchObject({ code: 0, stdout: 'dtest 0.1.0\n' });
