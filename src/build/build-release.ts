@@ -176,6 +176,7 @@ async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: Loc
   const buildAt = remoteDirOf(s, ['BUILD_AT'])!;
   const dir = await expandHome(backend, buildAt, d.signal);
   const tools = toolSettings(o, d, l);
+  const b = buildSettings(s);
   const f: BuildFacts = {
     app: l.app,
     ref: l.ref,
@@ -186,8 +187,8 @@ async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: Loc
     buildDir: dir.dir,
     profile: s.get('PROFILE'),
     relDir: s.get('RELEASE_DIR')?.trim() || cmd.releaseDirFor(tools),
-    skipGitClean: o.skipGitClean || buildSettings(s).skipGitClean,
-    gitCleanPaths: buildSettings(s).gitCleanPaths,
+    skipGitClean: o.skipGitClean || b.skipGitClean,
+    gitCleanPaths: b.gitCleanPaths,
     agentForward: Boolean(process.env.SSH_AUTH_SOCK),
     hooks: s.hooks,
     host: d.buildHost.name,
