@@ -3,6 +3,7 @@
 // host's directory) → the remote steps and hooks (build-plan.ts, run by build-run.ts) → the store. A dry run
 // computes the same steps and prints them (planBuild). Every remote step runs on the one pooled connection; the
 // only other process is the local `git push` (system git + ssh with the SSH layer's settings).
+import { buildSettings } from '../config/typed.js';
 import type { Settings } from '../config/types.js';
 import { remoteDirOf } from '../config/validate.js';
 import { DeliverError, UsageError } from '../output/errors.js';
@@ -98,10 +99,6 @@ function required(settings: Settings, name: string): string {
   return v.trim();
 }
 
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
-}
-
 /** What the local repository says: the commit, the project, the version (and the edits that set it). */
 interface LocalBuild {
   app: string;
@@ -159,7 +156,7 @@ function toolSettings(o: BuildReleaseOptions, d: BuildReleaseDeps, l: LocalBuild
     kind: l.kind,
     app: l.app,
     mixEnv: o.mixEnv,
-    rebarProfile: s.get('REBAR_PROFILE')?.trim() || 'prod',
+    rebarProfile: buildSettings(s).rebarProfile,
     releaseName: o.release,
     skipMixClean: o.skipMixClean,
     verbose: d.out.verbose,
@@ -179,6 +176,7 @@ async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: Loc
   const buildAt = remoteDirOf(s, ['BUILD_AT'])!;
   const dir = await expandHome(backend, buildAt, d.signal);
   const tools = toolSettings(o, d, l);
+  const b = buildSettings(s);
   const f: BuildFacts = {
     app: l.app,
     ref: l.ref,
@@ -189,8 +187,8 @@ async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: Loc
     buildDir: dir.dir,
     profile: s.get('PROFILE'),
     relDir: s.get('RELEASE_DIR')?.trim() || cmd.releaseDirFor(tools),
-    skipGitClean: o.skipGitClean || truthy(s.get('SKIP_GIT_CLEAN')),
-    gitCleanPaths: (s.get('GIT_CLEAN_PATHS') ?? '.').split(/\s+/).filter((p) => p !== ''),
+    skipGitClean: o.skipGitClean || b.skipGitClean,
+    gitCleanPaths: b.gitCleanPaths,
     agentForward: Boolean(process.env.SSH_AUTH_SOCK),
     hooks: s.hooks,
     host: d.buildHost.name,

@@ -1,5 +1,6 @@
 // How a build was asked for (the build flags of `build release`, `build upgrade` and `update`, with the config's
 // AUTO_VERSION, SKIP_GIT_CLEAN, SKIP_MIX_CLEAN and FORCE) as the options of the build pipeline.
+import { buildSettings } from '../config/typed.js';
 import type { Settings } from '../config/types.js';
 import { mixEnvOf } from '../config/validate.js';
 import { UsageError } from '../output/errors.js';
@@ -20,10 +21,6 @@ export interface BuildRequest {
   force?: boolean;
 }
 
-function truthy(v: string | undefined): boolean {
-  return v !== undefined && /^(1|true|yes|on)$/i.test(v.trim());
-}
-
 /** --auto-version / --increment-version / --set-version, with AUTO_VERSION from the config when no flag gives metadata. */
 export function versionRequest(flags: BuildRequest, settings: Settings): VersionRequest {
   const req: VersionRequest = { metadata: [] };
@@ -41,12 +38,13 @@ export function versionRequest(flags: BuildRequest, settings: Settings): Version
 /** The build options from the flags and the config. */
 export function releaseOptions(settings: Settings, flags: BuildRequest): BuildReleaseOptions {
   if (flags.revision !== undefined && flags.tag !== undefined) throw new UsageError('use either --revision or --tag, not both');
+  const b = buildSettings(settings);
   const opts: BuildReleaseOptions = {
     mixEnv: mixEnvOf(settings, flags.mixEnv),
     version: versionRequest(flags, settings),
-    skipGitClean: Boolean(flags.skipGitClean) || truthy(settings.get('SKIP_GIT_CLEAN')),
-    skipMixClean: Boolean(flags.skipMixClean) || truthy(settings.get('SKIP_MIX_CLEAN')),
-    force: Boolean(flags.force) || truthy(settings.get('FORCE')),
+    skipGitClean: Boolean(flags.skipGitClean) || b.skipGitClean,
+    skipMixClean: Boolean(flags.skipMixClean) || b.skipMixClean,
+    force: Boolean(flags.force) || b.force,
   };
   if (flags.branch !== undefined) opts.branch = flags.branch;
   if (flags.revision !== undefined) opts.revision = flags.revision;

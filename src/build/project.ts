@@ -2,6 +2,7 @@
 // error messages know it too), and how to put a computed version into the project's own files.
 import { UsageError } from '../output/errors.js';
 import type { BuildTool } from '../config/defaults.js';
+import { parseBoolean } from '../config/values.js';
 
 export type ReleaseTool = 'mix-release' | 'distillery' | 'rebar3' | 'relx';
 
@@ -17,11 +18,6 @@ export interface ToolOverrides {
   BUILD_CMD?: string | undefined;
   RELEASE_CMD?: string | undefined;
   USING_DISTILLERY?: string | undefined;
-}
-
-function truthy(v: string | undefined): boolean | undefined {
-  if (v === undefined || v === '') return undefined;
-  return /^(1|true|yes|on)$/i.test(v);
 }
 
 /** Picks the build and release tool from the commit's file list (paths relative to the repository root). */
@@ -48,10 +44,11 @@ export function detectProject(files: ReadonlySet<string>, o: ToolOverrides = {})
   } else if (releaseCmd === 'mix' || (releaseCmd === undefined && has('mix.exs'))) {
     // edeliver needed USING_DISTILLERY=false for Elixir's own `mix release`; here Distillery is only chosen when the
     // project has Distillery's rel/config.exs (or the user says so).
-    const distillery = truthy(o.USING_DISTILLERY) ?? has('rel/config.exs');
+    const said = o.USING_DISTILLERY?.trim() ? parseBoolean(o.USING_DISTILLERY) === true : undefined;
+    const distillery = said ?? has('rel/config.exs');
     releaseTool = distillery ? 'distillery' : 'mix-release';
     reason = distillery
-      ? truthy(o.USING_DISTILLERY) ? 'USING_DISTILLERY=true' : 'rel/config.exs (Distillery)'
+      ? said ? 'USING_DISTILLERY=true' : 'rel/config.exs (Distillery)'
       : 'mix.exs without rel/config.exs (mix release, Elixir >= 1.9)';
     if (releaseCmd) reason = `RELEASE_CMD=mix, ${reason}`;
   } else {

@@ -89,7 +89,7 @@ export interface TargetFlags extends CommonOptions {
 export function withTargetOptions(cmd: Command): Command {
   return cmd
     .option('--host <host>', 'only this host of the environment (repeatable)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-    .option('--concurrency <n>', `hosts worked on at once (default ${DEFAULT_CONCURRENCY})`);
+    .option('--concurrency <n>', `hosts worked on at once (default SSH_CONCURRENCY, else ${DEFAULT_CONCURRENCY})`);
 }
 
 export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {

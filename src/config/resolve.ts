@@ -8,6 +8,7 @@ import type { Settings } from './types.js';
 import { customEnvironments, deployDirVars, knownEnvironments, remoteDirOf, requireVars, userVars, whereOf } from './validate.js';
 import { BUILTIN_ENVIRONMENTS, likelyTypo } from './variables.js';
 import { parseReleaseKind, type ReleaseKind } from './release-kind.js';
+import { parseBoolean } from './values.js';
 
 export interface ResolvedEnvironment {
   name: string;
@@ -148,14 +149,13 @@ function unknownEnvironmentHint(settings: Settings, name: string): string {
 export function deltaDeploys(settings: Settings, flag?: boolean): boolean {
   if (flag !== undefined) return flag;
   const v = settings.get('DELTA_DEPLOY')?.trim() ?? '';
-  if (v === '' || /^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
-  return failAt(whereOf(settings, 'DELTA_DEPLOY'), `DELTA_DEPLOY=${JSON.stringify(v)}: expected true or false`);
+  if (v === '') return true;
+  return parseBoolean(v) ?? failAt(whereOf(settings, 'DELTA_DEPLOY'), `DELTA_DEPLOY=${JSON.stringify(v)}: expected true or false`);
 }
 
 /** The release kind the user set: RELEASE_KIND, else distillery for USING_DISTILLERY=true; undefined means "detect". */
 export function configuredReleaseKind(settings: Settings): ReleaseKind | undefined {
   const kind = settings.get('RELEASE_KIND');
   if (kind !== undefined && kind.trim() !== '') return parseReleaseKind(kind, whereOf(settings, 'RELEASE_KIND'));
-  return /^(1|true|yes|on)$/i.test(settings.get('USING_DISTILLERY')?.trim() ?? '') ? 'distillery' : undefined;
+  return parseBoolean(settings.get('USING_DISTILLERY')) ? 'distillery' : undefined;
 }

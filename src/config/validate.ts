@@ -9,6 +9,7 @@ import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
 import { parseReleaseKind } from './release-kind.js';
 import { ectoRepository, MIGRATION_COMMAND_VARS, migrationCommandSetting } from './migrations.js';
+import { parseBoolean, parseSecondsMs, parseWholeNumber } from './values.js';
 
 export interface Requirement {
   /** A variable name, or alternatives (`TEST_AT or DELIVER_TO`). */
@@ -158,16 +159,8 @@ export function validateSettings(settings: Settings): ValidationResult {
   check('TARGET_MIX_ENV', (value, where) => checkMixEnv(value, where));
   check('TEST_LOCALLY_AT', (value, where) => void localDir(value, settings.projectDir, where));
   for (const name of ['DELIVER_TO', 'TEST_AT', 'BUILD_AT']) check(name, (value, where) => checkRemoteDir(value, where, `${name}=${JSON.stringify(value)}`));
-  for (const name of ['KEEP_RELEASES', 'SSH_CONCURRENCY', 'VERSION_INFO_LAST_COMMITS']) {
-    check(name, (value, where) => {
-      if (!/^\d+$/.test(value.trim()) || Number(value) < 1) fail(where, `${name}=${JSON.stringify(value)}: expected a whole number of at least 1`);
-    });
-  }
-  for (const name of ['SSH_TIMEOUT', 'START_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'LOCK_TTL']) {
-    check(name, (value, where) => {
-      if (!/^\d+(\.\d+)?$/.test(value.trim()) || Number(value) <= 0) fail(where, `${name}=${JSON.stringify(value)}: expected seconds (a positive number)`);
-    });
-  }
+  for (const name of ['KEEP_RELEASES', 'SSH_CONCURRENCY']) check(name, (value, where) => void parseWholeNumber(value, name, where));
+  for (const name of ['SSH_TIMEOUT', 'START_TIMEOUT', 'HEALTH_CHECK_TIMEOUT', 'LOCK_TTL']) check(name, (value, where) => void parseSecondsMs(value, name, where));
   check('HOST_KEY_CHECKING', (value, where) => {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
@@ -176,7 +169,7 @@ export function validateSettings(settings: Settings): ValidationResult {
   for (const name of Object.values(MIGRATION_COMMAND_VARS)) check(name, (value, where) => void migrationCommandSetting(value, name, where));
   for (const name of BOOLEAN_VARS) {
     const v = settings.lookup(name);
-    if (v && v.value !== '' && !/^(true|false|yes|no|1|0)$/i.test(v.value)) {
+    if (v && v.value.trim() !== '' && parseBoolean(v.value) === undefined) {
       warnings.push({ message: `${name}=${JSON.stringify(v.value)} is neither true nor false; deliver treats it as false`, ...(v.location ? { location: v.location } : {}) });
     }
   }

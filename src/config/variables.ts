@@ -75,7 +75,6 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   MIGRATE_DOWN_COMMAND: v('node', 'command `migrate down --version=V` runs in the release root, V in $MIGRATION_VERSION (default: bin/APP eval "<App>.Release.rollback(<Repo>, V)")'),
   MIGRATIONS_COMMAND: v('node', 'command `show migrations` runs in the release root; prints `up|down VERSION NAME` lines (default: an Ecto.Migrator.migrations/1 expression via bin/APP eval)'),
   ECTO_REPOSITORY: v('node', 'the Ecto repo module `migrate down` rolls back (default: <App>.Repo)'),
-  VERSION_INFO_LAST_COMMITS: v('node', 'commits listed by `version` (default: 5)'),
   RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   // Release store
   RELEASE_STORE: v('store', 'where releases are kept: a directory, user@host:/path or s3://[KEY@SECRET:]bucket[/prefix] (default: .deliver/releases)'),
@@ -94,6 +93,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   AWS_DEFAULT_REGION: v('store', 'AWS region (when AWS_REGION is not set)'),
   // SSH
   SSH_TIMEOUT: v('ssh', 'ssh connect timeout in seconds (default: 10)'),
+  SSH_CONCURRENCY: v('ssh', 'hosts a multi-host command works on at once (default: 32)', '--concurrency'),
   HOST_KEY_CHECKING: v('ssh', 'host key policy: strict (default, host must be in known_hosts) or accept-new', '--host-key-checking'),
   // Runtime and output
   MODE: v('runtime', 'edeliver output mode: compact, verbose or debug'),

@@ -23,8 +23,6 @@ export interface LockOwner {
   version?: string;
 }
 
-export const DEFAULT_LOCK_TTL_MS = 15 * 60_000;
-
 export function newOwner(command: string, version?: string): LockOwner {
   let user = process.env.USER ?? 'unknown';
   try {

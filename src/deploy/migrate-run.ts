@@ -10,8 +10,8 @@ import { describeMigration, parseMigrations, type Migration, type MigrationStatu
 import { queryResult, type NodeQuery } from './node.js';
 import { queryStep } from './node-plan.js';
 import { runNode } from './node-run.js';
-import { connect, finish, planNodeOn, releaseKindOf, showPlan, startTimeout, type DeployEnv } from './run.js';
-import { DEFAULT_CONCURRENCY, parseConcurrency, runStrategy, type HostOutcome } from './strategy.js';
+import { concurrencyOf, connect, finish, planNodeOn, releaseKindOf, showPlan, startTimeout, type DeployEnv } from './run.js';
+import { runStrategy, type HostOutcome } from './strategy.js';
 
 export interface MigrationResult {
   /** What the command printed on stdout. */
@@ -85,7 +85,7 @@ export async function migrate(de: DeployEnv, m: Migration, opts: MigrateOptions 
         if (err instanceof RemoteError && err.detail) details.set(t.name, err.detail);
         throw err;
       }),
-    { strategy: 'parallel', concurrency: parseConcurrency(opts.concurrency, DEFAULT_CONCURRENCY), signal: de.signal },
+    { strategy: 'parallel', concurrency: concurrencyOf(de, opts.concurrency), signal: de.signal },
   );
   de.out.result({ env: de.env, action: label, hosts: outcomes });
   if (!de.out.json) {

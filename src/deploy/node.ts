@@ -23,8 +23,6 @@ export interface NodeContext {
 
 const SET_KIND = 'set RELEASE_KIND=mix, distillery or relx in .deliver/config (edeliver\'s USING_DISTILLERY=true means distillery)';
 
-export const DEFAULT_START_TIMEOUT_MS = 30_000;
-
 function execOpts(ctx: NodeContext, extra: ExecOptions = {}): ExecOptions {
   return {
     ...(ctx.signal ? { signal: ctx.signal } : {}),

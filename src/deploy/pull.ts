@@ -3,6 +3,7 @@
 // The URL is a bearer token: it reaches the host on stdin (never on a command line, which `ps` on the host would
 // show), is fed to curl as a config file on stdin (`-K -`) or to wget as a URL list (`-i -`) by the shell's
 // builtin printf, and every error line from the tool has its URLs cut out before it is printed.
+import { parseBoolean } from '../config/values.js';
 import { ConfigError, DeliverError, UsageError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
 import { chain, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
@@ -25,8 +26,8 @@ export function wantsPull(flag: boolean | undefined, setting: string | undefined
   if (flag !== undefined) return flag;
   const v = setting?.trim() ?? '';
   if (v === '') return false;
-  if (/^(1|true|yes|on)$/i.test(v)) return true;
-  if (/^(0|false|no|off)$/i.test(v)) return false;
+  const b = parseBoolean(v);
+  if (b !== undefined) return b;
   const reason = `RELEASE_PULL: expected true or false, got ${JSON.stringify(v)}`;
   throw where ? new ConfigError(where.file, where.line, reason) : new UsageError(reason);
 }

@@ -3,6 +3,7 @@
 // and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
 import { join } from 'node:path';
 import { configuredReleaseKind, deltaDeploys } from '../config/resolve.js';
+import { deploySettings, sshSettings } from '../config/typed.js';
 import type { Settings } from '../config/types.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
@@ -17,8 +18,8 @@ import type { DeployConfig } from './deploy-plan.js';
 import { deployHost, deployTarget, planDeployHost, releaseRef, type HostDeployResult } from './deploy-release.js';
 import { hostDir, hostLayout, withDir } from './host-dir.js';
 import { envFile, type Layout } from './layout.js';
-import { DEFAULT_LOCK_TTL_MS, forceUnlockCommand } from './lock.js';
-import { queryResult, DEFAULT_START_TIMEOUT_MS, type NodeQuery } from './node.js';
+import { forceUnlockCommand } from './lock.js';
+import { queryResult, type NodeQuery } from './node.js';
 import type { ReleaseKind } from './node-commands.js';
 import type { NodeTarget } from './node-plan.js';
 import { planNode, runNode, type NodeRequest } from './node-run.js';
@@ -30,8 +31,7 @@ import { assertPullable, wantsPull } from './pull.js';
 import { NOTHING_INSTALLED } from './delta.js';
 import { DeltaSource } from './delta-source.js';
 import { prepareSource, releaseRefOf } from './source.js';
-import { parseKeepReleases } from './state.js';
-import { DEFAULT_CONCURRENCY, parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
+import { parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
 
 /** An environment ready to act on (from the config loader and the SSH layer). */
 export interface DeployEnv {
@@ -54,26 +54,24 @@ export interface FanFlags {
   maxFail?: string;
 }
 
-export function strategyOf(flags: FanFlags): StrategyOptions {
+/** Hosts worked on at once: --concurrency > SSH_CONCURRENCY > 32. */
+export function concurrencyOf(de: DeployEnv, flag?: string): number {
+  return parseConcurrency(flag, sshSettings(de.settings).concurrency);
+}
+
+export function strategyOf(de: DeployEnv, flags: FanFlags): StrategyOptions {
   return {
     strategy: flags.strategy ?? 'parallel',
-    concurrency: parseConcurrency(flags.concurrency),
+    concurrency: concurrencyOf(de, flags.concurrency),
     ...(flags.batchSize !== undefined ? { batchSize: flags.batchSize } : {}),
     ...(flags.maxFail !== undefined ? { maxFail: flags.maxFail } : {}),
   };
 }
 
-export function seconds(value: string | undefined, name: string, fallbackMs: number): number {
-  if (value === undefined || value === '') return fallbackMs;
-  if (!/^\d+(\.\d+)?$/.test(value)) throw new UsageError(`${name}: expected seconds, got ${JSON.stringify(value)}`);
-  return Math.round(Number(value) * 1000);
-}
-
+/** --lock-wait (seconds, 0 by default: a held lock fails at once) and LOCK_TTL. */
 export function lockSettings(de: DeployEnv, lockWait?: string) {
-  return {
-    waitMs: seconds(lockWait, '--lock-wait', 0),
-    ttlMs: seconds(de.settings.get('LOCK_TTL'), 'LOCK_TTL', DEFAULT_LOCK_TTL_MS),
-  };
+  if (lockWait !== undefined && lockWait !== '' && !/^\d+(\.\d+)?$/.test(lockWait)) throw new UsageError(`--lock-wait: expected seconds, got ${JSON.stringify(lockWait)}`);
+  return { waitMs: Math.round(Number(lockWait || 0) * 1000), ttlMs: deploySettings(de.settings).lockTtlMs };
 }
 
 /** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
@@ -127,10 +125,10 @@ export interface DeployResult {
 
 export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: DeployFlags): Promise<DeployResult> {
   const s = de.settings;
-  const bool = (v: boolean | undefined, name: string) => v ?? /^(true|yes|1)$/i.test(s.get(name) ?? '');
+  const ds = deploySettings(s);
   let targets = de.targets;
   if (flags.retryFailed) targets = retryHosts(await loadLastDeploy(de.projectDir, de.env), targets, de.env);
-  const strategy = strategyOf(flags);
+  const strategy = strategyOf(de, flags);
   // --pull with a store hosts cannot pull from is a usage error before the store is even listed.
   const pull = wantsPull(flags.pull, s.get('RELEASE_PULL'), s.lookup('RELEASE_PULL')?.location);
   if (pull) assertPullable(store);
@@ -146,15 +144,15 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     env: de.env,
     version: release.version,
     deliverTo: de.deliverTo,
-    keepReleases: parseKeepReleases(s.get('KEEP_RELEASES')),
-    startDeploy: bool(flags.startDeploy, 'START_DEPLOY'),
-    cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
-    links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
+    keepReleases: ds.keepReleases,
+    startDeploy: flags.startDeploy ?? ds.startDeploy,
+    cleanDeploy: flags.cleanDeploy ?? ds.cleanDeploy,
+    links: ds.links,
     envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
     hooks: s.hooks,
     ...(healthCheck ? { healthCheck } : {}),
-    healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
-    startTimeoutMs: startTimeout(de),
+    healthTimeoutMs: ds.healthCheckTimeoutMs,
+    startTimeoutMs: ds.startTimeoutMs,
     lock: lockSettings(de, flags.lockWait),
     command: flags.command ?? 'deploy release',
     ...releaseKindOf(de),
@@ -274,7 +272,7 @@ function formatBytes(n: number): string {
 }
 
 export async function rollback(de: DeployEnv, flags: FanFlags & { version?: string; lockWait?: string }): Promise<HostOutcome<HostRollbackResult>[]> {
-  const strategy = strategyOf(flags);
+  const strategy = strategyOf(de, flags);
   // Phase 1 (read-only): every host's state, so a missing target anywhere refuses before anything changes.
   const states = await runStrategy(
     de.targets,
@@ -349,7 +347,7 @@ export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget,
 }
 
 export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
-  const strategy = strategyOf(flags);
+  const strategy = strategyOf(de, flags);
   const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
@@ -420,7 +418,7 @@ export async function unlock(de: DeployEnv): Promise<void> {
       const state = lines.pop();
       return state === 'UNLOCKED' ? `removed lock ${lines.join(' ').trim() || '(no owner record)'}` : 'no lock';
     },
-    { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },
+    { strategy: 'parallel', concurrency: concurrencyOf(de), signal: de.signal },
   );
   de.out.result({ env: de.env, hosts: outcomes });
   for (const o of outcomes) {
@@ -438,7 +436,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
       const l = await hostLayout(b, de.deliverTo, de.app, t.path);
       return parseAuditLog((await b.run(auditTailCommand(l, lines).text, { step: 'read', signal: de.signal })).stdout);
     },
-    { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal },
+    { strategy: 'parallel', concurrency: concurrencyOf(de), signal: de.signal },
   );
   const all = outcomes.flatMap((o) => (o.value ?? []).map((e) => ({ ...e, host: o.host }))).sort((a, b) => a.at.localeCompare(b.at));
   de.out.result({ env: de.env, deploys: all, errors: outcomes.filter((o) => o.status !== 'ok') });
@@ -452,7 +450,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
 }
 
 export function startTimeout(de: DeployEnv): number {
-  return seconds(de.settings.get('START_TIMEOUT'), 'START_TIMEOUT', DEFAULT_START_TIMEOUT_MS);
+  return deploySettings(de.settings).startTimeoutMs;
 }
 
 /**
@@ -460,7 +458,7 @@ export function startTimeout(de: DeployEnv): number {
  * that cannot be read is an error (exit 1) after the others' plans.
  */
 export async function showPlan(de: DeployEnv, title: string, facts: string[], targets: HostTarget[], planHost: (b: Backend, t: HostTarget) => Promise<HostPlan>): Promise<void> {
-  const outcomes = await runStrategy(targets, async (t) => planHost(await connect(de, t), t), { strategy: 'parallel', concurrency: DEFAULT_CONCURRENCY, signal: de.signal });
+  const outcomes = await runStrategy(targets, async (t) => planHost(await connect(de, t), t), { strategy: 'parallel', concurrency: concurrencyOf(de), signal: de.signal });
   printPlan(de.out, { title, facts, hosts: outcomes.flatMap((o) => (o.value ? [o.value] : [])) });
   for (const o of outcomes.filter((x) => x.status === 'failed')) de.out.error(failureLine(o));
   finish(de, 'dry run', outcomes as HostOutcome<unknown>[]);

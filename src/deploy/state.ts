@@ -1,5 +1,4 @@
 // What a host has (parsed from stateCommand) and the decisions made from it: previous release, what to prune.
-import { UsageError } from '../output/errors.js';
 import { versionFromLink } from './layout.js';
 
 export interface HostState {
@@ -89,10 +88,4 @@ export function afterActivation(state: HostState, version: string): HostState {
     releases: [...new Set([...state.releases, version, ...(state.legacyDir ? ['edeliver-legacy'] : [])])],
     history: [...state.history, version],
   };
-}
-
-export function parseKeepReleases(value: string | undefined, where = 'KEEP_RELEASES'): number {
-  if (value === undefined || value === '') return 5;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${where}: expected a whole number ≥ 1, got ${JSON.stringify(value)}`);
-  return Number(value);
 }

@@ -2,6 +2,7 @@
 // Each host runs its whole pipeline independently; batches only decide when a host may start.
 import pLimit from 'p-limit';
 import { UsageError, isDeliverError, RemoteError } from '../output/errors.js';
+import { DEFAULT_CONCURRENCY } from '../config/typed.js';
 import type { HostTarget } from '../ssh/types.js';
 
 export type StrategyName = 'parallel' | 'rolling' | 'canary';
@@ -44,12 +45,8 @@ export function parseCount(value: string, total: number, flag: string, round: 'u
   return round === 'up' ? Math.ceil(exact) : Math.floor(exact);
 }
 
-/**
- * Hosts worked on at once by default. edeliver, Kamal and SSHKit's parallel runner take every host at once; a bound
- * keeps sockets and memory (a few MiB per uploading host) in check on large fleets. Handshakes have their own,
- * smaller bounds (SshOptions.maxConcurrentStarts, and per server in transport.ts).
- */
-export const DEFAULT_CONCURRENCY = 32;
+// Handshakes have their own, smaller bounds than DEFAULT_CONCURRENCY (SshOptions.maxConcurrentStarts, and per server in transport.ts).
+export { DEFAULT_CONCURRENCY };
 
 export function parseConcurrency(value: string | undefined, fallback = DEFAULT_CONCURRENCY): number {
   if (value === undefined) return fallback;

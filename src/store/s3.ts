@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
 import type { Settings } from '../config/types.js';
+import { parseBoolean } from '../config/values.js';
 import { ConfigError, DeliverError, InterruptedError, UsageError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
 import { HashingStream, VerifyingStream, formatSha256Line, inboundHasher, parseSha256Text } from './checksum.js';
@@ -74,8 +75,8 @@ function settingError(name: string, reason: string, settings?: Settings): Delive
 }
 
 function parseBool(name: string, value: string, settings?: Settings): boolean {
-  if (/^(1|true|yes|on)$/i.test(value)) return true;
-  if (/^(0|false|no|off)$/i.test(value)) return false;
+  const b = parseBoolean(value);
+  if (b !== undefined) return b;
   throw settingError(name, `expected true or false, got ${JSON.stringify(value)}`, settings);
 }
 

@@ -7,9 +7,9 @@ import type { HostTarget } from '../ssh/types.js';
 import type { ReleaseStore, StoredRelease } from '../store/types.js';
 import { hostLayout } from '../deploy/host-dir.js';
 import { LiveReporter, printSummary } from '../deploy/report.js';
-import { connect, finish, lockSettings, releaseKindOf, startTimeout, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';
+import { concurrencyOf, connect, finish, lockSettings, releaseKindOf, startTimeout, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';
 import { prepareSource, releaseRefOf } from '../deploy/source.js';
-import { parseKeepReleases } from '../deploy/state.js';
+import { deploySettings } from '../config/typed.js';
 import { runStrategy, type HostOutcome } from '../deploy/strategy.js';
 import { upgradeFileName } from './names.js';
 import { readStoredRelup } from './stored-relup.js';
@@ -41,7 +41,7 @@ export async function readAllFacts(de: DeployEnv, targets: readonly HostTarget[]
       const n = nodeTargetOf(await hostLayout(b, de.deliverTo, de.app, t.path, de.signal), de.env, startTimeout(de), releaseKindOf(de).configuredKind);
       return readUpgradeFacts(b, n, de.signal);
     },
-    { strategy: 'parallel', concurrency: strategyOf({}).concurrency, signal: de.signal },
+    { strategy: 'parallel', concurrency: concurrencyOf(de), signal: de.signal },
   );
   if (de.signal.aborted) throw new InterruptedError(`${what} interrupted`);
   const bad = outcomes.filter((o) => o.status !== 'ok');
@@ -78,11 +78,11 @@ export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: U
     app: de.app,
     env: de.env,
     version,
-    keepReleases: parseKeepReleases(de.settings.get('KEEP_RELEASES')),
+    keepReleases: deploySettings(de.settings).keepReleases,
     hooks: de.settings.hooks,
     startTimeoutMs: startTimeout(de),
   };
-  const strategy = strategyOf(flags);
+  const strategy = strategyOf(de, flags);
   const about = `${de.app} ${accepts.join('/')} → ${version} in ${de.env} (${facts.length} host(s), ${strategy.strategy}) from ${store.description}`;
   if (de.dryRun) {
     const ref = await releaseRefOf(store, stored, de.signal);

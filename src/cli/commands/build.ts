@@ -3,12 +3,13 @@ import type { Command } from 'commander';
 import { loadSettings } from '../../config/load.js';
 import type { Settings } from '../../config/types.js';
 import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
+import { sshSettings } from '../../config/typed.js';
 import { buildRelease, planBuild, type BuildReleaseDeps } from '../../build/build-release.js';
 import { releaseOptions, type BuildRequest } from '../../build/options.js';
 import { formatBytes, formatMs } from '../../output/output.js';
 import { printPlan } from '../../output/plan.js';
 import { gitSshCommand } from '../../ssh/index.js';
-import { connectTimeoutMs, transportFor } from '../transport.js';
+import { transportFor } from '../transport.js';
 import type { Transport } from '../../ssh/types.js';
 import { openConfiguredStore } from '../../store/index.js';
 import type { ReleaseStore } from '../../store/types.js';
@@ -40,7 +41,7 @@ export function buildDeps(
 ): BuildReleaseDeps {
   const { target } = resolveBuildHost(settings);
   const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
-  const timeout = connectTimeoutMs(settings);
+  const timeout = sshSettings(settings).connectTimeoutMs;
   return {
     settings,
     out: ctx.out,
