@@ -28,6 +28,7 @@ import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
 import { NOTHING_INSTALLED } from './delta.js';
+import { clusterEnvOf, clusterNames, describeCluster, parseCluster, type ClusterView } from './cluster.js';
 import { DeltaSource } from './delta-source.js';
 import { prepareSource, releaseRefOf } from './source.js';
 import { parseKeepReleases } from './state.js';
@@ -151,6 +152,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
     links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
     envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
+    ...clusterEnvOf(de.settings, de.app, de.env),
     hooks: s.hooks,
     ...(healthCheck ? { healthCheck } : {}),
     healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
@@ -170,7 +172,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     const facts = [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`];
     try {
       await showPlan(de, `deploy ${about}`, facts, targets, (b, t) =>
-        hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal, delta))),
+        hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout, t.name), de.signal, delta))),
       );
     } finally {
       await delta?.dispose();
@@ -334,6 +336,8 @@ export type NodeAction = 'start' | 'stop' | 'restart' | NodeQuery['action'];
 export interface NodeResult {
   code: number;
   output: string;
+  /** `show cluster`: the node's name, the nodes it is connected to and the configured ones it is not. */
+  cluster?: ClusterView;
 }
 
 /**
@@ -351,6 +355,7 @@ export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget,
 export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
   const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
+  const expected = q.action === 'cluster' ? [...(clusterNames(de.settings, de.app, de.env)?.values() ?? [])] : [];
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
     return [];
@@ -371,7 +376,8 @@ export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags
         const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
         throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });
       }
-      return { code: res.code, output };
+      const cluster = q.action === 'cluster' ? parseCluster(res.stdout, expected) : undefined;
+      return { code: res.code, output: cluster ? describeCluster(cluster) : output, ...(cluster ? { cluster } : {}) };
     },
     { ...strategy, signal: de.signal },
   );
