@@ -15,6 +15,7 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import { nodeNameScript } from '../../src/deploy/node-wait.js';
 import { describeInput } from '../../src/plan/plan.js';
 import { ConfigError, DeliverError } from '../../src/output/errors.js';
+import { redact } from '../../src/output/redact.js';
 import { sh } from '../../src/ssh/quote.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'deliver-cluster-'));
@@ -113,6 +114,19 @@ describe("each host's env file", () => {
     const script = sh`set -a; . ${join(tmp, 'host.env')}; set +a; ${nodeNameScript('shop', 'mix')}; printf '%s|%s|%s' "$n" "$RELEASE_DISTRIBUTION" "$CLUSTER_NODES"`;
     const r = spawnSync('sh', ['-c', script.text], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
     expect(r.stdout).toBe('shop_2|name|shop_1@10.0.0.1 shop_2@10.0.0.2');
+  });
+});
+
+describe('the cookie', () => {
+  it("is masked in deliver's output once a command for the environment loaded its settings (.deliver/<env>.env)", async () => {
+    const cookie = `cookie-${process.pid}-x7Qz`;
+    const dir = join(tmp, `p${++n}`);
+    mkdirSync(join(dir, '.deliver'), { recursive: true });
+    writeFileSync(join(dir, '.deliver', 'config'), 'APP="shop"\n');
+    writeFileSync(join(dir, '.deliver', 'production.env'), `ERL_EPMD_PORT=4400\nRELEASE_COOKIE=${cookie}\n`);
+    await loadSettings({ cwd: dir, deployEnvironment: 'production', env: { HOME: '/home/t', PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+    expect(redact(`erl -setcookie ${cookie} -name x`)).toBe('erl -setcookie *** -name x');
+    expect(redact('ERL_EPMD_PORT=4400')).toBe('ERL_EPMD_PORT=4400');
   });
 });
 
