@@ -3,12 +3,12 @@
 // the environment's env file. Bed hosts each have their own ERL_EPMD_PORT and epmd answers on every loopback address,
 // so the environment's env file sets one common port: the three nodes register in one epmd under different names.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli, ensureBed, hostPath, json, type Bed, type BedHost, type Project } from './deploy-support.js';
+import { cli, ensureBed, hostPath, json, storeRelease, type Bed, type BedHost, type Project } from './deploy-support.js';
 
 const APP = 'dclu';
 const COOKIE = `cookie-${randomBytes(12).toString('hex')}`;
@@ -63,9 +63,7 @@ beforeAll(() => {
   execFileSync('mix', ['release', '--overwrite', '--quiet'], { cwd: app, stdio: 'ignore', env: { ...process.env, MIX_ENV: 'prod' } });
   const store = join(parent, 'store');
   mkdirSync(store);
-  const file = `${APP}_0.1.0.release.tar.gz`;
-  execFileSync('tar', ['-czf', join(store, file), '-C', join(app, '_build', 'prod', 'rel', APP), '.']);
-  writeFileSync(join(store, `${file}.sha256`), `${createHash('sha256').update(readFileSync(join(store, file))).digest('hex')}  ${file}\n`);
+  storeRelease(join(app, '_build', 'prod', 'rel', APP), store, APP, '0.1.0');
 
   const dir = join(parent, 'project');
   const deliverTo = `/srv/${parent.split('/').pop()}`;

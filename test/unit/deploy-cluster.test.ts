@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrown } from '../helpers/thrown.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterEnvLines, clusterNodeNames, expandNodeName } from '../../src/config/cluster.js';
 import { loadSettings } from '../../src/config/load.js';
@@ -14,7 +15,7 @@ import { envFileText, localEnvFile } from '../../src/deploy/deploy-release.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { nodeNameScript } from '../../src/deploy/node-wait.js';
 import { describeInput } from '../../src/plan/plan.js';
-import { ConfigError, DeliverError } from '../../src/output/errors.js';
+import { ConfigError } from '../../src/output/errors.js';
 import { redact } from '../../src/output/redact.js';
 import { sh } from '../../src/ssh/quote.js';
 
@@ -25,16 +26,6 @@ let n = 0;
 const LOC = { file: '.deliver/config', line: 4 };
 const TEMPLATE = '${APP}_${INDEX}@${HOST}';
 const hosts = ['10.0.0.1', 'root@10.0.0.2', 'root@10.0.0.3:2222'].map((name) => ({ name, host: name.replace(/^.*@/, '').replace(/:\d+$/, '') }));
-
-function thrown(fn: () => unknown): DeliverError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeliverError);
-    return err as DeliverError;
-  }
-  throw new Error('expected an error');
-}
 
 async function project(config: string, env?: string) {
   const dir = join(tmp, `p${++n}`);
