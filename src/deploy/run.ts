@@ -152,7 +152,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     cleanDeploy: bool(flags.cleanDeploy, 'CLEAN_DEPLOY'),
     links: { ...(s.get('LINK_VM_ARGS') ? { vmArgs: s.get('LINK_VM_ARGS')! } : {}), ...(s.get('LINK_SYS_CONFIG') ? { sysConfig: s.get('LINK_SYS_CONFIG')! } : {}) },
     envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
-    ...clusterEnvOf(de.settings, de.app, de.env),
+    ...clusterEnvOf(de.settings, de.app, de.env, targets),
     hooks: s.hooks,
     ...(healthCheck ? { healthCheck } : {}),
     healthTimeoutMs: seconds(s.get('HEALTH_CHECK_TIMEOUT'), 'HEALTH_CHECK_TIMEOUT', 30_000),
@@ -355,7 +355,7 @@ export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget,
 export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(flags);
   const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
-  const expected = q.action === 'cluster' ? [...(clusterNames(de.settings, de.app, de.env)?.values() ?? [])] : [];
+  const expected = q.action === 'cluster' ? [...(clusterNames(de.settings, de.app, de.env, de.targets)?.values() ?? [])] : [];
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
     return [];

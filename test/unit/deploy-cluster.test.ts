@@ -64,12 +64,17 @@ describe('CLUSTER_NODE_NAME', () => {
     expect(errors).toEqual([expect.stringMatching(/^\.deliver\/config:4: CLUSTER_NODE_NAME="shop_@" gives "shop_@"/)]);
     const ok = await project(`APP="shop"\nPRODUCTION_HOSTS="10.0.0.1 10.0.0.2"\nPRODUCTION_USER="root"\nDELIVER_TO=/srv\nCLUSTER_NODE_NAME='${TEMPLATE}'\n`);
     expect(validateSettings(ok.settings).errors).toEqual([]);
-    // The whole environment's names, also for a command narrowed to one host; none for `local` or without the setting.
-    expect([...clusterNames(ok.settings, 'shop', 'production')!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
-    expect(clusterNames(ok.settings, 'shop', 'local')).toBeUndefined();
-    expect(clusterEnvOf((await project('APP="shop"\nSTAGING_HOSTS="a"\nSTAGING_USER="root"\n')).settings, 'shop', 'staging')).toEqual({});
+    // The whole environment's names, also for a command narrowed to one host (--host, or HOST in the config); the
+    // command's own hosts when the environment lists none; none for `local` or without the setting.
+    const one = [{ name: 'root@10.0.0.2', host: '10.0.0.2', user: 'root' }];
+    expect([...clusterNames(ok.settings, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
+    const narrowed = await project(`APP="shop"\nHOST="10.0.0.2"\nPRODUCTION_HOSTS="10.0.0.1 10.0.0.2"\nPRODUCTION_USER="root"\nDELIVER_TO=/srv\nCLUSTER_NODE_NAME='${TEMPLATE}'\n`);
+    expect([...clusterNames(narrowed.settings, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
+    expect([...clusterNames(ok.settings, 'shop', 'qa', hosts)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2', 'shop_3@10.0.0.3']);
+    expect(clusterNames(ok.settings, 'shop', 'local', one)).toBeUndefined();
+    expect(clusterEnvOf((await project('APP="shop"\nSTAGING_HOSTS="a"\nSTAGING_USER="root"\n')).settings, 'shop', 'staging', one)).toEqual({});
     const dup = await project(`APP="shop"\nPRODUCTION_HOSTS="a b"\nPRODUCTION_USER="root"\nDELIVER_TO=/srv\nCLUSTER_NODE_NAME='\${APP}@a'\n`);
-    expect(thrown(() => clusterEnvOf(dup.settings, 'shop', 'production')).message).toBe('.deliver/config:5: CLUSTER_NODE_NAME gives root@a and root@b the same node name shop@a');
+    expect(thrown(() => clusterEnvOf(dup.settings, 'shop', 'production', [])).message).toBe('.deliver/config:5: CLUSTER_NODE_NAME gives root@a and root@b the same node name shop@a');
   });
 });
 
