@@ -373,7 +373,7 @@ export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags
       for (const line of res.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
       const output = res.code === 0 ? res.stdout.trimEnd() : `${res.stdout}${res.stderr ? (res.stdout ? '\n' : '') + res.stderr : ''}`.trimEnd();
       if (res.code !== 0) {
-        const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
+        const what = q.action === 'ping' || q.action === 'cluster' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
         throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });
       }
       const cluster = q.action === 'cluster' ? parseCluster(res.stdout, expected) : undefined;

@@ -120,6 +120,10 @@ describe('a cluster of three hosts', () => {
     const stop = await cli(bed, p, 'stop', 'production', '--host', hosts[1]!.address);
     expect(stop.code, stop.stderr).toBe(0);
     expect(stop.stdout).toContain('stopped');
+    const down = await cli(bed, p, 'show', 'cluster', 'production');
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain(`root@${hosts[1]!.address} [cluster]: ${APP} is not running (no answer)`);
+    expect(down.stdout).toContain(`root@${hosts[2]!.address}: ${nodeOf(hosts[2]!, 2)} is connected to 1 node(s): ${nodeOf(hosts[0]!, 0)}; not to ${nodeOf(hosts[1]!, 1)}\n`);
     const others = await cli(bed, p, 'show', 'cluster', 'production', '--host', hosts[0]!.address, '--json');
     expect(json<ClusterJson>(others).hosts[0]!.value!.cluster!.missing).toEqual([nodeOf(hosts[1]!, 1)]);
     const restart = await cli(bed, p, 'restart', 'production');
