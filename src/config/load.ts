@@ -92,6 +92,12 @@ export async function loadSettings(opts: LoadOptions): Promise<Settings> {
     effective[name] = value;
     outside.set(name, { name, value, source: 'flag' });
   }
+  // The environment's runtime env file (`.deliver/<env>.env`, sent to its hosts): its cookie and other secrets are
+  // masked too, should a node's output or an error ever quote them.
+  if (opts.deployEnvironment !== undefined && /^[a-z][a-z0-9_]*$/.test(opts.deployEnvironment)) {
+    const runtimeEnv = join(configDir, `${opts.deployEnvironment}.env`);
+    readDotenv(runtimeEnv, displayPath(runtimeEnv, cwd));
+  }
   // Every secret-named value the file may expand (`HEALTH_CHECK="curl -H 'X-Token: $API_TOKEN' …"`), wherever it is set.
   for (const [name, value] of Object.entries(effective)) if (isSecretName(name)) addSecret(value);
   const protect = new Set(outside.keys());

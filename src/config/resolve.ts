@@ -36,16 +36,17 @@ function sameHost(spec: HostTarget, t: HostTarget): boolean {
 /**
  * The targets of an environment: `<ENV>_NODES` entries, else `<ENV>_HOSTS` with `<ENV>_USER` (custom environments fall
  * back to STAGING_USER, as edeliver does). `hosts` (--host, repeatable) narrows to a subset, or is used as given when
- * the environment has no hosts. HOST in the config/environment acts like one --host (edeliver).
+ * the environment has no hosts. HOST in the config/environment acts like one --host (edeliver). `all`: every host of
+ * the environment, whatever HOST says (a cluster's node list).
  */
-export function resolveEnvironment(settings: Settings, env: string, opts: { hosts?: string[] } = {}): ResolvedEnvironment {
+export function resolveEnvironment(settings: Settings, env: string, opts: { hosts?: string[]; all?: boolean } = {}): ResolvedEnvironment {
   const name = env.toLowerCase();
   const E = name.toUpperCase();
   const user = userOf(settings, name);
   const deliverTo = remoteDirOf(settings, deployDirVars(name));
   let hostArgs = opts.hosts;
   let hostLabel = '--host';
-  if ((hostArgs === undefined || hostArgs.length === 0) && settings.get('HOST')?.trim()) {
+  if (!opts.all && (hostArgs === undefined || hostArgs.length === 0) && settings.get('HOST')?.trim()) {
     hostArgs = splitList(settings.get('HOST')!);
     hostLabel = `HOST (${settings.where('HOST')})`;
   }

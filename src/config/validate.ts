@@ -8,6 +8,7 @@ import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
 import { BUILTIN_ENVIRONMENTS, ENV_PATTERN, isKnownVariable, suggestVariable } from './variables.js';
 import { parseReleaseKind } from './release-kind.js';
+import { CLUSTER_NODE_NAME, expandNodeName } from './cluster.js';
 import { ectoRepository, MIGRATION_COMMAND_VARS, migrationCommandSetting } from './migrations.js';
 import { parseBoolean, parseSecondsMs, parseWholeNumber } from './values.js';
 
@@ -165,6 +166,8 @@ export function validateSettings(settings: Settings): ValidationResult {
     if (value !== 'strict' && value !== 'accept-new') fail(where, `HOST_KEY_CHECKING=${JSON.stringify(value)}: expected strict or accept-new`);
   });
   check('RELEASE_KIND', (value, where) => void parseReleaseKind(value, where));
+  // The template with example values; each environment's own names (distinct per host) are checked where they are used.
+  check(CLUSTER_NODE_NAME, (value, where) => void expandNodeName(value, { APP: settings.get('APP') || 'app', HOST: 'host.example.com', INDEX: 1, ENV: 'production' }, where));
   check('ECTO_REPOSITORY', (value, where) => void ectoRepository(value, where));
   for (const name of Object.values(MIGRATION_COMMAND_VARS)) check(name, (value, where) => void migrationCommandSetting(value, name, where));
   for (const name of BOOLEAN_VARS) {

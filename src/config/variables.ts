@@ -75,6 +75,7 @@ export const VARIABLES: Readonly<Record<string, VariableInfo>> = {
   MIGRATE_DOWN_COMMAND: v('node', 'command `migrate down --version=V` runs in the release root, V in $MIGRATION_VERSION (default: bin/APP eval "<App>.Release.rollback(<Repo>, V)")'),
   MIGRATIONS_COMMAND: v('node', 'command `show migrations` runs in the release root; prints `up|down VERSION NAME` lines (default: an Ecto.Migrator.migrations/1 expression via bin/APP eval)'),
   ECTO_REPOSITORY: v('node', 'the Ecto repo module `migrate down` rolls back (default: <App>.Repo)'),
+  CLUSTER_NODE_NAME: v('node', "each host's node name, a template of ${APP}, ${HOST}, ${INDEX} (1-based place in the host list) and ${ENV} in single quotes, e.g. '${APP}_${INDEX}@${HOST}'; written to the host's env file as RELEASE_NODE, with CLUSTER_NODES listing every node"),
   RELEASE_KIND: v('node', 'the release script on the deploy hosts: mix, distillery or relx (default: detected from the release files; USING_DISTILLERY=true means distillery)'),
   // Release store
   RELEASE_STORE: v('store', 'where releases are kept: a directory, user@host:/path or s3://[KEY@SECRET:]bucket[/prefix] (default: .deliver/releases)'),

@@ -43,6 +43,8 @@ export interface DeployConfig {
   links: { vmArgs?: string; sysConfig?: string };
   /** Local `.deliver/<env>.env`, uploaded with mode 0600 when it exists. */
   envFileLocal?: string;
+  /** CLUSTER_NODE_NAME: each host's lines for its env file (src/config/cluster.ts), by target name. */
+  clusterEnv?: ReadonlyMap<string, string>;
   hooks: ReadonlyMap<string, HookDef>;
   /** Shell command run in the release root after start; retried until it succeeds or healthTimeoutMs passes. */
   healthCheck?: string;
@@ -84,8 +86,8 @@ export interface DeployHost {
   release: ReleaseRef;
   layout: Layout;
   ids: HostIds;
-  /** The local env file and its size, when there is one to upload. */
-  envFile?: { local: string; bytes: number };
+  /** The local env file (when there is one) and this host's cluster lines, with the bytes sent. */
+  envFile?: { local?: string; bytes: number; cluster?: string };
   /** The release's manifest text, written into the new root for the next deploy's delta (unknown with --pull). */
   manifest?: string;
   /** This host gets a delta: what is linked and sent, and the tarball that carries it. */
@@ -231,7 +233,8 @@ function activateSteps(h: DeployHost, seen: Inspected, s: StepList): void {
   const { cfg, layout: l, ids } = h;
   if (h.envFile) {
     const remote = envFile(l, cfg.env);
-    s.add('env file', `write ${h.envFile.local} to ${remote} (mode 0600)`, envFileCommand(remote, ids.id), { input: { kind: 'env-file', ...h.envFile } });
+    const what = [h.envFile.local, h.envFile.cluster && 'RELEASE_NODE and CLUSTER_NODES for this host'].filter(Boolean).join(' and ');
+    s.add('env file', `write ${what} to ${remote} (mode 0600)`, envFileCommand(remote, ids.id), { input: { kind: 'env-file', ...h.envFile } });
   }
   const activate = activateCommand(l, cfg.version, ids.id);
   const does = `point ${l.root} at ${cfg.version}${previousOf(h, seen) ? ` (was ${previousOf(h, seen)})` : ''}`;

@@ -2,7 +2,7 @@
 // share one HostRun: lock and inspect → transfer and install → activate and start → clean up on failure. The steps
 // come from deploy-plan.ts (the plan a dry run prints); this file only executes them. Until `activate`, the host's
 // `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
-import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
@@ -67,14 +67,25 @@ export function releaseRef(source: ReleaseSource): ReleaseRef {
   return { file: source.file, sha256: source.sha256, size: source.size, pull: source.pull !== undefined };
 }
 
-/** The local env file to upload, if there is one. */
-export function localEnvFile(path: string | undefined): { local: string; bytes: number } | undefined {
-  return path && existsSync(path) ? { local: path, bytes: statSync(path).size } : undefined;
+/**
+ * The env file to upload, if any: the local file, then the host's cluster lines (after it, so that a RELEASE_NODE
+ * in the file does not undo CLUSTER_NODE_NAME). The bytes are those envFileText sends.
+ */
+export function localEnvFile(path: string | undefined, cluster?: string): { local?: string; bytes: number; cluster?: string } | undefined {
+  const file = path && existsSync(path) ? { local: path, bytes: statSync(path).size } : undefined;
+  if (!cluster) return file;
+  return { ...(file ? { local: file.local } : {}), bytes: (file ? file.bytes + 1 : 0) + Buffer.byteLength(cluster), cluster };
 }
 
-/** The fixed names and facts of one host's deploy. */
-export function deployTarget(cfg: DeployConfig, release: ReleaseRef, layout: Layout): DeployHost {
-  const env = localEnvFile(cfg.envFileLocal);
+/** What the env file step sends: the file, a newline (the file may not end with one), the host's cluster lines. */
+export function envFileText(input: { local?: string; cluster?: string }): string {
+  const file = input.local ? readFileSync(input.local, 'utf8') : undefined;
+  return [file, input.cluster].filter((x) => x !== undefined).join('\n');
+}
+
+/** The fixed names and facts of one host's deploy (`host`: its target name, for its cluster lines). */
+export function deployTarget(cfg: DeployConfig, release: ReleaseRef, layout: Layout, host: string): DeployHost {
+  const env = localEnvFile(cfg.envFileLocal, cfg.clusterEnv?.get(host));
   return { cfg, release, layout, ids: { id: tempId(), owner: newOwner(cfg.command, cfg.version) }, ...(env ? { envFile: env } : {}) };
 }
 
@@ -118,7 +129,7 @@ function withoutDelta(h: DeployHost, why: string): DeployHost {
 
 export async function deployHost(backend: Backend, o: DeployOptions): Promise<HostDeployResult> {
   const { layout } = await hostDir(backend, o.deliverTo, o.app, backend.target.path, o.signal);
-  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout), o, current: 'connect', locked: false, unlocked: false, deltaSent: 0 };
+  const run: HostRun = { backend, host: backend.target.name, h: deployTarget(o, releaseRef(o.source), layout, backend.target.name), o, current: 'connect', locked: false, unlocked: false, deltaSent: 0 };
   try {
     const seen = await lockAndInspect(run);
     run.h = await withTransfer(run.h, seen, o.delta);
@@ -288,7 +299,7 @@ async function sendSession(run: HostRun, send: Send, rest: Step[]): Promise<void
 async function openInput(run: HostRun, input: StepInput): Promise<Readable | string> {
   const { source, events } = run.o;
   if (input.kind === 'presigned-url') return pullInput(await source.pull!.url());
-  if (input.kind === 'env-file') return createReadStream(input.local);
+  if (input.kind === 'env-file') return envFileText(input);
   let sent = 0;
   const total = input.kind === 'delta' ? input.bytes : source.size;
   const counted = input.kind === 'delta' ? createReadStream(input.local) : source.open();

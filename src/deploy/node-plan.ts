@@ -85,6 +85,6 @@ export function startSteps(n: NodeTarget, kind: ReleaseKind, what: string, steps
 
 /** A one-shot action (ping, version, pid, rpc, eval, migrate, run). */
 export function queryStep(n: NodeTarget, kind: ReleaseKind, q: NodeQuery, steps: StepList): StepList {
-  const what = q.action === 'rpc' || q.action === 'eval' ? `${q.action} ${q.expr}` : q.action === 'run' ? `bin/${n.layout.app} ${q.args.join(' ')}` : q.action === 'migrate' ? describeMigration(q.migration) : q.action;
+  const what = q.action === 'rpc' || q.action === 'eval' ? `${q.action} ${q.expr}` : q.action === 'run' ? `bin/${n.layout.app} ${q.args.join(' ')}` : q.action === 'migrate' ? describeMigration(q.migration) : q.action === 'cluster' ? 'list the nodes this node is connected to (node() and nodes())' : q.action;
   return steps.add(q.action, `${what} (${kind} release)`, raw(queryCommand(n.layout, kind, q, n.envFile)), { timeoutMs: 120_000, answer: true });
 }

@@ -2,6 +2,7 @@
 // and one-shot actions (ping, version, pid, rpc, eval, migrate, run). Exit status follows the remote result.
 import { RemoteError } from '../output/errors.js';
 import { type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
+import { CLUSTER_MARK, clusterCommand } from './cluster.js';
 import type { Layout } from './layout.js';
 import { migrationCommand, type Migration } from './migrations.js';
 import {
@@ -77,7 +78,7 @@ function scriptOf(ctx: NodeContext, kind: ReleaseKind): ScriptOf {
 }
 
 export type NodeQuery =
-  | { action: 'ping' | 'version' | 'pid' }
+  | { action: 'ping' | 'version' | 'pid' | 'cluster' }
   | { action: 'rpc' | 'eval'; expr: string }
   | { action: 'migrate'; migration: Migration }
   | { action: 'run'; args: string[] };
@@ -99,6 +100,8 @@ export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile
       return migrationCommand(l, kind, q.migration, envFile).text;
     case 'run':
       return scriptCommand(l, q.args, envFile).text;
+    case 'cluster':
+      return clusterCommand(l, kind, envFile).text;
   }
 }
 
@@ -114,6 +117,8 @@ export function queryResult(s: ScriptOf, q: NodeQuery, r: ExecResult): ExecResul
   // `run` and a MIGRATE_COMMAND are the user's own commands: their usage errors are theirs to read.
   if (q.action !== 'run' && !(q.action === 'migrate' && q.migration.command)) assertKnownCommand(s, `${r.stdout}\n${r.stderr}`, q.action);
   if (kind === 'distillery' && r.code === 0 && (q.action === 'rpc' || q.action === 'version')) return { ...r, stdout: distilleryAnswer(r.stdout, q.action) };
+  // relx's eval prints an error term and exits 0; no cluster line means no answer (any kind).
+  if (q.action === 'cluster' && r.code === 0 && !r.stdout.includes(CLUSTER_MARK)) return { ...r, code: 1 };
   if (kind === 'relx' && (q.action === 'rpc' || q.action === 'eval' || q.action === 'version')) {
     const out = r.stdout.trimStart();
     // relx's eval prints an error term and still exits 0 (edeliver issue #210): an error is an error.

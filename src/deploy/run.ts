@@ -29,6 +29,7 @@ import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf
 import { selectRelease, terminalChooser } from './select.js';
 import { assertPullable, wantsPull } from './pull.js';
 import { NOTHING_INSTALLED } from './delta.js';
+import { clusterEnvOf, clusterNames, describeCluster, parseCluster, type ClusterView } from './cluster.js';
 import { DeltaSource } from './delta-source.js';
 import { prepareSource, releaseRefOf } from './source.js';
 import { parseConcurrency, planBatches, runStrategy, type HostOutcome, type StrategyOptions } from './strategy.js';
@@ -149,6 +150,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     cleanDeploy: flags.cleanDeploy ?? ds.cleanDeploy,
     links: ds.links,
     envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
+    ...clusterEnvOf(de.settings, de.app, de.env, targets),
     hooks: s.hooks,
     ...(healthCheck ? { healthCheck } : {}),
     healthTimeoutMs: ds.healthCheckTimeoutMs,
@@ -168,7 +170,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     const facts = [`release: ${release.file}, ${ref.size} bytes, sha256 ${ref.sha256}${pull ? ', downloaded by each host (--pull)' : ''}`];
     try {
       await showPlan(de, `deploy ${about}`, facts, targets, (b, t) =>
-        hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout), de.signal, delta))),
+        hostDir(b, de.deliverTo, de.app, t.path, de.signal).then(async (dir) => withDir(dir, await planDeployHost(b, deployTarget(cfg, ref, dir.layout, t.name), de.signal, delta))),
       );
     } finally {
       await delta?.dispose();
@@ -332,6 +334,8 @@ export type NodeAction = 'start' | 'stop' | 'restart' | NodeQuery['action'];
 export interface NodeResult {
   code: number;
   output: string;
+  /** `show cluster`: the node's name, the nodes it is connected to and the configured ones it is not. */
+  cluster?: ClusterView;
 }
 
 /**
@@ -349,6 +353,7 @@ export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget,
 export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(de, flags);
   const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
+  const expected = q.action === 'cluster' ? [...(clusterNames(de.settings, de.app, de.env, de.targets)?.values() ?? [])] : [];
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
     return [];
@@ -366,10 +371,11 @@ export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags
       for (const line of res.stderr.split('\n').filter(Boolean)) de.out.debug(`${t.name} ! ${line}`);
       const output = res.code === 0 ? res.stdout.trimEnd() : `${res.stdout}${res.stderr ? (res.stdout ? '\n' : '') + res.stderr : ''}`.trimEnd();
       if (res.code !== 0) {
-        const what = q.action === 'ping' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
+        const what = q.action === 'ping' || q.action === 'cluster' ? `${de.app} is not running (no answer)` : `${q.action} failed (exit ${res.code})`;
         throw new RemoteError(t.name, what, { step: q.action, ...(output ? { detail: output } : {}) });
       }
-      return { code: res.code, output };
+      const cluster = q.action === 'cluster' ? parseCluster(res.stdout, expected) : undefined;
+      return { code: res.code, output: cluster ? describeCluster(cluster) : output, ...(cluster ? { cluster } : {}) };
     },
     { ...strategy, signal: de.signal },
   );

@@ -8,7 +8,8 @@ export type StepInput =
   | { kind: 'none' }
   | { kind: 'tarball'; file: string; bytes: number }
   | { kind: 'presigned-url'; file: string }
-  | { kind: 'env-file'; local: string; bytes: number }
+  /** The project's `.deliver/<env>.env` (when there is one), then this host's CLUSTER_NODE_NAME lines (no secret in them). */
+  | { kind: 'env-file'; local?: string; bytes: number; cluster?: string }
   /** A delta tarball built on this machine (src/deploy/delta-source.ts) against the host's installed release. */
   | { kind: 'delta'; local: string; bytes: number; base: string }
   /** Text the plan holds (a version edit, the upgrade program); `what` names it. */
@@ -110,7 +111,7 @@ export function describeInput(i: StepInput): string {
     case 'presigned-url':
       return `a presigned URL for ${i.file} (expires in minutes; never on a command line)`;
     case 'env-file':
-      return `the env file ${i.local} (${i.bytes} bytes)`;
+      return `${i.local ? `the env file ${i.local}` : 'an env file'}${i.cluster ? `${i.local ? ' and' : ' with'} this host's cluster lines (${i.cluster.trim().split('\n').slice(1).join('; ')})` : ''} (${i.bytes} bytes)`;
     case 'delta':
       return `the delta tarball against ${i.base} (${i.bytes} bytes, built on this machine)`;
     case 'text':

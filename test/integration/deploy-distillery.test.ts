@@ -2,13 +2,11 @@
 // bin/APP wrapper, bin/APP_rc_exec.sh, releases/VSN/APP.sh, start_erl.data, var/ made on first run; Distillery itself
 // cannot be installed here, see test/helpers/release-layouts.ts), packed into a local store like a built release,
 // then `deploy release --start-deploy` and the node commands over real SSH with the real CLI.
-import { createHash } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APP, cli, ensureBed, hostPath, makeProject, type Bed, type Project } from './deploy-support.js';
+import { APP, cli, ensureBed, hostPath, makeProject, storeRelease, type Bed, type Project } from './deploy-support.js';
 import { writeReleaseLayout } from '../helpers/release-layouts.js';
 
 let bed: Bed;
@@ -22,9 +20,7 @@ beforeAll(() => {
   writeReleaseLayout('distillery', rel, APP, '0.1.0');
   const store = join(dir, 'store');
   mkdirSync(store);
-  const file = `${APP}_0.1.0.release.tar.gz`;
-  execFileSync('tar', ['-czf', join(store, file), '-C', rel, '.']);
-  writeFileSync(join(store, `${file}.sha256`), `${createHash('sha256').update(readFileSync(join(store, file))).digest('hex')}  ${file}\n`);
+  storeRelease(rel, store, APP, '0.1.0');
   p = makeProject(bed, bed.hosts.slice(5, 7), store);
 }, 300_000);
 

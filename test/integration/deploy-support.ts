@@ -83,12 +83,18 @@ export function buildReleases(): Releases {
       writeFileSync(join(dir, 'priv', 'blob.bin'), randomBytes(40 * 1024 * 1024));
     }
     execFileSync('mix', ['release', '--overwrite', '--quiet'], { cwd: dir, stdio: 'ignore', env: { ...process.env, MIX_ENV: 'prod' } });
-    const file = `${APP}_${v}.release.tar.gz`;
-    execFileSync('tar', ['-czf', join(store, file), '-C', join(dir, '_build', 'prod', 'rel', APP), '.']);
-    sha[v] = createHash('sha256').update(readFileSync(join(store, file))).digest('hex');
-    writeFileSync(join(store, `${file}.sha256`), `${sha[v]}  ${file}\n`);
+    sha[v] = storeRelease(join(dir, '_build', 'prod', 'rel', APP), store, APP, v);
   }
   return { dir: parent, store, sha };
+}
+
+/** Packs the release root `rel` into `store` as deliver's build does: `APP_VSN.release.tar.gz` and its sha256; the sha256. */
+export function storeRelease(rel: string, store: string, app: string, version: string): string {
+  const file = `${app}_${version}.release.tar.gz`;
+  execFileSync('tar', ['-czf', join(store, file), '-C', rel, '.']);
+  const sha = createHash('sha256').update(readFileSync(join(store, file))).digest('hex');
+  writeFileSync(join(store, `${file}.sha256`), `${sha}  ${file}\n`);
+  return sha;
 }
 
 export interface Project {

@@ -2,13 +2,14 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { thrown } from '../helpers/thrown.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostList, parseHostSpec, parseNodeList, parseNodeSpec } from '../../src/config/hosts.js';
 import { loadSettings } from '../../src/config/load.js';
 import { hostKeyPolicy, resolveBuildHost, resolveEnvironment } from '../../src/config/resolve.js';
 import { knownEnvironments, requireVars, requirementsFor, validateSettings } from '../../src/config/validate.js';
 import { describeVariable, editDistance, isKnownVariable, suggestVariable, VARIABLES } from '../../src/config/variables.js';
-import { ConfigError, DeliverError, UsageError } from '../../src/output/errors.js';
+import { ConfigError, UsageError } from '../../src/output/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'deliver-validate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -19,16 +20,6 @@ async function settings(config: string, env: Record<string, string> = {}) {
   mkdirSync(join(dir, '.deliver'), { recursive: true });
   writeFileSync(join(dir, '.deliver', 'config'), config);
   return loadSettings({ cwd: dir, env: { HOME: '/home/t', PATH: process.env.PATH ?? '/usr/bin:/bin', ...env } });
-}
-
-function thrown(fn: () => unknown): DeliverError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeliverError);
-    return err as DeliverError;
-  }
-  throw new Error('expected an error');
 }
 
 const LOC = { file: '.deliver/config', line: 7 };

@@ -309,11 +309,11 @@ describe('delta deploys on a local shell', () => {
   it('the dry run shows the delta per host (the look is read-only: a missing manifest is not computed)', async () => {
     const to = await onV1();
     const o = options(to, v2, '0.2.0');
-    const plan = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP)), undefined, o.delta);
+    const plan = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP), "local"), undefined, o.delta);
     expect(plan.facts[1]).toMatch(/^delta against 0\.1\.0: \d+ files hard-linked, \d+ files sent in \d+ bytes \(the full tarball: \d+\)$/);
     expect(plan.steps.map((s) => [s.name, s.input.kind])).toContainEqual(['upload', 'delta']);
     rmSync(join(rel(to, '0.1.0'), '.deliver-manifest'));
-    const again = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP)), undefined, o.delta);
+    const again = await planDeployHost(localShellBackend(), deployTarget(o, releaseRef(v2), layoutFor(to, APP), "local"), undefined, o.delta);
     expect(again.facts[1]).toBe(`upload: ${v2.file} (${v2.size} bytes), full tarball: no manifest of 0.1.0 on the host (the real run computes it on the host first, then decides)`);
     expect(existsSync(join(rel(to, '0.1.0'), '.deliver-manifest'))).toBe(false);
   });

@@ -167,7 +167,7 @@ function failingAt(step: string, inSession: boolean, poll = false): { backend: B
 
 /** The steps a real run of `o` would take here (the plan the dry run prints). */
 async function planOf(o: DeployOptions): Promise<Step[]> {
-  return (await planDeployHost(localShellBackend('local'), deployTarget(o, releaseRef(o.source), layoutFor(o.deliverTo, o.app)))).steps;
+  return (await planDeployHost(localShellBackend('local'), deployTarget(o, releaseRef(o.source), layoutFor(o.deliverTo, o.app), "local"))).steps;
 }
 
 const fresh = () => mkdtempSync(join(root, 'to-'));
@@ -206,7 +206,7 @@ describe('deployHost phases on a local shell', () => {
       expect(active(join(h, 'apps'))).toBe('0.1.0');
       const probe = localShellBackend('local');
       const dir = await hostDir(probe, '~/apps', APP);
-      const plan = withDir(dir, await planDeployHost(probe, deployTarget(options('~/apps', v2), releaseRef(v2), dir.layout)));
+      const plan = withDir(dir, await planDeployHost(probe, deployTarget(options('~/apps', v2), releaseRef(v2), dir.layout, "local")));
       expect(plan.facts[0]).toBe(`~/apps is ${h}/apps on this host`);
       expect(plan.steps.slice(0, 2).map((s) => [s.name, s.session, s.query])).toEqual([['home', 1, true], ['lock', 2, undefined]]);
       expect(plan.steps.map((s) => s.script.text).join('\n')).not.toContain('~');

@@ -146,6 +146,14 @@ describe('the deploy plan', () => {
     expect(steps[6]!.input).toEqual({ kind: 'env-file', local: '/p/.deliver/production.env', bytes: 9 });
   });
 
+  it('CLUSTER_NODE_NAME without a project env file: the host still gets one, with its own lines, in a command of its own', () => {
+    const cluster = "# deliver: CLUSTER_NODE_NAME for this host\nRELEASE_NODE=demo_1@10.0.0.1\nRELEASE_DISTRIBUTION=name\nCLUSTER_NODES='demo_1@10.0.0.1 demo_2@10.0.0.2'\n";
+    const steps = deploySteps(host({}, { envFile: { bytes: cluster.length, cluster } }), state());
+    expect(names(steps)).toEqual(['1:lock', '1:upload', '1:verify', '1:unpack', '1:install', '2:env file', '3:activate', '4:unlock']);
+    expect(steps[5]!.does).toBe('write RELEASE_NODE and CLUSTER_NODES for this host to /srv/app/.deliver/demo/production.env (mode 0600)');
+    expect(steps[5]!.input).toEqual({ kind: 'env-file', bytes: cluster.length, cluster });
+  });
+
   it('START_DEPLOY: activation, then (from the kind and pid read afterwards) stop, start, health, audit, unlock', () => {
     const h = host({ startDeploy: true, healthCheck: 'true' });
     expect(names(deploySteps(h, state('0.1.0')).slice(-2))).toEqual(['1:install', '2:activate']);

@@ -11,6 +11,7 @@ import { detectKind } from '../../deploy/node.js';
 import { remoteConsoleCommand } from '../../deploy/node-commands.js';
 import { nodeCommand, type DeployEnv } from '../../deploy/run.js';
 import { sshCommandFor } from '../../ssh/index.js';
+import { showGroup } from './show.js';
 import { action, ENVIRONMENT_FILLERS, environmentFrom, LOCAL_ENVIRONMENT, withCommonOptions } from '../common.js';
 
 type NodeFlags = TargetFlags & { concurrency?: string };
@@ -66,6 +67,19 @@ export function registerNode(program: Command): void {
       }),
     );
   }
+
+  withTargetOptions(
+    withCommonOptions(
+      showGroup(program)
+        .command('cluster')
+        .argument('[words...]', '[on] <environment> (default staging)')
+        .description('each running node and the nodes it is connected to (node() and nodes()); with CLUSTER_NODE_NAME also the ones it is not'),
+    ),
+  ).action(
+    action(async (ctx, words: string[], flags: NodeFlags) => {
+      await withEnv(ctx, environmentFrom(words), flags, (de) => nodeCommand(de, { action: 'cluster' }, fan(flags)));
+    }),
+  );
 
   withTargetOptions(
     withCommonOptions(

@@ -8,7 +8,7 @@ import { readStoredRelup } from '../../upgrade/stored-relup.js';
 import { action, withCommonOptions, type CommonOptions } from '../common.js';
 
 /** `show` may get more subcommands from other modules: reuse the group if it exists. */
-function showGroup(program: Command): Command {
+export function showGroup(program: Command): Command {
   return program.commands.find((c) => c.name() === 'show') ?? program.command('show').description('show releases and other information');
 }
 
