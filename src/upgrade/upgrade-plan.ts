@@ -11,7 +11,7 @@ import type { ReleaseRef } from '../deploy/deploy-plan.js';
 import { hookCommand, type DeployHookName } from '../deploy/hooks.js';
 import { envFile, releaseDir, uploadPath, type Layout } from '../deploy/layout.js';
 import { acquireCommand, unlockCommand, type LockOwner } from '../deploy/lock.js';
-import { detectStep, runningStep, type NodeTarget } from '../deploy/node-plan.js';
+import { detectStep, type NodeTarget } from '../deploy/node-plan.js';
 import { pidCommand, versionCommand, type ReleaseKind } from '../deploy/node-commands.js';
 import { stateStep } from '../deploy/rollback.js';
 import { afterActivation, pruneList, type HostState } from '../deploy/state.js';
@@ -50,9 +50,13 @@ export function nodeTargetOf(l: Layout, env: string, startTimeoutMs: number, con
   return { layout: l, envFile: envFile(l, env), timeoutMs: startTimeoutMs, ...(configuredKind ? { configuredKind } : {}) };
 }
 
-/** Read-only, once the kind is known: the node's OS pid, then the version it runs. */
+/**
+ * Read-only, once the kind is known: the node's OS pid, then the version it runs. The pid comes from the release
+ * script itself (not node control's cheap epmd check, which says only *whether* it runs): the upgrade's end check
+ * compares it, so a node restarted instead of upgraded is caught.
+ */
 export function nodeFactSteps(n: NodeTarget, kind: ReleaseKind, s: StepList): StepList {
-  runningStep(n, kind, s);
+  s.add('node pid', `the node's OS pid (bin/${n.layout.app} pid; no answer: it does not run)`, pidCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 20_000 });
   return s.add('version', `ask the ${kind} node which version it runs (release_handler)`, versionCommand(n.layout, kind, n.envFile), { query: true, timeoutMs: 60_000 });
 }
 

@@ -57,7 +57,7 @@ afterAll(() => {
 
 const deploy = async (p: Project, version: string, ...args: string[]) => {
   const r = await cli(bed, p, 'deploy', 'release', 'production', `--version=${version}`, '--json', ...args);
-  expect(r.code, r.stderr).toBe(0);
+  expect(r.code, `${r.stderr}\n${r.stdout}`).toBe(0); // stdout: the --json hosts with their errors
   return json<DeployJson>(r).hosts;
 };
 

@@ -44,7 +44,10 @@ describe('hot upgrade plan', () => {
 
   it('the facts before any change are read-only queries: state, kind, pid, version', () => {
     const steps = factSteps(nodeTargetOf(l, 'production', 30_000), 'mix');
-    expect(steps.map((s) => s.name)).toEqual(['state', 'detect', 'running?', 'version']);
+    expect(steps.map((s) => s.name)).toEqual(['state', 'detect', 'node pid', 'version']);
+    // The OS pid itself, from the release script: the end check compares it (epmd only says whether it runs).
+    expect(steps[2]!.script.text).toMatch(/bin\/demo pid$/);
+    expect(steps[2]!.script.text).not.toContain('epmd');
     expect(steps.every((s) => s.query)).toBe(true);
   });
 });
