@@ -19,6 +19,7 @@ import { formatManifest, manifestOfTarball, parseManifest, type Manifest } from 
 import type { ReleaseSource } from '../../src/deploy/source.js';
 import { localShellBackend } from '../helpers/local-shell.js';
 import { treeOf } from '../helpers/tree.js';
+import { deployOptions } from '../helpers/deploy-options.js';
 
 const APP = 'demo';
 const root = mkdtempSync(join(tmpdir(), 'deliver-delta-'));
@@ -220,25 +221,8 @@ describe('delta deploys on a local shell', () => {
     sources.push(d);
     return d;
   };
-  const options = (to: string, source: ReleaseSource, version: string, extra: Partial<DeployOptions> = {}): DeployOptions => ({
-    app: APP,
-    env: 'production',
-    version,
-    source,
-    delta: deltaOf(source, version),
-    deliverTo: to,
-    keepReleases: 5,
-    startDeploy: false,
-    cleanDeploy: false,
-    links: {},
-    hooks: new Map(),
-    healthTimeoutMs: 1_000,
-    startTimeoutMs: 2_000,
-    lock: { waitMs: 0, ttlMs: 60_000 },
-    command: 'deploy release',
-    events: { warn: () => undefined },
-    ...extra,
-  });
+  const options = (to: string, source: ReleaseSource, version: string, extra: Partial<DeployOptions> = {}): DeployOptions =>
+    deployOptions(APP, to, source, version, { delta: deltaOf(source, version), ...extra });
   const rel = (to: string, v: string) => join(to, '.deliver', APP, 'releases', v);
   const onV1 = async () => {
     const to = mkdtempSync(join(root, 'to-'));

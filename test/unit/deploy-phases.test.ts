@@ -19,6 +19,7 @@ import { STEP_MARK } from '../../src/plan/session.js';
 import type { Step } from '../../src/plan/plan.js';
 import type { Backend, ExecOptions } from '../../src/ssh/types.js';
 import { localShellBackend } from '../helpers/local-shell.js';
+import { deployOptions } from '../helpers/deploy-options.js';
 
 const APP = 'demo';
 const root = mkdtempSync(join(tmpdir(), 'deliver-phases-'));
@@ -63,24 +64,7 @@ const v1 = release('0.1.0');
 const v2 = release('0.2.0');
 
 function options(deliverTo: string, source: ReleaseSource, extra: Partial<DeployOptions> = {}): DeployOptions {
-  return {
-    app: APP,
-    env: 'production',
-    version: source === v1 ? '0.1.0' : '0.2.0',
-    source,
-    deliverTo,
-    keepReleases: 5,
-    startDeploy: false,
-    cleanDeploy: false,
-    links: {},
-    hooks: new Map(),
-    healthTimeoutMs: 1_000,
-    startTimeoutMs: 2_000,
-    lock: { waitMs: 0, ttlMs: 60_000 },
-    command: 'deploy release',
-    events: { warn: () => undefined },
-    ...extra,
-  };
+  return deployOptions(APP, deliverTo, source, source === v1 ? '0.1.0' : '0.2.0', extra);
 }
 
 const home = (to: string) => join(to, '.deliver', APP);
