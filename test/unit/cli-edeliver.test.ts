@@ -52,7 +52,7 @@ describe('edeliver commands deliver answers with its own way', () => {
     for (const message of Object.values(EDELIVER_COMMANDS)) expect(message).toMatch(/`deliver [a-z]+/);
   });
 
-  it.each(EDELIVER_OPTIONS.map(([flags, , message]) => [flags.split(', ').at(-1)!, message]))('%s on a command: exit 2, one line', async (flag, message) => {
+  it.each(EDELIVER_OPTIONS.map(([flags, , message]) => [flags.split(', ').at(-1)!.replace(/ <.*>$/, '=x'), message]))('%s on a command: exit 2, one line', async (flag, message) => {
     for (const args of [['ping', 'production', flag], ['deploy', 'release', 'to', 'production', flag], ['build', 'release', flag]]) {
       const r = await deliver(args);
       expect(r.code, args.join(' ')).toBe(2);

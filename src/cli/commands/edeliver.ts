@@ -23,6 +23,9 @@ export const EDELIVER_OPTIONS: readonly (readonly [flags: string, attribute: str
   ['-P, --plain', 'plain', "edeliver's -P/--plain: deliver uses --no-color (or NO_COLOR=1)"],
   ['-S, --skip-existing', 'skipExisting', "edeliver's -S/--skip-existing is not needed: deliver never re-sends a release a host already has (same sha256); drop it"],
   ['--push', 'push', "edeliver's --push is for its docker release store, which deliver does not have: RELEASE_STORE is a directory, user@host:/path or s3://bucket[/prefix]"],
+  ['--skip-relup-mod', 'skipRelupMod', "edeliver's --skip-relup-mod: relup modification modules are edeliver's: deliver writes the relup from the appups; generate them with `deliver build appups`, edit them in the store, and `deliver build upgrade` uses them (docs/UPGRADES.md)"],
+  ['--skip-relup-modification', 'skipRelupModification', "edeliver's --skip-relup-modification: relup modification modules are edeliver's: deliver writes the relup from the appups; generate them with `deliver build appups`, edit them in the store, and `deliver build upgrade` uses them (docs/UPGRADES.md)"],
+  ['--relup-mod <module>', 'relupMod', "edeliver's --relup-mod: relup modification modules are edeliver's: deliver writes the relup from the appups; generate them with `deliver build appups`, edit them in the store, and `deliver build upgrade` uses them (docs/UPGRADES.md)"],
   ['--runs-as-mix-task', 'runsAsMixTask', "edeliver's --runs-as-mix-task: deliver is not a mix task; run `deliver` itself"],
 ];
 
