@@ -101,7 +101,7 @@ Explore further (every command runs against the demo's hosts with their own ~/.s
   alias deliver='HOME=$BED_HOME $REPO/bin/deliver'
   cd $rel_app
   deliver rpc $ENV_NAME 'IO.puts(Hello.status())'      ${DIM}# the counter goes up on every call${RESET}
-  deliver migrate $ENV_NAME                            ${DIM}# Hello.Release.migrate/0 on every host${RESET}
+  deliver migrate $ENV_NAME                            ${DIM}# Hello.Release.migrate/0, once (on the first host)${RESET}
   deliver check $ENV_NAME                              ${DIM}# every setting and where it came from${RESET}
   \$EDITOR lib/hello.ex && git commit -am 'change'      ${DIM}# then ship the change:${RESET}
   deliver build release && deliver deploy release to $ENV_NAME --version=latest --start-deploy
