@@ -3,7 +3,7 @@
 // come from deploy-plan.ts (the plan a dry run prints); this file only executes them. Until `activate`, the host's
 // `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { pipeline, Transform, type Readable } from 'node:stream';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
 import { appendSteps, StepList, type HostPlan, type Step, type StepInput } from '../plan/plan.js';
@@ -302,12 +302,25 @@ async function openInput(run: HostRun, input: StepInput): Promise<Readable | str
   if (input.kind === 'env-file') return envFileText(input);
   let sent = 0;
   const total = input.kind === 'delta' ? input.bytes : source.size;
-  const counted = input.kind === 'delta' ? createReadStream(input.local) : source.open();
-  counted.on('data', (chunk: Buffer | string) => {
-    sent += chunk.length;
+  const bytes = input.kind === 'delta' ? createReadStream(input.local) : source.open();
+  return countBytes(bytes, (n) => {
+    sent += n;
     events.progress?.(run.host, sent, total);
   });
-  return counted;
+}
+
+/**
+ * `bytes`, counted as they pass. Not with a 'data' listener on the file stream: that starts it flowing at once, and
+ * what it reads before the SSH channel is ready to take it (a delta's fallback opens a new one) is lost.
+ */
+export function countBytes(bytes: Readable, onBytes: (n: number) => void): Readable {
+  const counted = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      onBytes(chunk.length);
+      done(null, chunk);
+    },
+  });
+  return pipeline(bytes, counted, () => undefined);
 }
 
 /**

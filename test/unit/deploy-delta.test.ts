@@ -13,7 +13,7 @@ import { decideDelta, unshared } from '../../src/deploy/delta.js';
 import { baseManifestCommand, baseOfOutput, deltaUnpackCommand, EXIT_DELTA, recomputeManifestCommand, treeCheckCommand, writeManifestCommand } from '../../src/deploy/delta-commands.js';
 import { DeltaSource } from '../../src/deploy/delta-source.js';
 import { deltaOffReason } from '../../src/deploy/deploy-plan.js';
-import { deployHost, deployTarget, planDeployHost, releaseRef, type DeployOptions } from '../../src/deploy/deploy-release.js';
+import { countBytes, deployHost, deployTarget, planDeployHost, releaseRef, type DeployOptions } from '../../src/deploy/deploy-release.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { formatManifest, manifestOfTarball, parseManifest, type Manifest } from '../../src/deploy/manifest.js';
 import type { ReleaseSource } from '../../src/deploy/source.js';
@@ -119,6 +119,20 @@ describe('manifest of a release tarball', () => {
     expect(parseManifest('[entries]\nf 644 3 a b\n[sha256]\n').unsupported).toMatch(/manifest line/);
     expect(parseManifest('[entries]\nf 644 3 a\n[sha256]\n').unsupported).toBe('no sha256 for a');
     expect(parseManifest('').unsupported).toBe('an empty manifest');
+  });
+});
+
+describe('an upload stream', () => {
+  it('loses nothing when its consumer starts late (a fallback opens a new channel first), and counts every byte', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'deliver-count-')), 'big');
+    writeFileSync(file, Buffer.alloc(1_000_000, 7));
+    let counted = 0;
+    const stream = countBytes(createReadStream(file), (n) => (counted += n));
+    await new Promise((r) => setTimeout(r, 200));
+    let got = 0;
+    for await (const chunk of stream) got += (chunk as Buffer).length;
+    expect([got, counted]).toEqual([1_000_000, 1_000_000]);
+    rmSync(join(file, '..'), { recursive: true, force: true });
   });
 });
 
