@@ -90,6 +90,15 @@ export async function connect(de: DeployEnv, t: HostTarget): Promise<Backend> {
   }
 }
 
+/**
+ * `--run-migrations`' hook, once every host succeeded (and nothing was interrupted): its error is returned, not
+ * thrown, so the caller still reports every host before failing with it.
+ */
+export async function afterEveryHost(de: DeployEnv, after: (() => Promise<void>) | undefined, outcomes: readonly HostOutcome<unknown>[]): Promise<unknown> {
+  if (!after || de.signal.aborted || !outcomes.every((o) => o.status === 'ok')) return undefined;
+  return after().then(() => undefined, (err: unknown) => err);
+}
+
 /** Exit status for a finished fan-out: interrupted beats failed. */
 export function finish(de: DeployEnv, what: string, outcomes: HostOutcome<unknown>[]): void {
   if (de.signal.aborted || outcomes.some((o) => o.status === 'interrupted')) throw new InterruptedError(`${what} interrupted`);
@@ -236,7 +245,7 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     await delta?.dispose();
     await source.dispose();
   }
-  const afterError = flags.afterDeploy && !de.signal.aborted && outcomes.every((o) => o.status === 'ok') ? await flags.afterDeploy().then(() => undefined, (err: unknown) => err) : undefined;
+  const afterError = await afterEveryHost(de, flags.afterDeploy, outcomes);
   await saveLastDeploy(de.projectDir, {
     env: de.env,
     version: release.version,

@@ -7,7 +7,7 @@ import type { HostTarget } from '../ssh/types.js';
 import type { ReleaseStore, StoredRelease } from '../store/types.js';
 import { hostLayout } from '../deploy/host-dir.js';
 import { LiveReporter, printSummary } from '../deploy/report.js';
-import { concurrencyOf, connect, finish, lockSettings, releaseKindOf, startTimeout, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';
+import { afterEveryHost, concurrencyOf, connect, finish, lockSettings, releaseKindOf, startTimeout, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';
 import { prepareSource, releaseRefOf } from '../deploy/source.js';
 import { deploySettings } from '../config/typed.js';
 import { runStrategy, type HostOutcome } from '../deploy/strategy.js';
@@ -126,7 +126,7 @@ export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: U
     live.stop();
     await source.dispose();
   }
-  const afterError = flags.afterDeploy && !de.signal.aborted && outcomes.every((o) => o.status === 'ok') ? await flags.afterDeploy().then(() => undefined, (err: unknown) => err) : undefined;
+  const afterError = await afterEveryHost(de, flags.afterDeploy, outcomes);
   const result: UpgradeResult = { env: de.env, app: de.app, version, accepts, hosts: outcomes };
   de.out.result(result);
   printSummary(de.out, outcomes, { title: `upgrade ${version}`, valueColumn: { header: 'FROM', cell: (v) => (v as HostUpgradeResult).from } });
