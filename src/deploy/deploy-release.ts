@@ -3,12 +3,13 @@
 // come from deploy-plan.ts (the plan a dry run prints); this file only executes them. Until `activate`, the host's
 // `$DELIVER_TO/$APP` still points at the old release; temp files go on failure.
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { pipeline, Transform, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
 import { appendSteps, StepList, type HostPlan, type Step, type StepInput } from '../plan/plan.js';
 import { continuationScript, DONE_MARK, stepOfLine } from '../plan/session.js';
 import { sh, type Shell } from '../ssh/quote.js';
+import { countBytes } from '../ssh/count-bytes.js';
 import type { Backend, ExecOptions, ExecResult } from '../ssh/types.js';
 import type { Paused } from '../ssh/continuation.js';
 import { activateCommand, cleanupCommand, EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD } from './commands.js';
@@ -309,19 +310,6 @@ async function openInput(run: HostRun, input: StepInput): Promise<Readable | str
   });
 }
 
-/**
- * `bytes`, counted as they pass. Not with a 'data' listener on the file stream: that starts it flowing at once, and
- * what it reads before the SSH channel is ready to take it (a delta's fallback opens a new one) is lost.
- */
-export function countBytes(bytes: Readable, onBytes: (n: number) => void): Readable {
-  const counted = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      onBytes(chunk.length);
-      done(null, chunk);
-    },
-  });
-  return pipeline(bytes, counted, () => undefined);
-}
 
 /**
  * Phase 3: activation (with the audit line and unlock when no start follows); with START_DEPLOY the release kind

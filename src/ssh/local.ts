@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
+import { countBytes } from './count-bytes.js';
 import { pipeline } from 'node:stream/promises';
 import { InterruptedError, RemoteError } from '../output/errors.js';
 import { LineRing, StreamCapture } from './capture.js';
@@ -104,9 +105,9 @@ export class LocalBackend implements Backend {
       stream.once('open', () => resolve());
       stream.once('error', (e) => reject(new RemoteError(this.target.name, `cannot read ${path}: ${e.message}`)));
     });
+    if (!opts.onProgress) return stream;
     let bytes = 0;
-    if (opts.onProgress) stream.on('data', (chunk) => opts.onProgress!((bytes += chunk.length)));
-    return stream;
+    return countBytes(stream, (n) => opts.onProgress!((bytes += n)));
   }
 }
 
