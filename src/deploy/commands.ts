@@ -133,7 +133,8 @@ export function unpackCommand(l: Layout, tarPath: string, version: string, id: s
     opts.keepTarball ? sh`true` : sh`rm -f ${tarPath}`,
     // edeliver's mix archives carry an `APP/` prefix: flattened.
     ...(opts.extracted ? [] : [ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`))]),
-    sh`rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
+    // Distillery's copy of the tarball; tested first, since `rm` is a process and the file is seldom there.
+    sh`[ ! -e ${`${stage}/releases/${version}/${l.app}.tar.gz`} ] || rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
     sh`[ -x ${stage}/${bin} ] || ${refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)}`,
     sh`[ -d ${stage}/releases/${version} ] || ${refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)}`,
     sh`printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`,
