@@ -6,7 +6,8 @@ import { raw, sh, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
 import { describeMigration } from './migrations.js';
 import { assertKnownCommand, kindFrom, queryCommand, type NodeQuery } from './node.js';
-import { detectKindCommand, logTailCommand, pingCommand, runningCheckCommand, startCommand, stopCommand, waitDownNodeCommand, waitUpNodeCommand, type ReleaseKind } from './node-commands.js';
+import { confirmUpCommand, confirmUpDoes } from './node-confirm.js';
+import { detectKindCommand, logTailCommand, runningCheckCommand, startCommand, stopCommand, waitDownNodeCommand, waitUpNodeCommand, type ReleaseKind } from './node-commands.js';
 
 export interface NodeTarget {
   layout: Layout;
@@ -78,8 +79,7 @@ export function startSteps(n: NodeTarget, kind: ReleaseKind, what: string, steps
   const failure = `${n.layout.app} did not answer within ${secs}s after start`;
   steps.add('start', `start ${what} (${kind} release script)`, startCommand(n.layout, kind, n.envFile), { timeoutMs: n.timeoutMs + 30_000 });
   steps.add('registered', `wait up to ${secs}s until the node's name is in epmd -names (the release's erts; no VM per poll)`, waitUpNodeCommand(n.layout, kind, n.timeoutMs, n.envFile), once(n, failure));
-  const ping = kind === 'mix' ? `bin/${n.layout.app} pid` : `bin/${n.layout.app} ping`;
-  steps.add('up', `confirm that the node answers (${ping})`, pingCommand(n.layout, kind, n.envFile), { poll: { timeoutMs: n.timeoutMs, everyMs: 300, failure } });
+  steps.add('up', `confirm that the node answers (${confirmUpDoes(n.layout.app, kind)})`, confirmUpCommand(n.layout, kind, n.envFile), { poll: { timeoutMs: n.timeoutMs, everyMs: 300, failure } });
   return steps.add('log', "show the last lines of the node's log", logTailCommand(n.layout), { bestEffort: true });
 }
 
