@@ -63,10 +63,20 @@ const median = (xs) => {
 const sec = (ms) => (ms / 1000).toFixed(2);
 const mb = (bytes) => (bytes / 1024 / 1024).toFixed(1);
 
-/** Runs a command, resolving with its exit code, wall time and output; a non-zero exit fails the benchmark. */
+/** CPU time of the whole machine so far (user, nice, system, irq, softirq), in ms: the hosts share its CPUs. */
+function machineCpuMs() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+  return ((f[1] + f[2] + f[3] + f[6] + f[7]) * 1000) / 100;
+}
+
+/**
+ * Runs a command, resolving with its exit code, wall time, the machine's CPU time meanwhile (`cpuMs`: every host's
+ * and the tool's processes, and anything else running) and output; a non-zero exit fails the benchmark.
+ */
 function timed(cmd, args, opts = {}) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
+    const c0 = machineCpuMs();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
     let out = '';
     let err = '';
@@ -75,8 +85,9 @@ function timed(cmd, args, opts = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+      const cpuMs = machineCpuMs() - c0;
       if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${(err + out).trim().split('\n').slice(-15).join('\n')}`));
-      else resolve({ ms, stdout: out, stderr: err });
+      else resolve({ ms, cpuMs, stdout: out, stderr: err });
     });
   });
 }
@@ -466,17 +477,20 @@ async function bench4(work, bed) {
     };
     const names = Object.keys(variants);
     const ms = Object.fromEntries(names.map((k) => [k, []]));
+    const cpu = Object.fromEntries(names.map((k) => [k, []]));
     for (let round = 0; round <= DELTA_ROUNDS; round++) {
       const order = names.map((_, i) => names[(i + round) % names.length]);
       for (const which of order) {
         const r = await variants[which]();
         if (round > 0) ms[which].push(r.ms);
+        if (round > 0) cpu[which].push(r.cpuMs);
       }
       if (round > 0) log(`  round ${round}: ${names.map((k) => `${k} ${sec(ms[k].at(-1))} s`).join(', ')}`);
     }
     for (const to of [first.deliverTo, delta.deliverTo, scriptTo]) setAside(sub, to, TRASH);
     const med = Object.fromEntries(names.map((k) => [k, median(ms[k])]));
-    rows.push({ hosts: n, ms, median: med, firstRatio: med.first / med.scriptFirst, deltaRatio: med.delta / med.scriptFull, deltaBytesPerHost: median(received), fullBytes: v2.size });
+    const cpuMed = Object.fromEntries(names.map((k) => [k, median(cpu[k])]));
+    rows.push({ hosts: n, ms, cpu, median: med, cpuMedian: cpuMed, firstRatio: med.first / med.scriptFirst, deltaRatio: med.delta / med.scriptFull, deltaBytesPerHost: median(received), fullBytes: v2.size });
   }
   emptyTrash(bed, TRASH);
   return { sizeBytes: v2.size, rows, load: uptime(), targets: { first16: 0.45, delta16: 0.2 } };
@@ -574,6 +588,7 @@ async function benchNodes(work, bed) {
     if (bad.length || v.hosts.length !== hosts.length) die(`nodes: after ${what}, not every host runs ${rel.version}: ${JSON.stringify(v.hosts)}`);
   };
   const ms = { deliver: { start: [], restart: [] }, script: { start: [], restart: [] } };
+  const cpu = { deliver: { start: [], restart: [] }, script: { start: [], restart: [] } };
   await cli('stop', 'production');
   for (let round = 0; round <= rounds; round++) {
     for (const which of round % 2 ? ['script', 'deliver'] : ['deliver', 'script']) {
@@ -581,6 +596,7 @@ async function benchNodes(work, bed) {
         const r = await variants[which][action]();
         await checkRunning(`${which} ${action}`);
         if (round > 0) ms[which][action].push(r.ms);
+        if (round > 0) cpu[which][action].push(r.cpuMs);
       }
       await cli('stop', 'production');
     }
@@ -589,7 +605,8 @@ async function benchNodes(work, bed) {
   wipeHosts(bed, project.deliverTo);
   const med = (which, action) => median(ms[which][action]);
   const ratio = { start: med('deliver', 'start') / med('script', 'start'), restart: med('deliver', 'restart') / med('script', 'restart') };
-  return { hosts: hosts.length, rounds, ms, ratio, target: 1.15, met: ratio.start <= 1.15 && ratio.restart <= 1.15, load: loadavg() };
+  const cpuRatio = { start: median(cpu.deliver.start) / median(cpu.script.start), restart: median(cpu.deliver.restart) / median(cpu.script.restart) };
+  return { hosts: hosts.length, rounds, ms, cpu, cpuRatio, ratio, target: 1.15, met: ratio.start <= 1.15 && ratio.restart <= 1.15, load: loadavg() };
 }
 
 function reportNodes(b) {
@@ -599,6 +616,7 @@ function reportNodes(b) {
   const m = (w, a) => sec(median(b.ms[w][a]));
   L.push(`| **median** | **${m('deliver', 'start')}** | **${m('script', 'start')}** | **${m('deliver', 'restart')}** | **${m('script', 'restart')}** |`, '');
   L.push(`Ratio deliver / script: start **${b.ratio.start.toFixed(2)}**, restart **${b.ratio.restart.toFixed(2)}**; target ≤ ${b.target}: ${b.met ? 'met' : 'MISSED'} (load average at the end: ${b.load.map((x) => x.toFixed(1)).join(', ')})`);
+  L.push('', `The machine's CPU time (median): start deliver ${sec(median(b.cpu.deliver.start))} s, script ${sec(median(b.cpu.script.start))} s (ratio ${b.cpuRatio.start.toFixed(2)}); restart deliver ${sec(median(b.cpu.deliver.restart))} s, script ${sec(median(b.cpu.script.restart))} s (ratio ${b.cpuRatio.restart.toFixed(2)})`);
   return L;
 }
 
@@ -669,6 +687,12 @@ function reportGrowth(L, loadBefore, b) {
   const r16 = b.rows.find((r) => r.hosts === 16);
   if (r16) {
     L.push('', `16 hosts: first deploy **${r16.firstRatio.toFixed(2)}** of the script (target ≤ ${b.targets.first16}: ${r16.firstRatio <= b.targets.first16 ? 'met' : 'MISSED'}); one-module redeploy **${r16.deltaRatio.toFixed(2)}** (target ≤ ${b.targets.delta16}: ${r16.deltaRatio <= b.targets.delta16 ? 'met' : 'MISSED'}), each host receiving ${r16.deltaBytesPerHost} bytes instead of ${r16.fullBytes}`);
+  }
+  L.push('', "The machine's CPU time per run (median, s; the hosts share its 2 CPUs, so at saturation wall time follows it):", '');
+  L.push('| hosts | first: deliver | first: script | ratio | delta: deliver | full: script | ratio |', '|---|---|---|---|---|---|---|');
+  for (const r of b.rows) {
+    const c = r.cpuMedian;
+    L.push(`| ${r.hosts} | ${sec(c.first)} | ${sec(c.scriptFirst)} | ${(c.first / c.scriptFirst).toFixed(2)} | ${sec(c.delta)} | ${sec(c.scriptFull)} | ${(c.delta / c.scriptFull).toFixed(2)} |`);
   }
   L.push('', 'Rounds (s), per host count:', '');
   for (const r of b.rows) L.push(`- ${r.hosts}: ${Object.entries(r.ms).map(([k, v]) => `${k} ${v.map(sec).join('/')}`).join('; ')}`);
