@@ -126,70 +126,57 @@ function once<T>(f: () => T): () => T {
   return () => (v ??= { value: f() }).value;
 }
 
+/** `base` with one read-only property per group, each computed on first read and then kept. */
+function withGroups<T extends object, G extends Record<string, () => unknown>>(base: T, groups: G): T & { readonly [K in keyof G]: ReturnType<G[K]> } {
+  for (const [name, f] of Object.entries(groups)) Object.defineProperty(base, name, { enumerable: true, get: once(f) });
+  return base as T & { readonly [K in keyof G]: ReturnType<G[K]> };
+}
+
 /** The typed configuration of `settings` (loaded for environment `env`, when given). */
 export function configOf(settings: Settings, env?: string): Config {
-  const get = (name: string) => settings.get(name);
-  const deploy = once(() => deployConfig(settings));
-  const build = once(() => buildConfig(settings));
-  const ssh = once((): SshConfig => {
-    const policy = hostKeyPolicy(settings);
-    return { ...sshSettings(settings), ...(policy ? { hostKeyChecking: policy } : {}) };
-  });
-  const store = once((): StoreConfig => {
-    const s3 = once(() => s3Settings(settings));
-    return {
-      spec: get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE,
-      localDir: resolve(settings.projectDir, get('LOCAL_RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE),
-      get s3() {
-        return s3();
-      },
-    };
-  });
-  const cluster = once(() => clusterConfig(settings, env));
-  const migrations = once(() => migrationSettings(settings));
-  const releaseKind = once(() => configuredReleaseKind(settings));
-  const local = once(() => localDeployDir(settings));
-  const hookEnv = once(() => Object.fromEntries(settings.all().map((c) => [c.name, c.value])));
-  const buildHost = once(() => resolveBuildHost(settings));
-  return {
-    file: settings.file,
-    projectDir: settings.projectDir,
-    ...(env !== undefined ? { env } : {}),
-    app: get('APP')?.trim() ?? '',
-    hooks: settings.hooks,
-    get hookEnv() {
-      return hookEnv();
+  const ssh = once(() => sshConfig(settings));
+  const config = withGroups(
+    {
+      file: settings.file,
+      projectDir: settings.projectDir,
+      ...(env !== undefined ? { env } : {}),
+      app: settings.get('APP')?.trim() ?? '',
+      hooks: settings.hooks,
+      environment: (opts: { hosts?: string[] } = {}) => resolveEnvironment(settings, env ?? 'staging', opts),
+      buildHost: once(() => resolveBuildHost(settings)),
+      hostKeyPolicy: (flag?: string) => (flag === undefined ? ssh().hostKeyChecking : hostKeyPolicy(settings, flag)),
+      require: (command: string) => requireVars(settings, command, env),
+      where: (name: string) => settings.where(name),
     },
-    get deploy() {
-      return deploy();
+    {
+      hookEnv: () => Object.fromEntries(settings.all().map((c) => [c.name, c.value])),
+      deploy: () => deployConfig(settings),
+      build: () => buildConfig(settings),
+      ssh,
+      store: () => storeConfig(settings),
+      cluster: () => clusterConfig(settings, env),
+      migrations: () => migrationSettings(settings),
+      releaseKind: () => configuredReleaseKind(settings),
+      localDeployDir: () => localDeployDir(settings),
     },
-    get build() {
-      return build();
+  );
+  return config;
+}
+
+function sshConfig(settings: Settings): SshConfig {
+  const policy = hostKeyPolicy(settings);
+  return { ...sshSettings(settings), ...(policy ? { hostKeyChecking: policy } : {}) };
+}
+
+function storeConfig(settings: Settings): StoreConfig {
+  const get = (name: string) => settings.get(name)?.trim();
+  return withGroups(
+    {
+      spec: get('RELEASE_STORE') || DEFAULT_RELEASE_STORE,
+      localDir: resolve(settings.projectDir, get('LOCAL_RELEASE_STORE') || DEFAULT_RELEASE_STORE),
     },
-    get ssh() {
-      return ssh();
-    },
-    get store() {
-      return store();
-    },
-    get cluster() {
-      return cluster();
-    },
-    get migrations() {
-      return migrations();
-    },
-    get releaseKind() {
-      return releaseKind();
-    },
-    get localDeployDir() {
-      return local();
-    },
-    environment: (opts = {}) => resolveEnvironment(settings, env ?? 'staging', opts),
-    buildHost,
-    hostKeyPolicy: (flag) => (flag === undefined ? ssh().hostKeyChecking : hostKeyPolicy(settings, flag)),
-    require: (command) => requireVars(settings, command, env),
-    where: (name) => settings.where(name),
-  };
+    { s3: () => s3Settings(settings) },
+  );
 }
 
 /** RELEASE_PULL: true/false (yes/no, 1/0, on/off); anything else is an error at its file:line. */
