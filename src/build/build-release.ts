@@ -3,9 +3,7 @@
 // host's directory) → the remote steps and hooks (build-plan.ts, run by build-run.ts) → the store. A dry run
 // computes the same steps and prints them (planBuild). Every remote step runs on the one pooled connection; the
 // only other process is the local `git push` (system git + ssh with the SSH layer's settings).
-import { buildSettings } from '../config/typed.js';
-import type { Settings } from '../config/types.js';
-import { remoteDirOf } from '../config/validate.js';
+import type { Config } from '../config/config.js';
 import { DeliverError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
 import { expandHome } from '../plan/home.js';
@@ -48,7 +46,8 @@ export interface BuildHostInfo {
 }
 
 export interface BuildReleaseDeps {
-  settings: Settings;
+  /** The project's configuration, typed (config/config.ts). */
+  config: Config;
   out: Output;
   signal: AbortSignal;
   /** The project directory (inside the git repository). */
@@ -89,14 +88,13 @@ export interface BuildReleaseResult {
 }
 
 /** A setting `build release` cannot do without (exit 2 naming the config file otherwise). */
-function required(settings: Settings, name: string): string {
-  const v = settings.get(name);
-  if (v === undefined || v.trim() === '') {
+function required<T>(config: Config, name: string, value: T | undefined): T {
+  if (value === undefined || value === '') {
     throw new UsageError(`${name} is not set: \`build release\` needs APP, BUILD_HOST, BUILD_USER and BUILD_AT`, {
-      hint: `set ${name}="..." in ${settings.file}`,
+      hint: `set ${name}="..." in ${config.file}`,
     });
   }
-  return v.trim();
+  return value;
 }
 
 /** What the local repository says: the commit, the project, the version (and the edits that set it). */
@@ -112,11 +110,11 @@ interface LocalBuild {
 
 /** Phase 1a, local only (no SSH yet, so an unknown branch or a missing release tool fails fast). */
 async function resolveLocal(o: BuildReleaseOptions, d: BuildReleaseDeps): Promise<LocalBuild> {
-  const { settings, out } = d;
-  const app = required(settings, 'APP');
-  required(settings, 'BUILD_AT');
+  const { config, out } = d;
+  const app = required(config, 'APP', config.app);
+  required(config, 'BUILD_AT', config.build.buildAt);
   if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(app)) {
-    throw new UsageError(`APP=${JSON.stringify(app)} (${settings.where('APP')}): expected an OTP application name (letters, digits, _)`);
+    throw new UsageError(`APP=${JSON.stringify(app)} (${config.where('APP')}): expected an OTP application name (letters, digits, _)`);
   }
   if (o.release !== undefined && !/^[A-Za-z][A-Za-z0-9_]*$/.test(o.release)) {
     throw new UsageError(`--release: invalid release name ${JSON.stringify(o.release)}`);
@@ -129,10 +127,10 @@ async function resolveLocal(o: BuildReleaseOptions, d: BuildReleaseDeps): Promis
     out.warn(`${dirty.length} uncommitted change(s) in ${root} are NOT part of this build; building ${ref.describe} (${ref.sha.slice(0, 7)}) as committed`);
   }
   const files = await listFiles(root, ref.sha);
-  const kind = detectProject(files, { BUILD_CMD: settings.get('BUILD_CMD'), RELEASE_CMD: settings.get('RELEASE_CMD'), USING_DISTILLERY: settings.get('USING_DISTILLERY') });
+  const kind = detectProject(files, config.build.detect);
   const read = (p: string) => showFile(root, ref.sha, p);
   const base = await readProjectVersion(kind, files, releaseName, read);
-  const configured = settings.get('RELEASE_VERSION')?.trim() || undefined;
+  const configured = config.build.releaseVersion;
   if (!changesVersion(o.version)) return { app, root, ref, kind, files, version: configured ?? base.base, edits: [] };
   if (o.version.set === undefined && base.base === undefined) {
     throw new UsageError(`cannot read the project's version to ${o.version.increment ? 'increment' : 'extend'} it`, {
@@ -151,32 +149,27 @@ async function resolveLocal(o: BuildReleaseOptions, d: BuildReleaseDeps): Promis
 
 /** The release tool's settings for this build. */
 function toolSettings(o: BuildReleaseOptions, d: BuildReleaseDeps, l: LocalBuild): cmd.ToolSettings {
-  const s = d.settings;
+  const b = d.config.build;
   return {
     kind: l.kind,
     app: l.app,
     mixEnv: o.mixEnv,
-    rebarProfile: buildSettings(s).rebarProfile,
+    rebarProfile: b.rebarProfile,
     releaseName: o.release,
     skipMixClean: o.skipMixClean,
     verbose: d.out.verbose,
     localRebar3: l.files.has('rebar3'),
     localRelx: l.files.has('relx'),
-    mixCmd: s.get('MIX_CMD'),
-    rebar3Cmd: s.get('REBAR3_CMD'),
-    relxCmd: s.get('RELX_CMD'),
-    rebarConfig: s.get('REBAR_CONFIG'),
-    releaseCmdOptions: s.get('RELEASE_CMD_OPTIONS'),
+    ...b.commands,
   };
 }
 
 /** Phase 1b: the build host's directory (a `~/…` BUILD_AT is expanded by a read-only query) and every fact the plan needs. */
 async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: LocalBuild, backend: Backend, store: ReleaseStore): Promise<{ f: BuildFacts; home: Step[] }> {
-  const s = d.settings;
-  const buildAt = remoteDirOf(s, ['BUILD_AT'])!;
+  const b = d.config.build;
+  const buildAt = b.buildAt!;
   const dir = await expandHome(backend, buildAt, d.signal);
   const tools = toolSettings(o, d, l);
-  const b = buildSettings(s);
   const f: BuildFacts = {
     app: l.app,
     ref: l.ref,
@@ -185,12 +178,12 @@ async function resolveRemote(o: BuildReleaseOptions, d: BuildReleaseDeps, l: Loc
     tools,
     buildAt,
     buildDir: dir.dir,
-    profile: s.get('PROFILE'),
-    relDir: s.get('RELEASE_DIR')?.trim() || cmd.releaseDirFor(tools),
+    profile: b.profile,
+    relDir: b.releaseDir ?? cmd.releaseDirFor(tools),
     skipGitClean: o.skipGitClean || b.skipGitClean,
     gitCleanPaths: b.gitCleanPaths,
     agentForward: Boolean(process.env.SSH_AUTH_SOCK),
-    hooks: s.hooks,
+    hooks: d.config.hooks,
     host: d.buildHost.name,
     pushUrl: pushUrl(d.buildHost, dir.dir),
     store: store.description,
@@ -235,7 +228,7 @@ export async function buildRelease(o: BuildReleaseOptions, d: BuildReleaseDeps):
   await checkStore(o, l, store);
   const backend = await d.backend();
   const { f } = await resolveRemote(o, d, l, backend, store);
-  const x: BuildRun = { f, backend, store, out: d.out, signal: d.signal, settings: d.settings, root: l.root, buildHost: d.buildHost, mixEnv: o.mixEnv, gitSshCommand: d.gitSshCommand };
+  const x: BuildRun = { f, backend, store, out: d.out, signal: d.signal, config: d.config, root: l.root, buildHost: d.buildHost, mixEnv: o.mixEnv, gitSshCommand: d.gitSshCommand };
   const version = await build(x);
   return storePhase(o, d, x, version, started);
 }

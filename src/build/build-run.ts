@@ -2,7 +2,7 @@
 // hooks and `git push` on this machine, tarballs between the build host and the store. A failed remote step names
 // the step, the command and the last lines of its output.
 import { Readable } from 'node:stream';
-import type { Settings } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
 import { formatBytes } from '../output/output.js';
@@ -22,7 +22,7 @@ export interface BuildRun {
   store: ReleaseStore;
   out: Output;
   signal: AbortSignal;
-  settings: Settings;
+  config: Config;
   /** The project's git repository (hooks run there; `git push` pushes from it). */
   root: string;
   /** The build host as the config names it (BUILD_HOST, BUILD_USER), for the hooks. */
@@ -116,7 +116,7 @@ async function hook(x: BuildRun, name: string): Promise<void> {
 }
 
 /** Variables a hook sees, as edeliver named them: edeliver's defaults, then the config's values, then this build's. */
-export function hookVars(x: Pick<BuildRun, 'f' | 'settings' | 'buildHost' | 'mixEnv' | 'out'>): Record<string, string> {
+export function hookVars(x: Pick<BuildRun, 'f' | 'config' | 'buildHost' | 'mixEnv' | 'out'>): Record<string, string> {
   const { f } = x;
   const v: Record<string, string> = {
     MIX_CMD: 'mix',
@@ -124,12 +124,12 @@ export function hookVars(x: Pick<BuildRun, 'f' | 'settings' | 'buildHost' | 'mix
     RELX_CMD: f.tools.localRelx ? './relx' : 'relx',
     PROFILE: '~/.profile',
   };
-  for (const c of x.settings.all()) v[c.name] = c.value;
+  Object.assign(v, x.config.hookEnv);
   Object.assign(v, {
     APP: f.app,
     BUILD_AT: f.buildDir,
     BUILD_HOST: x.buildHost.host,
-    BUILD_USER: x.buildHost.user ?? x.settings.get('BUILD_USER') ?? '',
+    BUILD_USER: x.buildHost.user ?? x.config.build.buildUser ?? '',
     TARGET_MIX_ENV: x.mixEnv,
     MIX_ENV: x.mixEnv,
     BRANCH: f.ref.branch,

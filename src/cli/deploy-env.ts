@@ -1,16 +1,14 @@
-// Turns a command's flags and environment word into a DeployEnv: settings, hosts (filtered by --host), the
+// Turns a command's flags and environment word into a DeployEnv: its typed config, hosts (filtered by --host), the
 // transport and the store. A dry run connects for real: its read-only queries run, everything else is printed. Shared by every deploy/node command.
 import type { Command } from 'commander';
-import { loadSettings } from '../config/load.js';
+import { loadConfig } from '../config/config.js';
 import { ConfigError, UsageError } from '../output/errors.js';
 import { LOCAL_TARGET, LocalTransport } from '../ssh/local.js';
-import { localDeployDir } from '../config/validate.js';
 import { LOCAL_ENVIRONMENT } from './common.js';
 import { transportFor } from './transport.js';
 import { openConfiguredStore } from '../store/index.js';
 import type { ReleaseStore } from '../store/types.js';
 import type { CommonOptions, Context } from './common.js';
-import { resolveEnvironment } from '../config/resolve.js';
 import type { DeployEnv, DeployFlags, FanFlags } from '../deploy/run.js';
 import { DEFAULT_CONCURRENCY, parseStrategy } from '../deploy/strategy.js';
 
@@ -93,21 +91,21 @@ export function withTargetOptions(cmd: Command): Command {
 }
 
 export async function openDeployEnv(ctx: Context, env: string, flags: TargetFlags): Promise<DeployEnv> {
-  const settings = await loadSettings({ cwd: ctx.cwd, deployEnvironment: env, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
-  const app = settings.get('APP');
-  if (!app) throw new ConfigError(settings.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
+  const config = await loadConfig({ cwd: ctx.cwd, deployEnvironment: env, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+  const app = config.app;
+  if (!app) throw new ConfigError(config.file, undefined, 'APP is not set', { hint: 'set APP="my_app" in the config' });
   const dryRun = Boolean(flags.dryRun);
-  const transport = transportFor(ctx, settings, flags);
-  const base = { app, env, settings, out: ctx.out, signal: ctx.signal, projectDir: settings.projectDir, dryRun };
+  const transport = transportFor(ctx, config, flags);
+  const base = { app, env, config, out: ctx.out, signal: ctx.signal, projectDir: config.projectDir, dryRun };
   if (env === LOCAL_ENVIRONMENT) {
     // edeliver's `local`: this machine, in TEST_LOCALLY_AT, through the local shell; no hosts to configure.
     if (flags.host?.length) throw new UsageError('the local environment is this machine: drop --host');
-    return { ...base, targets: [LOCAL_TARGET], deliverTo: localDeployDir(settings), transport: new LocalTransport(transport) };
+    return { ...base, targets: [LOCAL_TARGET], deliverTo: config.localDeployDir, transport: new LocalTransport(transport) };
   }
-  const resolved = resolveEnvironment(settings, env, flags.host ? { hosts: flags.host } : {});
+  const resolved = config.environment(flags.host ? { hosts: flags.host } : {});
   return { ...base, targets: resolved.targets, deliverTo: resolved.deliverTo, transport };
 }
 
 export function openReleaseStore(de: DeployEnv, cwd: string): ReleaseStore {
-  return openConfiguredStore(de.settings, { cwd, transport: de.transport });
+  return openConfiguredStore(de.config, { cwd, transport: de.transport });
 }

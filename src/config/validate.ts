@@ -180,7 +180,7 @@ export function validateSettings(settings: Settings): ValidationResult {
   return { errors, warnings: warnings.concat(unknownVariableWarnings(settings)) };
 }
 
-function checkMixEnv(value: string, where: Where): string {
+export function checkMixEnv(value: string, where: Where): string {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) fail(where, `TARGET_MIX_ENV=${JSON.stringify(value)}: expected a Mix environment name such as prod`);
   return value;
 }

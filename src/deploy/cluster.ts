@@ -1,10 +1,8 @@
 // Clusters on the deploy side: each host's CLUSTER_NODE_NAME lines for its env file, and `deliver show cluster`,
 // which asks every running node which nodes it is connected to (node() and nodes() through the release's rpc).
-import { clusterEnvLines, clusterNodeNames, CLUSTER_NODE_NAME } from '../config/cluster.js';
-import { resolveEnvironment } from '../config/resolve.js';
-import type { Settings } from '../config/types.js';
+import { clusterEnvLines, clusterNodeNames } from '../config/cluster.js';
+import type { ClusterConfig } from '../config/config.js';
 import type { HostTarget } from '../ssh/types.js';
-import { whereOf } from '../config/validate.js';
 import { LOCAL_ENVIRONMENT } from '../cli/common.js';
 import { and, sh, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
@@ -15,18 +13,14 @@ import type { ReleaseKind } from '../config/release-kind.js';
  * The environment's node names by target name, from every host of it, also when --host or HOST narrow the command
  * (`targets`: the command's hosts, the cluster when the environment lists none and --host names them).
  */
-export function clusterNames(settings: Settings, app: string, env: string, targets: readonly HostTarget[]): Map<string, string> | undefined {
-  const template = settings.get(CLUSTER_NODE_NAME);
-  if (!template || env === LOCAL_ENVIRONMENT) return undefined;
-  const E = env.toUpperCase();
-  const listed = settings.get(`${E}_NODES`)?.trim() || settings.get(`${E}_HOSTS`)?.trim();
-  const all = listed ? resolveEnvironment(settings, env, { all: true }).targets : targets;
-  return clusterNodeNames(template, app, env, all, whereOf(settings, CLUSTER_NODE_NAME));
+export function clusterNames(c: ClusterConfig, app: string, env: string, targets: readonly HostTarget[]): Map<string, string> | undefined {
+  if (!c.nodeName || env === LOCAL_ENVIRONMENT) return undefined;
+  return clusterNodeNames(c.nodeName.template, app, env, c.hosts ?? targets, c.nodeName.where);
 }
 
 /** A DeployConfig field: each host's env file lines (none without CLUSTER_NODE_NAME). */
-export function clusterEnvOf(settings: Settings, app: string, env: string, targets: readonly HostTarget[]): { clusterEnv?: Map<string, string> } {
-  const names = clusterNames(settings, app, env, targets);
+export function clusterEnvOf(c: ClusterConfig, app: string, env: string, targets: readonly HostTarget[]): { clusterEnv?: Map<string, string> } {
+  const names = clusterNames(c, app, env, targets);
   if (!names) return {};
   const all = [...names.values()];
   return { clusterEnv: new Map([...names].map(([host, name]) => [host, clusterEnvLines(name, all)])) };

@@ -3,8 +3,7 @@
 // The URL is a bearer token: it reaches the host on stdin (never on a command line, which `ps` on the host would
 // show), is fed to curl as a config file on stdin (`-K -`) or to wget as a URL list (`-i -`) by the shell's
 // builtin printf, and every error line from the tool has its URLs cut out before it is printed.
-import { parseBoolean } from '../config/values.js';
-import { ConfigError, DeliverError, UsageError } from '../output/errors.js';
+import { DeliverError, UsageError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
 import { chain, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseStore } from '../store/types.js';
@@ -17,20 +16,6 @@ export const EXIT_DOWNLOAD = 6;
  * URL is signed right before that host's download, so a short one suffices even for long rolling deploys.
  */
 export const PULL_URL_TTL_SECONDS = 300;
-
-/**
- * True for `--pull`, false for `--no-pull`, else the RELEASE_PULL setting (true/false, yes/no, 1/0, on/off).
- * A bad value is a config error at its file:line when it comes from a file.
- */
-export function wantsPull(flag: boolean | undefined, setting: string | undefined, where?: { file: string; line?: number }): boolean {
-  if (flag !== undefined) return flag;
-  const v = setting?.trim() ?? '';
-  if (v === '') return false;
-  const b = parseBoolean(v);
-  if (b !== undefined) return b;
-  const reason = `RELEASE_PULL: expected true or false, got ${JSON.stringify(v)}`;
-  throw where ? new ConfigError(where.file, where.line, reason) : new UsageError(reason);
-}
 
 /** A store hosts can pull from (S3 with presigned URLs); anything else is a usage error naming the store. */
 export function assertPullable(store: ReleaseStore): asserts store is ReleaseStore & Required<Pick<ReleaseStore, 'presignedGetUrl'>> {

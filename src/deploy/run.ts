@@ -2,9 +2,7 @@
 // They connect through the shared Transport (one pooled connection per host), fan out by strategy, report live,
 // and end with one summary (or one JSON document). Any failed host makes the command fail (exit 1).
 import { join } from 'node:path';
-import { configuredReleaseKind, deltaDeploys } from '../config/resolve.js';
-import { deploySettings, sshSettings } from '../config/typed.js';
-import type { Settings } from '../config/types.js';
+import type { Config } from '../config/config.js';
 import { DeliverError, InterruptedError, RemoteError, UsageError } from '../output/errors.js';
 import type { Output } from '../output/output.js';
 import { printPlan } from '../output/plan.js';
@@ -27,7 +25,7 @@ import { failureLine, LiveReporter, printSummary } from './report.js';
 import { loadLastDeploy, retryHosts, saveLastDeploy } from './retry-state.js';
 import { planRollback, planRollbackHost, readState, rollbackHost, rollbackHostOf, type HostRollbackResult } from './rollback.js';
 import { selectRelease, terminalChooser } from './select.js';
-import { assertPullable, wantsPull } from './pull.js';
+import { assertPullable } from './pull.js';
 import { NOTHING_INSTALLED } from './delta.js';
 import { clusterEnvOf, clusterNames, describeCluster, parseCluster, type ClusterView } from './cluster.js';
 import { DeltaSource } from './delta-source.js';
@@ -40,7 +38,8 @@ export interface DeployEnv {
   env: string;
   targets: HostTarget[];
   deliverTo: string;
-  settings: Settings;
+  /** The project's configuration, typed (config/config.ts). */
+  config: Config;
   transport: Transport;
   out: Output;
   signal: AbortSignal;
@@ -57,7 +56,7 @@ export interface FanFlags {
 
 /** Hosts worked on at once: --concurrency > SSH_CONCURRENCY > 32. */
 export function concurrencyOf(de: DeployEnv, flag?: string): number {
-  return parseConcurrency(flag, sshSettings(de.settings).concurrency);
+  return parseConcurrency(flag, de.config.ssh.concurrency);
 }
 
 export function strategyOf(de: DeployEnv, flags: FanFlags): StrategyOptions {
@@ -72,12 +71,12 @@ export function strategyOf(de: DeployEnv, flags: FanFlags): StrategyOptions {
 /** --lock-wait (seconds, 0 by default: a held lock fails at once) and LOCK_TTL. */
 export function lockSettings(de: DeployEnv, lockWait?: string) {
   if (lockWait !== undefined && lockWait !== '' && !/^\d+(\.\d+)?$/.test(lockWait)) throw new UsageError(`--lock-wait: expected seconds, got ${JSON.stringify(lockWait)}`);
-  return { waitMs: Math.round(Number(lockWait || 0) * 1000), ttlMs: deploySettings(de.settings).lockTtlMs };
+  return { waitMs: Math.round(Number(lockWait || 0) * 1000), ttlMs: de.config.deploy.lockTtlMs };
 }
 
 /** RELEASE_KIND / USING_DISTILLERY=true as a NodeContext field (validated before any host is touched). */
 export function releaseKindOf(de: DeployEnv): { configuredKind?: ReleaseKind } {
-  const kind = configuredReleaseKind(de.settings);
+  const kind = de.config.releaseKind;
   return kind ? { configuredKind: kind } : {};
 }
 
@@ -134,17 +133,16 @@ export interface DeployResult {
 }
 
 export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: DeployFlags): Promise<DeployResult> {
-  const s = de.settings;
-  const ds = deploySettings(s);
+  const ds = de.config.deploy;
   let targets = de.targets;
   if (flags.retryFailed) targets = retryHosts(await loadLastDeploy(de.projectDir, de.env), targets, de.env);
   const strategy = strategyOf(de, flags);
   // --pull with a store hosts cannot pull from is a usage error before the store is even listed.
-  const pull = wantsPull(flags.pull, s.get('RELEASE_PULL'), s.lookup('RELEASE_PULL')?.location);
+  const pull = flags.pull ?? ds.pull;
   if (pull) assertPullable(store);
-  const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? s.get('VERSION'), store.description, de.out.json ? undefined : terminalChooser());
-  const healthCheck = flags.healthCheck ?? s.get('HEALTH_CHECK');
-  const deltaOff = !deltaDeploys(s, flags.delta)
+  const release = await selectRelease(await store.list(de.app), de.app, flags.version ?? ds.version, store.description, de.out.json ? undefined : terminalChooser());
+  const healthCheck = flags.healthCheck ?? ds.healthCheck;
+  const deltaOff = !(flags.delta ?? ds.delta)
     ? `delta off (${flags.delta === false ? '--no-delta' : 'DELTA_DEPLOY=false'})`
     : pull
       ? 'with --pull each host downloads the full tarball from the store'
@@ -159,8 +157,8 @@ export async function deployRelease(de: DeployEnv, store: ReleaseStore, flags: D
     cleanDeploy: flags.cleanDeploy ?? ds.cleanDeploy,
     links: ds.links,
     envFileLocal: join(de.projectDir, '.deliver', `${de.env}.env`),
-    ...clusterEnvOf(de.settings, de.app, de.env, targets),
-    hooks: s.hooks,
+    ...clusterEnvOf(de.config.cluster, de.app, de.env, targets),
+    hooks: de.config.hooks,
     ...(healthCheck ? { healthCheck } : {}),
     healthTimeoutMs: ds.healthCheckTimeoutMs,
     startTimeoutMs: ds.startTimeoutMs,
@@ -362,7 +360,7 @@ export async function planNodeOn(de: DeployEnv, backend: Backend, t: HostTarget,
 export async function nodeCommand(de: DeployEnv, q: NodeRequest, flags: FanFlags = {}): Promise<HostOutcome<NodeResult>[]> {
   const strategy = strategyOf(de, flags);
   const planHost = (backend: Backend, t: HostTarget) => planNodeOn(de, backend, t, q);
-  const expected = q.action === 'cluster' ? [...(clusterNames(de.settings, de.app, de.env, de.targets)?.values() ?? [])] : [];
+  const expected = q.action === 'cluster' ? [...(clusterNames(de.config.cluster, de.app, de.env, de.targets)?.values() ?? [])] : [];
   if (de.dryRun) {
     await showPlan(de, `${q.action} on ${de.env} (${de.targets.length} host(s))`, [], de.targets, async (b, t) => (await planHost(b, t)).plan);
     return [];
@@ -465,7 +463,7 @@ export async function showDeploys(de: DeployEnv, lines = 20): Promise<(AuditEntr
 }
 
 export function startTimeout(de: DeployEnv): number {
-  return deploySettings(de.settings).startTimeoutMs;
+  return de.config.deploy.startTimeoutMs;
 }
 
 /**

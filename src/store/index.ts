@@ -1,7 +1,8 @@
 // Picks the release store a RELEASE_STORE value names. Commands only see the ReleaseStore interface.
 import { isAbsolute, join } from 'node:path';
 import { DeliverError } from '../output/errors.js';
-import type { Settings } from '../config/types.js';
+import { DEFAULT_RELEASE_STORE, type Config } from '../config/config.js';
+import type { S3Settings } from '../config/s3.js';
 import type { HostTarget, Transport } from '../ssh/types.js';
 import { LocalStore } from './local.js';
 import { RemoteStore } from './remote.js';
@@ -10,16 +11,17 @@ import { parseStoreSpec } from './spec.js';
 import type { ReleaseStore } from './types.js';
 
 export interface StoreContext {
-  /** Base for a relative local store path when there are no settings (else the project directory is). */
+  /** Base for a relative local store path when there is no project directory. */
   cwd: string;
   /** Needed for `user@host:/path` stores; the store shares the command's pooled connections. */
   transport?: Transport;
-  /** S3_* settings and the project directory. */
-  settings?: Settings;
+  /** The project directory (where `.deliver/` is): relative local stores are relative to it. */
+  projectDir?: string;
+  /** S3_* settings (asked for only when the store is S3); without them, the process environment's. */
+  s3?: () => S3Settings;
 }
 
-/** deliver's default store: files directly in `.deliver/releases` of the project. */
-export const DEFAULT_RELEASE_STORE = '.deliver/releases';
+export { DEFAULT_RELEASE_STORE };
 
 /**
  * The store named by `spec` (a local directory, `[user@]host:/path` or `s3://…`). Nothing is contacted here:
@@ -30,7 +32,7 @@ export function openStore(spec: string, ctx: StoreContext): ReleaseStore {
   const parsed = parseStoreSpec(spec);
   switch (parsed.kind) {
     case 'local': {
-      const base = ctx.settings?.projectDir ?? ctx.cwd;
+      const base = ctx.projectDir ?? ctx.cwd;
       return new LocalStore(isAbsolute(parsed.path) ? parsed.path : join(base, parsed.path), ctx.cwd);
     }
     case 'remote': {
@@ -41,7 +43,7 @@ export function openStore(spec: string, ctx: StoreContext): ReleaseStore {
       return new RemoteStore(target, parsed.path, ctx.transport);
     }
     case 's3':
-      return new S3Store(s3OptionsFrom(parsed, ctx.settings));
+      return new S3Store(s3OptionsFrom(parsed, ctx.s3?.()));
   }
 }
 
@@ -49,8 +51,8 @@ export function openStore(spec: string, ctx: StoreContext): ReleaseStore {
  * The store named by RELEASE_STORE. An empty value means the default, like an unset one: `openStore('')` would
  * otherwise be the project directory itself.
  */
-export function openConfiguredStore(settings: Settings, ctx: { cwd: string; transport?: Transport }): ReleaseStore {
-  return openStore(settings.get('RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE, { ...ctx, settings });
+export function openConfiguredStore(config: Config, ctx: { cwd: string; transport?: Transport }): ReleaseStore {
+  return openStore(config.store.spec, { ...ctx, projectDir: config.projectDir, s3: () => config.store.s3 });
 }
 
 export { LocalStore, localStoreDir } from './local.js';

@@ -13,9 +13,8 @@ import type * as Presigner from '@aws-sdk/s3-request-presigner';
 import { createRequire } from 'node:module';
 import pLimit from 'p-limit';
 import type { Readable } from 'node:stream';
-import type { Settings } from '../config/types.js';
-import { parseBoolean } from '../config/values.js';
-import { ConfigError, DeliverError, InterruptedError, UsageError } from '../output/errors.js';
+import { s3SettingsOfEnvironment, type S3ChecksumMode, type S3Settings } from '../config/s3.js';
+import { DeliverError, InterruptedError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
 import { HashingStream, VerifyingStream, formatSha256Line, inboundHasher, parseSha256Text } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease } from './names.js';
@@ -41,7 +40,7 @@ const sdk = (): typeof S3Sdk => (s3Sdk ??= requireSdk('@aws-sdk/client-s3') as t
 const storage = (): typeof LibStorage => (libStorage ??= requireSdk('@aws-sdk/lib-storage') as typeof LibStorage);
 const signer = (): typeof Presigner => (presigner ??= requireSdk('@aws-sdk/s3-request-presigner') as typeof Presigner);
 
-export type S3ChecksumMode = 'when_required' | 'when_supported';
+export type { S3ChecksumMode };
 
 export interface S3StoreOptions {
   bucket: string;
@@ -64,55 +63,25 @@ export interface S3StoreOptions {
 
 const META_SHA = 'sha256';
 
-function settingValue(name: string, settings?: Settings): string | undefined {
-  const v = settings?.get(name) ?? process.env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function settingError(name: string, reason: string, settings?: Settings): DeliverError {
-  const loc = settings?.lookup(name)?.location;
-  return loc ? new ConfigError(loc.file, loc.line, `${name}: ${reason}`) : new UsageError(`${name}: ${reason}`);
-}
-
-function parseBool(name: string, value: string, settings?: Settings): boolean {
-  const b = parseBoolean(value);
-  if (b !== undefined) return b;
-  throw settingError(name, `expected true or false, got ${JSON.stringify(value)}`, settings);
-}
-
 /**
- * S3 options from a parsed `s3://` spec plus settings: S3_ENDPOINT, S3_REGION (else AWS_REGION, else
- * us-east-1), S3_FORCE_PATH_STYLE (default: on when S3_ENDPOINT is set, as S3-compatible servers rarely have
- * wildcard DNS), S3_CHECKSUM_MODE (default: when_required with S3_ENDPOINT — Ceph and others reject the SDK's
- * default trailing checksums — else when_supported).
+ * S3 options from a parsed `s3://` spec plus the S3 settings (config/s3.ts): S3_FORCE_PATH_STYLE defaults to on when
+ * S3_ENDPOINT is set, as S3-compatible servers rarely have wildcard DNS; S3_CHECKSUM_MODE to when_required with
+ * S3_ENDPOINT (Ceph and others reject the SDK's default trailing checksums), else when_supported.
  */
-export function s3OptionsFrom(spec: Extract<StoreSpec, { kind: 's3' }>, settings?: Settings): S3StoreOptions {
-  const endpoint = settingValue('S3_ENDPOINT', settings);
-  if (endpoint !== undefined && !/^https?:\/\/[^\s/]+/.test(endpoint)) {
-    throw settingError('S3_ENDPOINT', `expected http(s)://host[:port], got ${JSON.stringify(endpoint)}`, settings);
-  }
-  const region = settingValue('S3_REGION', settings) ?? settingValue('AWS_REGION', settings) ?? settingValue('AWS_DEFAULT_REGION', settings) ?? 'us-east-1';
-  const pathStyle = settingValue('S3_FORCE_PATH_STYLE', settings);
-  const forcePathStyle = pathStyle === undefined ? endpoint !== undefined : parseBool('S3_FORCE_PATH_STYLE', pathStyle, settings);
-  const modeValue = settingValue('S3_CHECKSUM_MODE', settings)?.toLowerCase();
-  if (modeValue !== undefined && modeValue !== 'when_required' && modeValue !== 'when_supported') {
-    throw settingError('S3_CHECKSUM_MODE', `expected when_required or when_supported, got ${JSON.stringify(modeValue)}`, settings);
-  }
-  const checksumMode: S3ChecksumMode = (modeValue as S3ChecksumMode | undefined) ?? (endpoint !== undefined ? 'when_required' : 'when_supported');
+export function s3OptionsFrom(spec: Extract<StoreSpec, { kind: 's3' }>, s: S3Settings = s3SettingsOfEnvironment()): S3StoreOptions {
+  const { endpoint, region } = s;
+  const forcePathStyle = s.forcePathStyle ?? endpoint !== undefined;
+  const checksumMode: S3ChecksumMode = s.checksumMode ?? (endpoint !== undefined ? 'when_required' : 'when_supported');
   const opts: S3StoreOptions = { bucket: spec.bucket, prefix: spec.prefix, region, forcePathStyle, checksumMode };
   if (endpoint !== undefined) opts.endpoint = endpoint;
   // Keys in the URL win; then keys from deliver's settings (flag > environment > .deliver/.env > config), which
   // the SDK cannot see by itself because .deliver/.env and the config file never become process.env.
-  const keyId = settingValue('AWS_ACCESS_KEY_ID', settings);
-  const secret = settingValue('AWS_SECRET_ACCESS_KEY', settings);
-  const token = settingValue('AWS_SESSION_TOKEN', settings);
   if (spec.accessKeyId !== undefined && spec.secretAccessKey !== undefined) {
     opts.credentials = { accessKeyId: spec.accessKeyId, secretAccessKey: spec.secretAccessKey };
-  } else if (keyId !== undefined && secret !== undefined) {
-    opts.credentials = { accessKeyId: keyId, secretAccessKey: secret, ...(token !== undefined ? { sessionToken: token } : {}) };
+  } else if (s.keys !== undefined) {
+    opts.credentials = { ...s.keys };
   }
-  const profile = settingValue('AWS_PROFILE', settings);
-  if (profile !== undefined && !opts.credentials) opts.profile = profile;
+  if (s.profile !== undefined && !opts.credentials) opts.profile = s.profile;
   return opts;
 }
 

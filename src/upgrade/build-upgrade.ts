@@ -93,7 +93,7 @@ export async function buildUpgrade(o: BuildUpgradeOptions, d: BuildReleaseDeps):
   const started = Date.now();
   const command = o.appupsOnly ? 'build appups' : 'build upgrade';
   checkUpgradeSource(o, command);
-  const app = d.settings.get('APP')?.trim() ?? '';
+  const app = d.config.app;
   const store = await d.store();
 
   // 1. The old release.
@@ -121,7 +121,7 @@ export async function buildUpgrade(o: BuildUpgradeOptions, d: BuildReleaseDeps):
 /** `--dry-run`: the old release's plan (or the stored one), the new release's, then the upgrade's steps. */
 export async function planUpgrade(o: BuildUpgradeOptions, d: BuildReleaseDeps): Promise<RunPlan> {
   checkUpgradeSource(o, o.appupsOnly ? 'build appups' : 'build upgrade');
-  const app = d.settings.get('APP')?.trim() ?? '';
+  const app = d.config.app;
   const store = await d.store();
   const old = o.with !== undefined ? { plan: undefined, version: (await storedOld(app, o.with, store)).version } : await oldPlan(o, d);
   const neu = await planBuildFacts(newOptions(o), d);

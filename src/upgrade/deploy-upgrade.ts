@@ -9,7 +9,6 @@ import { hostLayout } from '../deploy/host-dir.js';
 import { LiveReporter, printSummary } from '../deploy/report.js';
 import { afterEveryHost, concurrencyOf, connect, finish, lockSettings, releaseKindOf, startTimeout, strategyOf, type DeployEnv, type FanFlags } from '../deploy/run.js';
 import { prepareSource, releaseRefOf } from '../deploy/source.js';
-import { deploySettings } from '../config/typed.js';
 import { runStrategy, type HostOutcome } from '../deploy/strategy.js';
 import { upgradeFileName } from './names.js';
 import { readStoredRelup } from './stored-relup.js';
@@ -65,7 +64,7 @@ async function storedUpgrade(de: DeployEnv, store: ReleaseStore, version: string
 }
 
 export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: UpgradeFlags, known?: UpgradeFacts[]): Promise<UpgradeResult> {
-  const { version, stored, accepts } = await storedUpgrade(de, store, flags.version ?? de.settings.get('VERSION'));
+  const { version, stored, accepts } = await storedUpgrade(de, store, flags.version ?? de.config.deploy.version);
   const facts = known ?? (await readAllFacts(de, de.targets, 'deploy upgrade'));
   const refused = upgradeRefusals(facts, accepts, version);
   if (refused.length) {
@@ -78,8 +77,8 @@ export async function deployUpgrade(de: DeployEnv, store: ReleaseStore, flags: U
     app: de.app,
     env: de.env,
     version,
-    keepReleases: deploySettings(de.settings).keepReleases,
-    hooks: de.settings.hooks,
+    keepReleases: de.config.deploy.keepReleases,
+    hooks: de.config.hooks,
     startTimeoutMs: startTimeout(de),
   };
   const strategy = strategyOf(de, flags);

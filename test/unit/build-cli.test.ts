@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { versionRequest } from '../../src/build/options.js';
 import { UsageError } from '../../src/output/errors.js';
 import { stubSettings } from '../helpers/settings.js';
+import { configOf } from '../../src/config/config.js';
 
-const settings = (vars: Record<string, string>) => stubSettings(vars, { file: '/p/.deliver/config', line: 4 });
+const settings = (vars: Record<string, string>) => configOf(stubSettings(vars, { file: '/p/.deliver/config', line: 4 })).build;
 
 describe('build release version options', () => {
   it('AUTO_VERSION from the config applies when --auto-version is not given', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { buildRelease, planBuild, type BuildReleaseDeps, type BuildReleaseOptions } from '../../src/build/build-release.js';
+import { configOf } from '../../src/config/config.js';
 import type { HookDef } from '../../src/config/types.js';
 import { DeliverError, RemoteError } from '../../src/output/errors.js';
 import { Output } from '../../src/output/output.js';
@@ -74,7 +75,7 @@ function bed(o: { mix?: string; hooks?: Map<string, HookDef>; buildAt?: string; 
   const s = stubSettings({ APP: 'demo', BUILD_AT: buildAt, PROFILE: join(tools, 'profile'), MIX_CMD: `${o.mix ?? ''} sh ${join(tools, 'mix')}` }, { hooks: o.hooks ?? new Map() });
   const store = new LocalStore(storeDir);
   const deps: BuildReleaseDeps = {
-    settings: s,
+    config: configOf(s),
     out: quiet(),
     signal: new AbortController().signal,
     cwd: dir,

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/load.js';
+import { configOf } from '../../src/config/config.js';
 import { buildSettings, deploySettings, sshSettings } from '../../src/config/typed.js';
 import type { Settings } from '../../src/config/types.js';
 import { validateSettings } from '../../src/config/validate.js';
@@ -109,7 +110,7 @@ describe('typed config objects', () => {
 });
 
 describe('SSH_CONCURRENCY', () => {
-  const env = (s: Settings) => ({ settings: s }) as DeployEnv;
+  const env = (s: Settings) => ({ config: configOf(s) }) as DeployEnv;
 
   it('is the default --concurrency of multi-host commands: flag > setting > 32', async () => {
     const s = await settings('APP=demo\nSSH_CONCURRENCY=3\n');

@@ -9,6 +9,7 @@ import { thrown } from '../helpers/thrown.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterEnvLines, clusterNodeNames, expandNodeName } from '../../src/config/cluster.js';
 import { loadSettings } from '../../src/config/load.js';
+import { configOf } from '../../src/config/config.js';
 import { validateSettings } from '../../src/config/validate.js';
 import { clusterCommand, clusterEnvOf, clusterNames, describeCluster, parseCluster } from '../../src/deploy/cluster.js';
 import { envFileText, localEnvFile } from '../../src/deploy/deploy-release.js';
@@ -67,14 +68,14 @@ describe('CLUSTER_NODE_NAME', () => {
     // The whole environment's names, also for a command narrowed to one host (--host, or HOST in the config); the
     // command's own hosts when the environment lists none; none for `local` or without the setting.
     const one = [{ name: 'root@10.0.0.2', host: '10.0.0.2', user: 'root' }];
-    expect([...clusterNames(ok.settings, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
+    expect([...clusterNames(configOf(ok.settings, 'production').cluster, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
     const narrowed = await project(`APP="shop"\nHOST="10.0.0.2"\nPRODUCTION_HOSTS="10.0.0.1 10.0.0.2"\nPRODUCTION_USER="root"\nDELIVER_TO=/srv\nCLUSTER_NODE_NAME='${TEMPLATE}'\n`);
-    expect([...clusterNames(narrowed.settings, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
-    expect([...clusterNames(ok.settings, 'shop', 'qa', hosts)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2', 'shop_3@10.0.0.3']);
-    expect(clusterNames(ok.settings, 'shop', 'local', one)).toBeUndefined();
-    expect(clusterEnvOf((await project('APP="shop"\nSTAGING_HOSTS="a"\nSTAGING_USER="root"\n')).settings, 'shop', 'staging', one)).toEqual({});
+    expect([...clusterNames(configOf(narrowed.settings, 'production').cluster, 'shop', 'production', one)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2']);
+    expect([...clusterNames(configOf(ok.settings, 'qa').cluster, 'shop', 'qa', hosts)!.values()]).toEqual(['shop_1@10.0.0.1', 'shop_2@10.0.0.2', 'shop_3@10.0.0.3']);
+    expect(clusterNames(configOf(ok.settings, 'local').cluster, 'shop', 'local', one)).toBeUndefined();
+    expect(clusterEnvOf(configOf((await project('APP="shop"\nSTAGING_HOSTS="a"\nSTAGING_USER="root"\n')).settings, 'staging').cluster, 'shop', 'staging', one)).toEqual({});
     const dup = await project(`APP="shop"\nPRODUCTION_HOSTS="a b"\nPRODUCTION_USER="root"\nDELIVER_TO=/srv\nCLUSTER_NODE_NAME='\${APP}@a'\n`);
-    expect(thrown(() => clusterEnvOf(dup.settings, 'shop', 'production', [])).message).toBe('.deliver/config:5: CLUSTER_NODE_NAME gives root@a and root@b the same node name shop@a');
+    expect(thrown(() => clusterEnvOf(configOf(dup.settings, 'production').cluster, 'shop', 'production', [])).message).toBe('.deliver/config:5: CLUSTER_NODE_NAME gives root@a and root@b the same node name shop@a');
   });
 });
 

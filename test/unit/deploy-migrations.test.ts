@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../src/config/load.js';
+import { configOf } from '../../src/config/config.js';
 import { validateSettings } from '../../src/config/validate.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { migrationTargets } from '../../src/deploy/migrate-run.js';
@@ -98,18 +99,18 @@ describe('migration commands', () => {
 describe('migration settings and flags', () => {
   it('takes the commands and ECTO_REPOSITORY from the config; --version is checked before it reaches a shell', async () => {
     const s = await settings('APP=demo\nMIGRATE_COMMAND="bin/demo eval \'Demo.Release.migrate()\'"\nMIGRATE_DOWN_COMMAND=\'bin/demo eval "Demo.Release.rollback(Demo.Repo, $MIGRATION_VERSION)"\'\nECTO_REPOSITORY=Demo.Repo\n');
-    expect(migrationOf(s, 'demo', 'up')).toEqual({ action: 'up', app: 'demo', command: "bin/demo eval 'Demo.Release.migrate()'", repo: 'Demo.Repo' });
-    expect(migrationOf(s, 'demo', 'down', '42')).toMatchObject({ action: 'down', version: '42', command: 'bin/demo eval "Demo.Release.rollback(Demo.Repo, $MIGRATION_VERSION)"' });
-    expect(() => migrationOf(s, 'demo', 'down', "1'; rm -rf /")).toThrow(UsageError);
-    expect(() => migrationOf(s, 'demo', 'down', "1'; rm -rf /")).toThrow(/--version: "1'; rm -rf \/" is not a migration version/);
-    expect(() => migrationOf(s, 'demo', 'status', '1')).toThrow(/takes no --version/);
+    expect(migrationOf(configOf(s).migrations, 'demo', 'up')).toEqual({ action: 'up', app: 'demo', command: "bin/demo eval 'Demo.Release.migrate()'", repo: 'Demo.Repo' });
+    expect(migrationOf(configOf(s).migrations, 'demo', 'down', '42')).toMatchObject({ action: 'down', version: '42', command: 'bin/demo eval "Demo.Release.rollback(Demo.Repo, $MIGRATION_VERSION)"' });
+    expect(() => migrationOf(configOf(s).migrations, 'demo', 'down', "1'; rm -rf /")).toThrow(UsageError);
+    expect(() => migrationOf(configOf(s).migrations, 'demo', 'down', "1'; rm -rf /")).toThrow(/--version: "1'; rm -rf \/" is not a migration version/);
+    expect(() => migrationOf(configOf(s).migrations, 'demo', 'status', '1')).toThrow(/takes no --version/);
   });
 
   it('the Release module convention: down needs --version, up --version needs MIGRATE_COMMAND', async () => {
     const s = await settings('APP=demo\n');
-    expect(migrationOf(s, 'demo', 'down', '3')).toEqual({ action: 'down', app: 'demo', version: '3' });
-    expect(() => migrationOf(s, 'demo', 'down')).toThrow(/migrate down needs --version=V: Demo.Release.rollback\/2/);
-    expect(() => migrationOf(s, 'demo', 'up', '3')).toThrow(/migrate up --version needs MIGRATE_COMMAND/);
+    expect(migrationOf(configOf(s).migrations, 'demo', 'down', '3')).toEqual({ action: 'down', app: 'demo', version: '3' });
+    expect(() => migrationOf(configOf(s).migrations, 'demo', 'down')).toThrow(/migrate down needs --version=V: Demo.Release.rollback\/2/);
+    expect(() => migrationOf(configOf(s).migrations, 'demo', 'up', '3')).toThrow(/migrate up --version needs MIGRATE_COMMAND/);
   });
 
   it('validates ECTO_REPOSITORY and the commands with file:line', async () => {

@@ -4,8 +4,10 @@ import { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
 import { deployFlags, withDeployOptions, type DeployCliFlags } from '../../src/cli/deploy-env.js';
-import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput, wantsPull } from '../../src/deploy/pull.js';
+import { EXIT_DOWNLOAD, assertPullable, pullCommand, pullFailure, pullInput } from '../../src/deploy/pull.js';
 import { statementLines } from '../../src/ssh/quote.js';
+import { configOf } from '../../src/config/config.js';
+import { stubSettings } from '../helpers/settings.js';
 import { prepareSource } from '../../src/deploy/source.js';
 import { ConfigError, DeliverError, UsageError } from '../../src/output/errors.js';
 import { clearSecretsForTests, redact } from '../../src/output/redact.js';
@@ -40,18 +42,18 @@ function s3Like(extra: Partial<ReleaseStore> = {}): ReleaseStore & { gets: numbe
 
 afterEach(() => clearSecretsForTests());
 
-describe('wantsPull', () => {
-  it('the flag wins over RELEASE_PULL; the setting accepts the usual booleans and refuses anything else', () => {
-    expect(wantsPull(undefined, undefined)).toBe(false);
-    expect(wantsPull(undefined, 'true')).toBe(true);
-    expect(wantsPull(undefined, 'YES')).toBe(true);
-    expect(wantsPull(undefined, '0')).toBe(false);
-    expect(wantsPull(false, 'true')).toBe(false);
-    expect(wantsPull(true, 'false')).toBe(true);
-    expect(() => wantsPull(undefined, 'sometimes')).toThrow(UsageError);
-    expect(() => wantsPull(undefined, 'sometimes')).toThrow('RELEASE_PULL: expected true or false, got "sometimes"');
-    expect(() => wantsPull(undefined, 'sometimes', { file: '.deliver/config', line: 7 })).toThrow(ConfigError);
-    expect(() => wantsPull(undefined, 'sometimes', { file: '.deliver/config', line: 7 })).toThrow('.deliver/config:7: RELEASE_PULL: expected true or false');
+describe('RELEASE_PULL', () => {
+  const pull = (value: string | undefined, s = stubSettings(value === undefined ? {} : { RELEASE_PULL: value }, { line: 7 })) => configOf(s).deploy.pull;
+  it('accepts the usual booleans and refuses anything else, at its file:line when it comes from a file', () => {
+    expect(pull(undefined)).toBe(false);
+    expect(pull('true')).toBe(true);
+    expect(pull('YES')).toBe(true);
+    expect(pull('0')).toBe(false);
+    const fromEnv = { ...stubSettings({ RELEASE_PULL: 'sometimes' }), lookup: (n: string) => (n === 'RELEASE_PULL' ? { name: n, value: 'sometimes', source: 'env' as const } : undefined) };
+    expect(() => pull('sometimes', fromEnv)).toThrow(UsageError);
+    expect(() => pull('sometimes', fromEnv)).toThrow('RELEASE_PULL: expected true or false, got "sometimes"');
+    expect(() => pull('sometimes')).toThrow(ConfigError);
+    expect(() => pull('sometimes')).toThrow('.deliver/config:7: RELEASE_PULL: expected true or false');
   });
 });
 

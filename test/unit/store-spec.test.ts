@@ -9,11 +9,15 @@ import { LocalStore } from '../../src/store/local.js';
 import { S3Store, s3OptionsFrom } from '../../src/store/s3.js';
 import { parseStoreSpec, type StoreSpec } from '../../src/store/spec.js';
 import type { Settings } from '../../src/config/types.js';
+import { configOf } from '../../src/config/config.js';
+import { s3Settings } from '../../src/config/s3.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
 const tmp = tempDirs();
 
 type S3Spec = Extract<StoreSpec, { kind: 's3' }>;
+/** The S3 settings of a config holding `values` (each at line 7). */
+const s3Of = (values: Record<string, string>) => s3Settings(fakeSettings(values));
 const s3 = (spec: string) => parseStoreSpec(spec) as S3Spec;
 
 function fakeSettings(values: Record<string, string>): Settings {
@@ -104,7 +108,7 @@ describe('S3 settings', () => {
     delete process.env.S3_CHECKSUM_MODE;
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
     try {
-      const o = s3OptionsFrom(s3('s3://bkt/p'), fakeSettings({}));
+      const o = s3OptionsFrom(s3('s3://bkt/p'), s3Of({}));
       expect(o).toEqual({ bucket: 'bkt', prefix: 'p', region: 'us-east-1', forcePathStyle: false, checksumMode: 'when_supported' });
     } finally {
       process.env = saved;
@@ -112,11 +116,11 @@ describe('S3 settings', () => {
   });
 
   it('uses path style and when_required with a custom endpoint, and reads every setting', () => {
-    const o = s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_ENDPOINT: 'http://127.0.0.1:7480', S3_REGION: 'eu-central-1' }));
+    const o = s3OptionsFrom(s3('s3://bkt'), s3Of({ S3_ENDPOINT: 'http://127.0.0.1:7480', S3_REGION: 'eu-central-1' }));
     expect(o).toMatchObject({ endpoint: 'http://127.0.0.1:7480', region: 'eu-central-1', forcePathStyle: true, checksumMode: 'when_required' });
     const p = s3OptionsFrom(
       s3('s3://bkt'),
-      fakeSettings({ S3_ENDPOINT: 'https://s3.x', S3_FORCE_PATH_STYLE: 'false', S3_CHECKSUM_MODE: 'WHEN_SUPPORTED' }),
+      s3Of({ S3_ENDPOINT: 'https://s3.x', S3_FORCE_PATH_STYLE: 'false', S3_CHECKSUM_MODE: 'WHEN_SUPPORTED' }),
     );
     expect(p).toMatchObject({ forcePathStyle: false, checksumMode: 'when_supported' });
   });
@@ -125,11 +129,11 @@ describe('S3 settings', () => {
     const saved = { ...process.env };
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE']) delete process.env[k];
     try {
-      const keys = fakeSettings({ AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'from-dotenv', AWS_PROFILE: 'ignored' });
+      const keys = s3Of({ AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 'from-dotenv', AWS_PROFILE: 'ignored' });
       expect(s3OptionsFrom(s3('s3://bkt'), keys).credentials).toEqual({ accessKeyId: 'AKID', secretAccessKey: 'from-dotenv' });
       expect(s3OptionsFrom(s3('s3://bkt'), keys).profile).toBeUndefined();
       expect(s3OptionsFrom(s3('s3://URLKEY@urlsecret:bkt'), keys).credentials).toEqual({ accessKeyId: 'URLKEY', secretAccessKey: 'urlsecret' });
-      const prof = s3OptionsFrom(s3('s3://bkt'), fakeSettings({ AWS_PROFILE: 'deploy' }));
+      const prof = s3OptionsFrom(s3('s3://bkt'), s3Of({ AWS_PROFILE: 'deploy' }));
       expect(prof).toMatchObject({ profile: 'deploy' });
       expect(prof.credentials).toBeUndefined();
     } finally {
@@ -138,16 +142,16 @@ describe('S3 settings', () => {
   });
 
   it('reports a bad setting at its config line', () => {
-    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_CHECKSUM_MODE: 'sometimes' }))).toThrow(
+    expect(() => s3OptionsFrom(s3('s3://bkt'), s3Of({ S3_CHECKSUM_MODE: 'sometimes' }))).toThrow(
       '/p/.deliver/config:7: S3_CHECKSUM_MODE: expected when_required or when_supported, got "sometimes"',
     );
-    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_FORCE_PATH_STYLE: 'maybe' }))).toThrow(/S3_FORCE_PATH_STYLE/);
-    expect(() => s3OptionsFrom(s3('s3://bkt'), fakeSettings({ S3_ENDPOINT: 'localhost:7480' }))).toThrow(/S3_ENDPOINT/);
+    expect(() => s3OptionsFrom(s3('s3://bkt'), s3Of({ S3_FORCE_PATH_STYLE: 'maybe' }))).toThrow(/S3_FORCE_PATH_STYLE/);
+    expect(() => s3OptionsFrom(s3('s3://bkt'), s3Of({ S3_ENDPOINT: 'localhost:7480' }))).toThrow(/S3_ENDPOINT/);
   });
 
   it('registers the legacy secret and never shows it in the description', () => {
     const secret = 'wJal/rXUtn+FEMI=K7MDENG';
-    const store = openStore(`s3://AKID@${secret}:bkt/pre`, { cwd: '/tmp', settings: fakeSettings({}) });
+    const store = openStore(`s3://AKID@${secret}:bkt/pre`, { cwd: '/tmp', projectDir: '/p', s3: () => s3Of({}) });
     expect(store).toBeInstanceOf(S3Store);
     expect(store.description).toBe('s3://bkt/pre');
     expect(redact(`oops ${secret} leaked`)).toBe('oops *** leaked');
@@ -156,7 +160,7 @@ describe('S3 settings', () => {
 
 describe('openStore', () => {
   it('resolves a relative local store against the project directory', () => {
-    const store = openStore('.deliver/releases', { cwd: '/elsewhere', settings: fakeSettings({}) });
+    const store = openStore('.deliver/releases', { cwd: '/elsewhere', projectDir: '/p' });
     expect(store.description).toBe('local /p/.deliver/releases');
     expect(openStore('rel', { cwd: '/work' }).description).toBe('local rel');
   });
@@ -173,7 +177,7 @@ describe('openConfiguredStore', () => {
     for (const value of ['""', '" "', '"custom/dir"']) {
       writeFileSync(join(dir, '.deliver', 'config'), `APP=demo\nRELEASE_STORE=${value}\n`);
       const settings = await loadSettings({ cwd: dir, env: {} });
-      const store = openConfiguredStore(settings, { cwd: dir });
+      const store = openConfiguredStore(configOf(settings), { cwd: dir });
       expect(store).toBeInstanceOf(LocalStore);
       expect((store as LocalStore).dir).toBe(join(dir, value === '"custom/dir"' ? 'custom/dir' : '.deliver/releases'));
     }

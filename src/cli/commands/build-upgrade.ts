@@ -27,8 +27,8 @@ function register(program: Command, name: 'upgrade' | 'appups', description: str
   ).action(
     action(async (ctx, flags: UpgradeFlags) => {
       checkUpgradeSource(flags, `build ${name}`);
-      await buildSession(ctx, flags, async (settings, deps) => {
-        const o = { from: flags.from, with: flags.with, to: flags.to, appupsOnly: name === 'appups', release: releaseOptions(settings, flags) };
+      await buildSession(ctx, flags, async (config, deps) => {
+        const o = { from: flags.from, with: flags.with, to: flags.to, appupsOnly: name === 'appups', release: releaseOptions(config.build, flags) };
         if (flags.dryRun) return printPlan(ctx.out, await planUpgrade(o, deps));
         const r = await buildUpgrade(o, deps);
         ctx.out.result(r);

@@ -1,9 +1,6 @@
 // `deliver build release [options]`: build a release on the build host and put it into the release store.
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/load.js';
-import type { Settings } from '../../config/types.js';
-import { hostKeyPolicy, resolveBuildHost } from '../../config/resolve.js';
-import { sshSettings } from '../../config/typed.js';
+import { loadConfig, type Config } from '../../config/config.js';
 import { buildRelease, planBuild, type BuildReleaseDeps } from '../../build/build-release.js';
 import { releaseOptions, type BuildRequest } from '../../build/options.js';
 import { formatBytes, formatMs } from '../../output/output.js';
@@ -35,15 +32,15 @@ export function withBuildOptions(cmd: Command): Command {
 /** The build host, its pooled connection, the store and the push's ssh command. */
 export function buildDeps(
   ctx: Context,
-  settings: Settings,
+  config: Config,
   flags: BuildFlags,
   deps: { transport: Transport; store: () => Promise<ReleaseStore> },
 ): BuildReleaseDeps {
-  const { target } = resolveBuildHost(settings);
-  const policy = hostKeyPolicy(settings, flags.hostKeyChecking);
-  const timeout = sshSettings(settings).connectTimeoutMs;
+  const { target } = config.buildHost();
+  const policy = config.hostKeyPolicy(flags.hostKeyChecking);
+  const timeout = config.ssh.connectTimeoutMs;
   return {
-    settings,
+    config,
     out: ctx.out,
     signal: ctx.signal,
     cwd: ctx.cwd,
@@ -55,16 +52,16 @@ export function buildDeps(
   };
 }
 
-/** A `build …` command's session: its settings, the build host's pooled connection (closed at the end), the store. */
-export async function buildSession(ctx: Context, flags: BuildFlags, run: (settings: Settings, deps: BuildReleaseDeps) => Promise<void>): Promise<void> {
-  const settings = await loadSettings({
+/** A `build …` command's session: its configuration, the build host's pooled connection (closed at the end), the store. */
+export async function buildSession(ctx: Context, flags: BuildFlags, run: (config: Config, deps: BuildReleaseDeps) => Promise<void>): Promise<void> {
+  const config = await loadConfig({
     cwd: ctx.cwd,
     ...(flags.config !== undefined ? { configFile: flags.config } : {}),
     ...(flags.mixEnv !== undefined ? { mixEnv: flags.mixEnv } : {}),
   });
-  const transport = transportFor(ctx, settings, flags);
+  const transport = transportFor(ctx, config, flags);
   try {
-    await run(settings, buildDeps(ctx, settings, flags, { transport, store: async () => openConfiguredStore(settings, { cwd: ctx.cwd, transport }) }));
+    await run(config, buildDeps(ctx, config, flags, { transport, store: async () => openConfiguredStore(config, { cwd: ctx.cwd, transport }) }));
   } finally {
     await transport.closeAll();
   }
@@ -78,8 +75,8 @@ export function registerBuild(program: Command): void {
     ).option('-F, --force', 'replace a release of the same version in the store'),
   ).action(
     action(async (ctx, flags: BuildFlags) =>
-      buildSession(ctx, flags, async (settings, deps) => {
-        const opts = releaseOptions(settings, flags);
+      buildSession(ctx, flags, async (config, deps) => {
+        const opts = releaseOptions(config.build, flags);
         if (flags.dryRun) return printPlan(ctx.out, await planBuild(opts, deps));
         const result = await buildRelease(opts, deps);
         ctx.out.result(result);

@@ -55,10 +55,10 @@ export function registerDeployUpgrade(program: Command): void {
       const de = await openDeployEnv(ctx, environmentFrom(words), flags);
       try {
         const store = openReleaseStore(de, ctx.cwd);
-        const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store });
+        const deps = buildDeps(ctx, de.config, flags, { transport: de.transport, store: async () => store });
         const migrations = migrationsAfterDeploy(de, flags.runMigrations);
         await upgradeEnvironment(de, store, { ...fanFlags(flags), ...(flags.startDeploy ? { startDeploy: true } : {}), ...migrations }, async (source) => {
-          const built = await buildUpgrade({ ...source, appupsOnly: false, release: releaseOptions(de.settings, flags) }, deps);
+          const built = await buildUpgrade({ ...source, appupsOnly: false, release: releaseOptions(de.config.build, flags) }, deps);
           ctx.out.info(`${ctx.out.c.green('built')} upgrade ${built.app} ${built.from} → ${built.to} in ${formatMs(built.durationMs)}`);
           return built;
         });

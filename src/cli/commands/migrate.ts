@@ -1,8 +1,8 @@
 // `deliver migrate [on] <env> [up|down] [--version=V] [--all-hosts]` and `deliver [show] migrations [on] <env>`
 // (edeliver's grammar): the environment's migrations, once on its first host (or --host), or on every host.
 import type { Command } from 'commander';
-import { ectoRepositoryOf, migrationCommandOf, migrationVersion } from '../../config/migrations.js';
-import type { Settings } from '../../config/types.js';
+import type { MigrationSettings } from '../../config/config.js';
+import { migrationVersion } from '../../config/migrations.js';
 import { withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { migrate, runMigrations } from '../../deploy/migrate-run.js';
 import { appModule, settingOf, type Migration, type MigrationAction } from '../../deploy/migrations.js';
@@ -14,12 +14,12 @@ import { withEnv } from './node.js';
 type MigrateFlags = TargetFlags & { version?: string; allHosts?: boolean; concurrency?: string };
 
 /**
- * The migration an action runs, from the settings and `--version` (checked: it reaches the remote shell). The
+ * The migration an action runs, from the migration settings and `--version` (checked: it reaches the remote shell). The
  * Release module convention has no migrate-up-to-a-version and rolls back only to one: those need the setting.
  */
-export function migrationOf(settings: Settings, app: string, act: MigrationAction, version?: string): Migration {
-  const command = migrationCommandOf(settings, act);
-  const repo = ectoRepositoryOf(settings);
+export function migrationOf(configured: MigrationSettings, app: string, act: MigrationAction, version?: string): Migration {
+  const command = configured[act];
+  const repo = configured.repo;
   const m: Migration = { action: act, app, ...(command ? { command } : {}), ...(repo ? { repo } : {}) };
   if (version === undefined) {
     if (act === 'down' && !command) {
@@ -49,7 +49,7 @@ export function splitDirection(words: string[]): { env: string; direction: 'up' 
 /** `--run-migrations` on update and deploy: the hook deployRelease runs once the release is in place. */
 export function migrationsAfterDeploy(de: DeployEnv, wanted: boolean | undefined): { afterDeploy?: () => Promise<void> } {
   if (!wanted) return {};
-  const m = migrationOf(de.settings, de.app, 'up');
+  const m = migrationOf(de.config.migrations, de.app, 'up');
   return { afterDeploy: async () => void (await runMigrations(de, m)) };
 }
 
@@ -67,13 +67,13 @@ export function registerMigrate(program: Command): void {
   ).action(
     action(async (ctx, words: string[], flags: MigrateFlags) => {
       const { env, direction } = splitDirection(words);
-      await withEnv(ctx, env, flags, (de) => migrate(de, migrationOf(de.settings, de.app, direction, flags.version), flags));
+      await withEnv(ctx, env, flags, (de) => migrate(de, migrationOf(de.config.migrations, de.app, direction, flags.version), flags));
     }),
   );
   const status = (cmd: Command) =>
     withMigrateOptions(cmd.argument('[words...]', '[on] <environment>').description('list the migrations (status, version, name) of the environment\'s first host (or --host)')).action(
       action(async (ctx, words: string[], flags: MigrateFlags) => {
-        await withEnv(ctx, environmentFrom(words), flags, (de) => migrate(de, migrationOf(de.settings, de.app, 'status'), flags));
+        await withEnv(ctx, environmentFrom(words), flags, (de) => migrate(de, migrationOf(de.config.migrations, de.app, 'status'), flags));
       }),
     );
   status(program.command('migrations'));

@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import type { Command } from 'commander';
 import { DeliverError, UsageError } from '../../output/errors.js';
-import { configuredReleaseKind, hostKeyPolicy } from '../../config/resolve.js';
 import { openDeployEnv, withTargetOptions, type TargetFlags } from '../deploy-env.js';
 import { hostLayout } from '../../deploy/host-dir.js';
 import { envFile } from '../../deploy/layout.js';
@@ -107,12 +106,12 @@ export function registerNode(program: Command): void {
         const target = de.targets[0]!;
         const backend = await de.transport.connect(target);
         const layout = await hostLayout(backend, de.deliverTo, de.app, target.path);
-        const configuredKind = configuredReleaseKind(de.settings);
+        const configuredKind = de.config.releaseKind;
         const kind = await detectKind({ backend, layout, ...(configuredKind ? { configuredKind } : {}) });
         const remote = remoteConsoleCommand(layout, kind, envFile(layout, env)).text;
         if (de.dryRun) return;
         // An interactive terminal is OpenSSH's job: same host key policy and config as the pooled connection.
-        const policy = hostKeyPolicy(de.settings, flags.hostKeyChecking);
+        const policy = de.config.hostKeyPolicy(flags.hostKeyChecking);
         const ssh = sshCommandFor(target, policy ? { hostKeyPolicy: policy } : {});
         const argv = env === LOCAL_ENVIRONMENT ? ['sh', '-c', remote] : [ssh[0]!, '-t', ...ssh.slice(1), remote];
         const code = await new Promise<number>((resolve) => {

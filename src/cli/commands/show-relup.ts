@@ -1,6 +1,6 @@
 // `deliver show relup VSN`: the instructions of an upgrade in the store, one readable line each.
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/load.js';
+import { loadConfig } from '../../config/config.js';
 import { validateVersion } from '../../build/version.js';
 import { openConfiguredStore } from '../../store/index.js';
 import { describeRelup } from '../../upgrade/relup.js';
@@ -15,11 +15,11 @@ export function registerShowRelup(program: Command): void {
   ).action(
     action(async (ctx, version: string, flags: CommonOptions) => {
       validateVersion(version, 'show relup');
-      const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
-      const app = settings.get('APP') ?? '';
-      const transport = transportFor(ctx, settings, flags);
+      const config = await loadConfig({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+      const app = config.app;
+      const transport = transportFor(ctx, config, flags);
       try {
-        const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
+        const store = openConfiguredStore(config, { cwd: ctx.cwd, transport });
         const relup = await readStoredRelup(store, app, version, ctx.signal);
         ctx.out.result({ app, store: store.description, ...relup });
         for (const line of describeRelup(relup)) ctx.out.info(line);

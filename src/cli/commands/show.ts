@@ -1,6 +1,6 @@
 // `deliver show releases`: the releases of APP in the release store, sorted by version.
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/load.js';
+import { loadConfig } from '../../config/config.js';
 import { RELEASE_HEADERS, releaseCells, releaseRows } from '../../build/show-releases.js';
 import { transportFor } from '../transport.js';
 import { openConfiguredStore } from '../../store/index.js';
@@ -20,11 +20,11 @@ export function registerShow(program: Command): void {
       .description('list the releases of APP in the release store (oldest version first)'),
   ).action(
     action(async (ctx, flags: CommonOptions) => {
-      const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
-      const app = settings.get('APP') ?? '';
-      const transport = transportFor(ctx, settings, flags);
+      const config = await loadConfig({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+      const app = config.app;
+      const transport = transportFor(ctx, config, flags);
       try {
-        const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
+        const store = openConfiguredStore(config, { cwd: ctx.cwd, transport });
         const rows = releaseRows(await store.list(app));
         for (const row of rows) {
           if (row.type !== 'upgrade') continue;

@@ -7,9 +7,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { loadSettings } from '../../config/load.js';
-import { requireVars } from '../../config/validate.js';
-import type { Settings } from '../../config/types.js';
+import { loadConfig } from '../../config/config.js';
 import { UsageError } from '../../output/errors.js';
 import { formatBytes } from '../../output/output.js';
 import { printPlan } from '../../output/plan.js';
@@ -17,7 +15,7 @@ import { StepList, type RunPlan } from '../../plan/plan.js';
 import { raw } from '../../ssh/quote.js';
 import { transportFor } from '../transport.js';
 import { copyRelease, downloadToFile } from '../../store/copy.js';
-import { DEFAULT_RELEASE_STORE, openConfiguredStore } from '../../store/index.js';
+import { openConfiguredStore } from '../../store/index.js';
 import { LocalStore } from '../../store/local.js';
 import { assertStoreFileName } from '../../store/names.js';
 import { notFound } from '../../store/store-errors.js';
@@ -71,23 +69,18 @@ async function copyPlan(action: 'upload' | 'download', file: string, from: Relea
   return { title: `${action} ${file}`, facts: [fact], hosts: [{ host: 'this machine', steps: there && !force ? [] : step, facts: [] }] };
 }
 
-function localDir(settings: Settings): LocalStore {
-  const dir = settings.get('LOCAL_RELEASE_STORE')?.trim() || DEFAULT_RELEASE_STORE;
-  return new LocalStore(resolve(settings.projectDir, dir), process.cwd());
-}
-
 async function withStores(
   ctx: Context,
   flags: CopyFlags,
   fn: (local: LocalStore, store: ReleaseStore, app: string) => Promise<void>,
 ): Promise<void> {
-  const settings = await loadSettings({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
-  requireVars(settings, 'upload');
-  const app = settings.get('APP') as string;
-  const local = localDir(settings);
-  const transport = transportFor(ctx, settings, flags);
+  const config = await loadConfig({ cwd: ctx.cwd, ...(flags.config !== undefined ? { configFile: flags.config } : {}) });
+  config.require('upload');
+  const app = config.app;
+  const local = new LocalStore(config.store.localDir, process.cwd());
+  const transport = transportFor(ctx, config, flags);
   try {
-    const store = openConfiguredStore(settings, { cwd: ctx.cwd, transport });
+    const store = openConfiguredStore(config, { cwd: ctx.cwd, transport });
     if (store instanceof LocalStore && store.dir === local.dir) {
       throw new UsageError(`RELEASE_STORE is this machine's release directory (${local.description}): nothing to copy`, {
         hint: 'set RELEASE_STORE to user@host:/path or s3://bucket[/prefix] in .deliver/config',

@@ -27,8 +27,8 @@ export function registerUpdate(program: Command): void {
         const store = openReleaseStore(de, ctx.cwd);
         // Checked before the build: a migration setting that cannot work fails in a second, not after a build.
         const migrations = migrationsAfterDeploy(de, flags.runMigrations);
-        const opts = releaseOptions(de.settings, flags);
-        const deps = buildDeps(ctx, de.settings, flags, { transport: de.transport, store: async () => store });
+        const opts = releaseOptions(de.config.build, flags);
+        const deps = buildDeps(ctx, de.config, flags, { transport: de.transport, store: async () => store });
         if (de.dryRun) {
           // The deploy's plan depends on the release this build stores: it is named, not computed.
           const plan = await planBuild(opts, deps);
