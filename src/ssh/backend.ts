@@ -20,6 +20,8 @@ export const MAX_SESSIONS_PER_CONNECTION = 8;
 
 /** Attempts to open a session that sshd refused for now (about 2 s in all; see execSession). */
 const OPEN_RETRIES = 12;
+/** How long a kill waits for the command's PID line before it only closes the channel. */
+const PID_WAIT_MS = 5_000;
 
 export class SshConnection {
   private sftpSession: Promise<SFTPWrapper> | undefined;
@@ -155,29 +157,45 @@ export class SshBackend implements Backend {
       // Stop the remote command. sshd ignores SSH "signal" requests for root sessions (no privilege separation)
       // and closing a channel without a pty kills nothing, so killable commands report their shell's PID (the
       // process group sshd created with setsid) and a second channel kills that whole group.
+      const killable = !opts.pty && (opts.timeoutMs !== undefined || opts.signal !== undefined);
       let remotePid: number | undefined;
+      // A kill asked for before the command's PID arrived (the abort came while its channel was opening, or before
+      // the marker line): the command runs all the same, so it is killed as soon as the PID comes.
+      let killPending = false;
+      let closeLater: NodeJS.Timeout | undefined;
+      const killGroup = (pid: number) => {
+        if (this.lost) return;
+        const killCmd = `kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null; sleep 2; kill -KILL -- -${pid} 2>/dev/null; true`;
+        try {
+          this.client.exec(killCmd, (err, ch) => {
+            if (err) return;
+            ch.resume();
+            ch.stderr.resume();
+            ch.end();
+          });
+        } catch {
+          // connection already closing
+        }
+      };
       const kill = () => {
-        if (!channel) return;
+        if (!channel) {
+          killPending = killable;
+          return;
+        }
         try {
           channel.signal('TERM');
         } catch {
           // the channel may already be gone
         }
-        channel.close();
-        if (remotePid !== undefined && !this.lost) {
-          const pid = remotePid;
-          const killCmd = `kill -TERM -- -${pid} 2>/dev/null || kill -TERM ${pid} 2>/dev/null; sleep 2; kill -KILL -- -${pid} 2>/dev/null; true`;
-          try {
-            this.client.exec(killCmd, (err, ch) => {
-              if (err) return;
-              ch.resume();
-              ch.stderr.resume();
-              ch.end();
-            });
-          } catch {
-            // connection already closing
-          }
+        if (remotePid !== undefined || !killable) {
+          channel.close();
+          if (remotePid !== undefined) killGroup(remotePid);
+          return;
         }
+        // Its PID is the first line the command writes: wait for it (a while), then close.
+        killPending = true;
+        const ch = channel;
+        closeLater = setTimeout(() => ch.close(), PID_WAIT_MS);
       };
       const onAbort = () => {
         kill();
@@ -196,13 +214,17 @@ export class SshBackend implements Backend {
 
       const stdout = new StreamCapture(opts.onStdout, ring);
       const stderr = new StreamCapture(opts.onStderr, ring);
-      const killable = !opts.pty && (opts.timeoutMs !== undefined || opts.signal !== undefined);
       const remoteCommand = killable ? withPidMarker(command) : command;
       const marker = killable ? new PidMarkerFilter((d) => stderr.push(d)) : undefined;
       const onStderrData = (d: Buffer) => {
         if (marker === undefined) return stderr.push(d);
         marker.push(d);
-        if (marker.pid !== undefined) remotePid = marker.pid;
+        if (marker.pid === undefined || remotePid !== undefined) return;
+        remotePid = marker.pid;
+        if (!killPending) return;
+        if (closeLater) clearTimeout(closeLater);
+        channel?.close();
+        killGroup(remotePid);
       };
       let code: number | null | undefined;
       let signal: string | undefined;
@@ -221,7 +243,13 @@ export class SshBackend implements Backend {
             }
             this.connection.channels++;
             channel = ch;
-            if (settled) return void ch.close(); // timed out or aborted before the channel opened
+            if (settled) {
+              // Timed out or aborted while the channel opened: the command has started; kill it once its PID comes.
+              if (!killable) return void ch.close();
+              ch.resume();
+              ch.stderr.on('data', onStderrData);
+              return kill();
+            }
             ch.on('data', (d: Buffer) => stdout.push(d));
             ch.stderr.on('data', onStderrData);
             ch.on('exit', (c: number | null, sig?: string) => {

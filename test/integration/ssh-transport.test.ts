@@ -308,6 +308,49 @@ describe('host keys', () => {
   });
 });
 
+describe('a slow link: Ctrl-C after the command started, before its start was confirmed', () => {
+  // A relay that delays everything sshd sends by DELAY: the command runs on the host (and has printed its PID)
+  // while this side still waits for the channel's confirmation. Closing that channel would kill nothing.
+  const DELAY = 800;
+  let relay: Server;
+  let relayPort = 0;
+
+  beforeAll(async () => {
+    relay = createServer((client) => {
+      const upstream = tcpConnect(22, host('host7').address);
+      client.pipe(upstream);
+      upstream.on('data', (d: Buffer) => setTimeout(() => client.writable && client.write(d), DELAY));
+      upstream.on('end', () => setTimeout(() => client.end(), DELAY));
+      const drop = () => (client.destroy(), upstream.destroy());
+      client.on('error', drop);
+      upstream.on('error', drop);
+      client.on('close', drop);
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    relayPort = (relay.address() as { port: number }).port;
+  });
+  afterAll(() => relay.close());
+
+  it('the command is killed once its PID arrives', async () => {
+    const kh = join(work, 'kh-slow');
+    writeFileSync(kh, `[127.0.0.1]:${relayPort} ${hostKeyLine('host7')}\n`);
+    const cfg = sshConfig(['Host slow', '  HostName 127.0.0.1', `  Port ${relayPort}`, `  User ${tb.user}`, `  IdentityFile ${tb.identity}`, `  UserKnownHostsFile ${kh}`].join('\n'));
+    const slow = await transport({ sshConfigFile: cfg }).connect({ name: 'slow', host: 'slow' });
+    const direct = await transport().connect({ name: 'host7', host: 'host7' });
+    const tag = `deliver-slow-${process.pid}-${Date.now()}`;
+    // `[d]` keeps pgrep from matching itself.
+    const running = async () => (await direct.exec(`pgrep -f '[d]${tag.slice(1)}' || echo none`)).stdout.trim() !== 'none';
+    const ac = new AbortController();
+    const result = slow.exec(`sleep 30 && echo ${tag}`, { signal: ac.signal }).catch((e: unknown) => e);
+    for (let i = 0; i < 100 && !(await running()); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await running()).toBe(true);
+    ac.abort();
+    expect(await result).toBeInstanceOf(InterruptedError);
+    await new Promise((r) => setTimeout(r, 3 * DELAY + 1000));
+    expect(await running()).toBe(false);
+  });
+});
+
 describe('~/.ssh/config alias with Port, User and IdentityFile', () => {
   let proxy: Server;
   const proxyAddr = '127.0.0.1';
