@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { detectKindCommand, inRunning, logTailCommand, startCommand } from '../../src/deploy/node-commands.js';
 import { waitGoneCommand } from '../../src/deploy/node-plan.js';
-import { nodeNameScript, runningCommand, waitUpCommand } from '../../src/deploy/node-wait.js';
+import { epmdScript, nodeNameScript, runningCommand, waitUpCommand } from '../../src/deploy/node-wait.js';
 import { acquireCommand, breakCommand, forceUnlockCommand, refreshCommand, unlockCommand } from '../../src/deploy/lock.js';
 import { leftoversCommand, recordCommand } from '../../src/deploy/commands.js';
 import { listCommand, publishCommand, storeDirCommand } from '../../src/store/remote.js';
@@ -133,6 +133,32 @@ describe("node control (node-commands.ts, node-plan.ts)", () => {
 });
 
 describe("waiting on epmd (node-wait.ts)", () => {
+  const NAME_RELX = [
+    "n=$(",
+    "  v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null);",
+    "  for f in \"$VMARGS_PATH\" \"releases/$v/vm.args\" \"releases/$v/vm.args.src\"; do",
+    "    if [ -n \"$f\" ] && [ -f \"$f\" ]; then",
+    "      a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' \"$f\" | head -n 1);",
+    "      eval \"echo $a\";",
+    "      break;",
+    "    fi;",
+    "  done 2>/dev/null;",
+    ");",
+    "n=${n%%@*}",
+  ];
+  const EPMD = [
+    "e=;",
+    "for f in erts-*/bin/epmd; do",
+    "  if [ -x \"$f\" ]; then",
+    "    e=$f;",
+    "  fi;",
+    "done;",
+    "if [ -z \"$e\" ]; then",
+    "  e=$(command -v epmd 2>/dev/null || true);",
+    "fi",
+  ];
+  /** What every look at epmd starts with: the node's name, then the epmd to ask. */
+  const WATCH = [...NAME_RELX.slice(0, -1), `${NAME_RELX.at(-1)!};`, ...EPMD.slice(0, -1), `${EPMD.at(-1)!};`];
   it("a mix release's node name, as its script computes it", () => {
     expect(lines(nodeNameScript('demo', 'mix'))).toEqual([
       "n=$(",
@@ -148,43 +174,12 @@ describe("waiting on epmd (node-wait.ts)", () => {
       "n=${n%%@*}",
     ]);
   });
-  it("a relx release's node name, from vm.args", () => {
-    expect(lines(nodeNameScript('demo', 'relx'))).toEqual([
-      "n=$(",
-      "  v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null);",
-      "  for f in \"$VMARGS_PATH\" \"releases/$v/vm.args\" \"releases/$v/vm.args.src\"; do",
-      "    if [ -n \"$f\" ] && [ -f \"$f\" ]; then",
-      "      a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' \"$f\" | head -n 1);",
-      "      eval \"echo $a\";",
-      "      break;",
-      "    fi;",
-      "  done 2>/dev/null;",
-      ");",
-      "n=${n%%@*}",
-    ]);
+  it("a relx release's node name, from vm.args; the release's own epmd, else the one on PATH", () => {
+    expect(lines(nodeNameScript('demo', 'relx'))).toEqual(NAME_RELX);
+    expect(lines(epmdScript())).toEqual(EPMD);
   });
   it("does it run: the name in epmd, else the release script", () => {
-    expect(lines(runningCommand('demo', 'relx', sh`bin/demo pid`))).toEqual([
-      "n=$(",
-      "  v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null);",
-      "  for f in \"$VMARGS_PATH\" \"releases/$v/vm.args\" \"releases/$v/vm.args.src\"; do",
-      "    if [ -n \"$f\" ] && [ -f \"$f\" ]; then",
-      "      a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' \"$f\" | head -n 1);",
-      "      eval \"echo $a\";",
-      "      break;",
-      "    fi;",
-      "  done 2>/dev/null;",
-      ");",
-      "n=${n%%@*};",
-      "e=;",
-      "for f in erts-*/bin/epmd; do",
-      "  if [ -x \"$f\" ]; then",
-      "    e=$f;",
-      "  fi;",
-      "done;",
-      "if [ -z \"$e\" ]; then",
-      "  e=$(command -v epmd 2>/dev/null || true);",
-      "fi;",
+    expect(lines(runningCommand('demo', 'relx', sh`bin/demo pid`))).toEqual([...WATCH, ...[
       "if [ -n \"$n\" ] && [ -n \"$e\" ]; then",
       "  if \"$e\" -names 2>/dev/null | awk -v n=\"$n\" '$1 == \"name\" && $2 == n { f = 1 } END { exit !f }'; then",
       "    echo \"$n is registered in epmd\";",
@@ -194,30 +189,10 @@ describe("waiting on epmd (node-wait.ts)", () => {
       "  exit 1;",
       "fi;",
       "bin/demo pid",
-    ]);
+    ]]);
   });
   it("wait up: epmd every 0.2 s, else the ping every 0.3 s", () => {
-    expect(lines(waitUpCommand('demo', 'relx', sh`bin/demo ping`, 5000))).toEqual([
-      "n=$(",
-      "  v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null);",
-      "  for f in \"$VMARGS_PATH\" \"releases/$v/vm.args\" \"releases/$v/vm.args.src\"; do",
-      "    if [ -n \"$f\" ] && [ -f \"$f\" ]; then",
-      "      a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' \"$f\" | head -n 1);",
-      "      eval \"echo $a\";",
-      "      break;",
-      "    fi;",
-      "  done 2>/dev/null;",
-      ");",
-      "n=${n%%@*};",
-      "e=;",
-      "for f in erts-*/bin/epmd; do",
-      "  if [ -x \"$f\" ]; then",
-      "    e=$f;",
-      "  fi;",
-      "done;",
-      "if [ -z \"$e\" ]; then",
-      "  e=$(command -v epmd 2>/dev/null || true);",
-      "fi;",
+    expect(lines(waitUpCommand('demo', 'relx', sh`bin/demo ping`, 5000))).toEqual([...WATCH, ...[
       "if [ -n \"$n\" ] && [ -n \"$e\" ]; then",
       "  i=0;",
       "  until \"$e\" -names 2>/dev/null | awk -v n=\"$n\" '$1 == \"name\" && $2 == n { f = 1 } END { exit !f }'; do",
@@ -239,7 +214,7 @@ describe("waiting on epmd (node-wait.ts)", () => {
       "    sleep 0.3;",
       "  done;",
       "fi",
-    ]);
+    ]]);
   });
 });
 
