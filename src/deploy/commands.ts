@@ -1,6 +1,6 @@
 // Every command line deliver runs on a deploy host, as pure functions of the layout (Kamal style): unit-testable and
 // printed verbatim by --dry-run. Values always pass through `sh` (quote.ts); only our own literals are raw.
-import { and, chain, group, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, forIn, group, ifThen, or, raw, sh, type Shell } from '../ssh/quote.js';
 import { checkVersion, linkTarget, releaseDir, stagingDir, type Layout } from './layout.js';
 
 /** Exit codes our scripts use so the pipeline can tell "refused" from "broken". */
@@ -25,7 +25,7 @@ export { homeCommand } from '../plan/home.js';
 
 /** `mkdir -p` of `dirs`, run only when one of them is missing: no process on a host that already has them all. */
 export function ensureDirsCommand(dirs: string[]): Shell {
-  return sh`{ ${and(...dirs.map((d) => sh`[ -d ${d} ]`))}; } || mkdir -p ${dirs}`;
+  return or(and(...dirs.map((d) => sh`[ -d ${d} ]`)), sh`mkdir -p ${dirs}`);
 }
 
 /**
@@ -40,7 +40,7 @@ export function stateCommand(l: Layout): Shell {
     sh`[ -f ${l.started} ] && IFS= read -r s < ${l.started}`,
     sh`printf 'started=%s\\n' "$s"`,
     sh`echo '[releases]'`,
-    sh`for d in ${l.releases}/*; do [ -e "$d" ] && printf '%s\\n' "\${d##*/}"; done`,
+    forIn('d', sh`${l.releases}/*`, sh`[ -e "$d" ] && printf '%s\\n' "\${d##*/}"`),
     sh`echo '[history]'`,
     ifThen(sh`[ -f ${l.history} ]`, sh`tail -n 200 ${l.history}`),
     sh`true`,
@@ -55,7 +55,7 @@ function ifElse(cond: Shell, then: Shell, otherwise: Shell): Shell {
 /** Prints the sha256 recorded with an installed release of this version (an empty line when there is none). */
 export function installedShaCommand(l: Layout, version: string): Shell {
   const sha = `${releaseDir(l, version)}/.deliver-sha256`;
-  return sh`{ x=; [ -f ${sha} ] && IFS= read -r x < ${sha}; printf '%s\\n' "$x"; }`;
+  return group(chain(sh`x=`, sh`[ -f ${sha} ] && IFS= read -r x < ${sha}`, sh`printf '%s\\n' "$x"`));
 }
 
 /** The host's state and, after `[installed-sha]`, installedShaCommand: all a deploy's plan needs (read-only). */
@@ -65,7 +65,7 @@ export function inspectCommand(l: Layout, version: string): Shell {
 
 /** Removes leftovers of interrupted deploys (safe: we hold the lock). */
 export function leftoversCommand(l: Layout): Shell {
-  return sh`for f in ${l.incoming}/*.part-* ${l.releases}/*.tmp-*; do if [ -e "$f" ] || [ -L "$f" ]; then rm -rf "$f" || exit 1; fi; done`;
+  return forIn('f', sh`${l.incoming}/*.part-* ${l.releases}/*.tmp-*`, ifThen(sh`[ -e "$f" ] || [ -L "$f" ]`, sh`rm -rf "$f" || exit 1`));
 }
 
 /**
@@ -119,7 +119,7 @@ export function verifyCommand(tarPath: string, sha256: string, size?: number): S
 export function unpackCommand(l: Layout, tarPath: string, version: string, id: string, sha256: string, opts: { keepTarball?: boolean; extracted?: boolean } = {}): Shell {
   const stage = stagingDir(l, version, id);
   const bin = `bin/${l.app}`;
-  const refuse = (msg: string) => group(chain(sh`echo ${msg} >&2`, sh`exit ${EXIT_BAD_RELEASE}`));
+  const refuse = (msg: string) => chain(sh`echo ${msg} >&2`, sh`exit ${EXIT_BAD_RELEASE}`);
   // `extracted`: a delta already built the staged root (delta-commands.ts); only the checks below remain.
   const extract = opts.extracted
     ? []
@@ -134,9 +134,9 @@ export function unpackCommand(l: Layout, tarPath: string, version: string, id: s
     // edeliver's mix archives carry an `APP/` prefix: flattened.
     ...(opts.extracted ? [] : [ifThen(sh`[ ! -e ${stage}/${bin} ] && [ -e ${stage}/${l.app}/${bin} ]`, and(sh`mv ${stage}/${l.app} ${stage}.inner`, sh`rm -rf ${stage}`, sh`mv ${stage}.inner ${stage}`))]),
     // Distillery's copy of the tarball; tested first, since `rm` is a process and the file is seldom there.
-    sh`[ ! -e ${`${stage}/releases/${version}/${l.app}.tar.gz`} ] || rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`,
-    sh`[ -x ${stage}/${bin} ] || ${refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)}`,
-    sh`[ -d ${stage}/releases/${version} ] || ${refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)}`,
+    or(sh`[ ! -e ${`${stage}/releases/${version}/${l.app}.tar.gz`} ]`, sh`rm -f ${`${stage}/releases/${version}/${l.app}.tar.gz`}`),
+    or(sh`[ -x ${stage}/${bin} ]`, refuse(`not a release root for ${l.app}: bin/${l.app} missing in the tarball`)),
+    or(sh`[ -d ${stage}/releases/${version} ]`, refuse(`releases/${version}/ missing in the tarball (is it a release of version ${version}?)`)),
     sh`printf '%s\\n' ${sha256} > ${stage}/.deliver-sha256`,
   );
 }
@@ -147,7 +147,8 @@ export function linkConfigCommand(l: Layout, version: string, id: string, links:
   const parts: Shell[] = [];
   for (const [file, target] of [['vm.args', links.vmArgs], ['sys.config', links.sysConfig]] as const) {
     if (!target) continue;
-    parts.push(sh`{ [ -e ${target} ] || { echo ${`${target} does not exist on this host (LINK_${file === 'vm.args' ? 'VM_ARGS' : 'SYS_CONFIG'})`} >&2; exit ${EXIT_BAD_RELEASE}; }; } && ln -sfn ${target} ${dir}/${file}`);
+    const missing = chain(sh`echo ${`${target} does not exist on this host (LINK_${file === 'vm.args' ? 'VM_ARGS' : 'SYS_CONFIG'})`} >&2`, sh`exit ${EXIT_BAD_RELEASE}`);
+    parts.push(and(or(sh`[ -e ${target} ]`, missing), sh`ln -sfn ${target} ${dir}/${file}`));
   }
   return parts.length ? and(...parts) : undefined;
 }
@@ -173,7 +174,7 @@ export function installCommand(l: Layout, version: string, id: string): Shell {
 export function activateCommand(l: Layout, version: string, id: string): Shell {
   const tmp = `${l.root}.tmp-${id}`;
   return and(
-    sh`[ -d ${releaseDir(l, version)} ] || ${group(chain(sh`echo ${`release ${version} is not installed on this host`} >&2`, sh`exit ${EXIT_BAD_RELEASE}`))}`,
+    or(sh`[ -d ${releaseDir(l, version)} ]`, chain(sh`echo ${`release ${version} is not installed on this host`} >&2`, sh`exit ${EXIT_BAD_RELEASE}`)),
     ifThen(sh`[ -d ${l.root} ] && [ ! -L ${l.root} ]`, and(sh`mkdir -p ${l.releases}`, sh`mv -T ${l.root} ${l.releases}/edeliver-legacy`)),
     sh`ln -sfn ${linkTarget(l, version)} ${tmp}`,
     sh`mv -T ${tmp} ${l.root}`,
@@ -194,7 +195,7 @@ export function cleanupCommand(l: Layout, version: string, id: string, tarPath: 
 
 /** Appends one JSON line to the on-host audit log. */
 export function auditCommand(l: Layout, entry: object): Shell {
-  return sh`{ ${ensureDirsCommand([l.home])}; } && printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`;
+  return and(ensureDirsCommand([l.home]), sh`printf '%s\\n' ${JSON.stringify(entry)} >> ${l.auditLog}`);
 }
 
 export function auditTailCommand(l: Layout, lines: number): Shell {
@@ -214,5 +215,5 @@ export function healthCheckCommand(l: Layout, command: string): Shell {
 
 /** The audit line and pruning after an activation: they never fail a deploy that is already active. */
 export function recordCommand(l: Layout, entry: object, prune: Shell | undefined): Shell {
-  return sh`{ ${chain(auditCommand(l, entry), prune ?? sh`true`)}; } || true`;
+  return or(chain(auditCommand(l, entry), prune ?? sh`true`), sh`true`);
 }

@@ -4,7 +4,7 @@
 import type { HookDef } from '../config/types.js';
 import { StepList, type Step } from '../plan/plan.js';
 import { runScriptFromStdin } from '../ssh/continuation.js';
-import { and, chain, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, group, or, sh, subshell, type Shell } from '../ssh/quote.js';
 import { auditEntry } from './audit.js';
 import { baseManifestCommand, baseOfOutput, deltaUnpackCommand, writeManifestCommand } from './delta-commands.js';
 import type { Base, DeltaPlan } from './delta.js';
@@ -196,7 +196,7 @@ function transferSteps(h: DeployHost, seen: Inspected, s: StepList): void {
     s.join('verify', `check its size and sha256 ${dt.sha256}`, verifyCommand(tar, dt.sha256, dt.size));
   } else if (release.pull) {
     // A subshell, because the download script ends with `exit 0` when it succeeds; the URL comes on stdin.
-    s.join('download', `download ${release.file} (${release.size} bytes) from the store into ${tar}`, sh`( ${pullCommand(tar)} )`, { input: { kind: 'presigned-url', file: release.file } });
+    s.join('download', `download ${release.file} (${release.size} bytes) from the store into ${tar}`, subshell(pullCommand(tar)), { input: { kind: 'presigned-url', file: release.file } });
   } else s.join('upload', `receive ${release.file} (${release.size} bytes) into ${tar}`, receiveCommand(tar), { input: { kind: 'tarball', file: release.file, bytes: release.size } });
   if (!h.delta) s.join('verify', `check its size and sha256 ${release.sha256}`, verifyCommand(tar, release.sha256, release.size));
   // Inline, the unlock's `rm` also removes the upload (the cleanup does when anything fails before it).
@@ -224,9 +224,9 @@ function transferSteps(h: DeployHost, seen: Inspected, s: StepList): void {
   s.join('unpack', unpackDoes, unpack).join('install', installDoes, install);
   if (!inline) return;
   const r = record(h, seen, false);
-  s.join('activate', `point ${l.root} at ${cfg.version}${previousOf(h, seen) ? ` (was ${previousOf(h, seen)})` : ''}`, sh`{ ${activateCommand(l, cfg.version, ids.id)} || exit ${EXIT_ACTIVATE}; }`);
-  s.join('record', recordDoes(r.pruned), sh`{ ${r.script}; }`, { bestEffort: true });
-  s.join('unlock', 'remove the deploy lock and the upload', sh`{ ${unlockCommand(l, ids.owner.id, [tar])} && echo deliver-unlocked || true; }`, { bestEffort: true });
+  s.join('activate', `point ${l.root} at ${cfg.version}${previousOf(h, seen) ? ` (was ${previousOf(h, seen)})` : ''}`, group(or(activateCommand(l, cfg.version, ids.id), sh`exit ${EXIT_ACTIVATE}`)));
+  s.join('record', recordDoes(r.pruned), group(r.script), { bestEffort: true });
+  s.join('unlock', 'remove the deploy lock and the upload', group(or(and(unlockCommand(l, ids.owner.id, [tar]), sh`echo deliver-unlocked`), sh`true`)), { bestEffort: true });
 }
 
 function activateSteps(h: DeployHost, seen: Inspected, s: StepList): void {

@@ -5,7 +5,7 @@
 import { hostname, userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execUntil, runScriptFromStdin, type Paused } from '../ssh/continuation.js';
-import { chain, group, ifThen, sh, type Shell } from '../ssh/quote.js';
+import { and, caseOf, chain, group, ifThen, or, sh, shellFunction, type Shell } from '../ssh/quote.js';
 import { ensureDirsCommand } from './commands.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
 import { InterruptedError, RemoteError } from '../output/errors.js';
@@ -47,12 +47,12 @@ export function acquireCommand(l: Layout, owner: LockOwner, dirs: string[] = [])
 function takeLock(l: Layout, owner: LockOwner, dirs: string[], onTaken: Shell): Shell {
   const ownerFile = `${l.lock}/owner.json`;
   const taken = chain(
-    sh`printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile} || ${group(chain(sh`e=$?`, sh`rm -rf ${l.lock}`, sh`exit "$e"`))}`,
+    or(sh`printf '%s\\n' ${JSON.stringify(owner)} > ${ownerFile}`, chain(sh`e=$?`, sh`rm -rf ${l.lock}`, sh`exit "$e"`)),
     sh`echo ACQUIRED`,
     onTaken,
   );
   const held = chain(sh`echo HELD`, sh`date +%s`, sh`stat -c %Y ${l.lock} 2>/dev/null || echo 0`, sh`cat ${ownerFile} 2>/dev/null`, sh`exit 0`);
-  return chain(group(sh`${ensureDirsCommand([l.home, ...dirs])} || exit $?`), ifThen(sh`mkdir ${l.lock} 2>/dev/null`, taken, held));
+  return chain(or(ensureDirsCommand([l.home, ...dirs]), sh`exit $?`), ifThen(sh`mkdir ${l.lock} 2>/dev/null`, taken, held));
 }
 
 /** A held lock as seen once: its age and owner, and `stamp`, the mtime (host clock, seconds) its age came from. */
@@ -114,8 +114,32 @@ export function pidAlive(pid: number): boolean {
 export function breakCommand(l: Layout, judged: { ownerId?: string | undefined; stamp: number }): Shell {
   const aside = `${l.lock}.stale-${tempId()}`;
   const id = judged.ownerId ? sh`*${`"id":"${judged.ownerId}"`}*` : sh`*`;
-  const same = sh`deliver_judged() { [ "$(stat -c %Y "$1" 2>/dev/null)" = ${String(judged.stamp)} ] || return 1; o=; [ -f "$1/owner.json" ] && IFS= read -r o 2>/dev/null < "$1/owner.json"; case "$o" in ${id}) return 0;; esac; return 1; }`;
-  return sh`${same}; if deliver_judged ${l.lock} && mv -T ${l.lock} ${aside} 2>/dev/null; then if deliver_judged ${aside}; then rm -rf ${aside}; echo BROKEN; else mv -T ${aside} ${l.lock} 2>/dev/null || rm -rf ${aside}; echo KEPT; fi; else echo KEPT; fi`;
+  const same = shellFunction(
+    'deliver_judged',
+    chain(
+      sh`[ "$(stat -c %Y "$1" 2>/dev/null)" = ${String(judged.stamp)} ] || return 1`,
+      sh`o=`,
+      sh`[ -f "$1/owner.json" ] && IFS= read -r o 2>/dev/null < "$1/owner.json"`,
+      caseOf(sh`"$o"`, [[id, sh`return 0`]]),
+      sh`return 1`,
+    ),
+  );
+  const putBack = chain(sh`mv -T ${aside} ${l.lock} 2>/dev/null || rm -rf ${aside}`, sh`echo KEPT`);
+  const moved = ifThen(sh`deliver_judged ${aside}`, chain(sh`rm -rf ${aside}`, sh`echo BROKEN`), putBack);
+  return chain(same, ifThen(sh`deliver_judged ${l.lock} && mv -T ${l.lock} ${aside} 2>/dev/null`, moved, sh`echo KEPT`));
+}
+
+/** `o=` and the one line of the lock's owner.json in it (empty when there is none). */
+function readOwner(l: Layout): Shell[] {
+  return [sh`o=`, sh`[ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}`];
+}
+
+/** `case "$o" in *"id":"ID"*) ours;; *) other;; esac` */
+function ifOurs(ownerId: string, ours: Shell, other: Shell): Shell {
+  return caseOf(sh`"$o"`, [
+    [sh`*${`"id":"${ownerId}"`}*`, ours],
+    [sh`*`, other],
+  ]);
 }
 
 /**
@@ -123,7 +147,7 @@ export function breakCommand(l: Layout, judged: { ownerId?: string | undefined; 
  * Prints LOST when it does not (the lock was broken or removed); `touch -c` never creates a lock that is gone.
  */
 export function refreshCommand(l: Layout, ownerId: string): Shell {
-  return sh`o=; [ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}; case "$o" in *${`"id":"${ownerId}"`}*) touch -c ${l.lock} && echo REFRESHED;; *) echo LOST;; esac`;
+  return chain(...readOwner(l), ifOurs(ownerId, and(sh`touch -c ${l.lock}`, sh`echo REFRESHED`), sh`echo LOST`));
 }
 
 /**
@@ -132,12 +156,12 @@ export function refreshCommand(l: Layout, ownerId: string): Shell {
  */
 export function unlockCommand(l: Layout, ownerId: string, also: string[] = []): Shell {
   const other = also.length ? sh`rm -rf ${also}` : sh`true`;
-  return chain(sh`o=`, sh`[ -f ${`${l.lock}/owner.json`} ] && IFS= read -r o < ${`${l.lock}/owner.json`}`, sh`case "$o" in *${`"id":"${ownerId}"`}*) rm -rf ${l.lock} ${also};; *) ${other};; esac`);
+  return chain(...readOwner(l), ifOurs(ownerId, sh`rm -rf ${l.lock} ${also}`, other));
 }
 
 /** `deliver unlock`: prints the owner record (if any) and removes the lock. */
 export function forceUnlockCommand(l: Layout): Shell {
-  return sh`if [ -d ${l.lock} ]; then cat ${l.lock}/owner.json 2>/dev/null; echo; rm -rf ${l.lock}; echo UNLOCKED; else echo NOLOCK; fi`;
+  return ifThen(sh`[ -d ${l.lock} ]`, chain(sh`cat ${l.lock}/owner.json 2>/dev/null`, sh`echo`, sh`rm -rf ${l.lock}`, sh`echo UNLOCKED`), sh`echo NOLOCK`);
 }
 
 function duration(seconds: number): string {

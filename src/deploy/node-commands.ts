@@ -1,6 +1,6 @@
 // Release scripts differ: `mix release` (daemon/pid/rpc/eval, no ping), Distillery (start/ping/pid/rpc) and relx
 // (daemon/ping/pid/eval/versions). These pure functions map deliver's node actions onto the right script commands.
-import { and, raw, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, forIn, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseKind } from '../config/release-kind.js';
 import type { Layout } from './layout.js';
 import { runningCommand, waitDownCommand, waitUpCommand } from './node-wait.js';
@@ -19,8 +19,21 @@ export type DetectedKind = ReleaseKind | 'unknown';
  */
 export function detectKindCommand(l: Layout): Shell {
   const a = l.app;
-  const any = (kind: string, paths: Shell) => sh`if [ -z "$k" ]; then for f in ${paths}; do if [ -f "$f" ]; then k=${kind}; break; fi; done; fi`;
-  return sh`if [ ! -f ${`${l.root}/bin/${a}`} ]; then echo none; else cd ${l.root} && k= && ${any('distillery', sh`releases/*/${`${a}.sh`} ${`bin/${a}_rc_exec.sh`} ${`bin/${a}_loader.sh`}`)}; ${any('mix', sh`releases/COOKIE releases/*/env.sh`)}; ${any('relx', sh`bin/nodetool bin/install_upgrade.escript ${`bin/${a}`}-*`)}; if [ -z "$k" ]; then if grep -q RELEASE_DISTRIBUTION ${`bin/${a}`}; then k=mix; elif grep -q RELX_ ${`bin/${a}`}; then k=relx; elif grep -qi distillery ${`bin/${a}`}; then k=distillery; else k=unknown; fi; fi; echo "$k"; fi`;
+  const script = sh`${`bin/${a}`}`;
+  const any = (kind: string, paths: Shell) => ifThen(sh`[ -z "$k" ]`, forIn('f', paths, ifThen(sh`[ -f "$f" ]`, chain(sh`k=${kind}`, sh`break`))));
+  const marker = (grep: Shell, kind: string, otherwise: Shell) => ifThen(sh`${grep} ${script}`, sh`k=${kind}`, otherwise);
+  const markers = marker(sh`grep -q RELEASE_DISTRIBUTION`, 'mix', marker(sh`grep -q RELX_`, 'relx', marker(sh`grep -qi distillery`, 'distillery', sh`k=unknown`)));
+  return ifThen(
+    sh`[ ! -f ${`${l.root}/bin/${a}`} ]`,
+    sh`echo none`,
+    chain(
+      and(sh`cd ${l.root}`, sh`k=`, any('distillery', sh`releases/*/${`${a}.sh`} ${`bin/${a}_rc_exec.sh`} ${`bin/${a}_loader.sh`}`)),
+      any('mix', sh`releases/COOKIE releases/*/env.sh`),
+      any('relx', sh`bin/nodetool bin/install_upgrade.escript ${`bin/${a}`}-*`),
+      ifThen(sh`[ -z "$k" ]`, markers),
+      sh`echo "$k"`,
+    ),
+  );
 }
 
 export function parseKind(stdout: string): DetectedKind | undefined {
@@ -42,17 +55,23 @@ export function unknownScriptCommand(output: string): string | undefined {
  * deliver did not start it, the active release; and load the environment's env file first.
  */
 export function inRunning(l: Layout, envFile: string | undefined): Shell {
-  return sh`${envLoad(envFile)}d=${l.root}; s=$(cat ${l.started} 2>/dev/null); if [ -n "$s" ] && [ -x ${l.releases}/"$s"/bin/${l.app} ]; then d=${l.releases}/"$s"; fi; cd "$d"`;
+  return chain(
+    envLoad(envFile),
+    sh`d=${l.root}`,
+    sh`s=$(cat ${l.started} 2>/dev/null)`,
+    ifThen(sh`[ -n "$s" ] && [ -x ${l.releases}/"$s"/bin/${l.app} ]`, sh`d=${l.releases}/"$s"`),
+    sh`cd "$d"`,
+  );
 }
 
 /** `cd` into the active release (what `eval`, `run` and migrations use), with the env file loaded. */
 export function inActive(l: Layout, envFile: string | undefined): Shell {
-  return sh`${envLoad(envFile)}cd ${l.root}`;
+  return chain(envLoad(envFile), sh`cd ${l.root}`);
 }
 
 /** Exports the variables of the env file (uploaded 0600 by deploy) to the release script. */
 function envLoad(envFile: string | undefined): Shell {
-  return envFile ? sh`if [ -f ${envFile} ]; then set -a; . ${envFile}; set +a; fi; ` : raw('');
+  return envFile ? ifThen(sh`[ -f ${envFile} ]`, chain(sh`set -a`, sh`. ${envFile}`, sh`set +a`)) : raw('');
 }
 
 function bin(l: Layout): Shell {
@@ -101,8 +120,8 @@ export function bootFiles(app: string): string[] {
  * upgrade saved are put back (a file that did not exist is removed), so the root boots its own version again.
  */
 export function restoreBootCommand(app: string): Shell {
-  const put = sh`for f in ${bootFiles(app)}; do if [ -f ${BOOT_SAVE_DIR}/"$f" ]; then cp -p ${BOOT_SAVE_DIR}/"$f" "$f" || exit 1; else rm -f "$f"; fi; done && rm -rf ${BOOT_SAVE_DIR}`;
-  return sh`if [ -d ${BOOT_SAVE_DIR} ]; then ${put}; fi`;
+  const put = forIn('f', sh`${bootFiles(app)}`, ifThen(sh`[ -f ${BOOT_SAVE_DIR}/"$f" ]`, sh`cp -p ${BOOT_SAVE_DIR}/"$f" "$f" || exit 1`, sh`rm -f "$f"`));
+  return ifThen(sh`[ -d ${BOOT_SAVE_DIR} ]`, and(put, sh`rm -rf ${BOOT_SAVE_DIR}`));
 }
 
 /**
@@ -111,7 +130,7 @@ export function restoreBootCommand(app: string): Shell {
  */
 export function startCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
   const start = kind === 'distillery' ? sh`${bin(l)} start` : sh`${bin(l)} daemon`;
-  return and(inActive(l, envFile), sh`basename "$(pwd -P)" > ${l.started}.tmp && mv -f ${l.started}.tmp ${l.started}`, restoreBootCommand(l.app), start);
+  return and(inActive(l, envFile), sh`basename "$(pwd -P)" > ${l.started}.tmp`, sh`mv -f ${l.started}.tmp ${l.started}`, restoreBootCommand(l.app), start);
 }
 
 export function stopCommand(l: Layout, kind: ReleaseKind, envFile?: string): Shell {
@@ -158,5 +177,7 @@ export function remoteConsoleCommand(l: Layout, kind: ReleaseKind, envFile?: str
 
 /** The last lines of the node's newest run_erl log (mix: tmp/log/, relx: log/, Distillery: var/log/erlang.log.N). */
 export function logTailCommand(l: Layout, lines = 20): Shell {
-  return sh`cd ${l.root} && f=$(ls -t tmp/log/erlang.log.* log/erlang.log.* var/log/erlang.log.* 2>/dev/null | head -n 1); if [ -n "$f" ]; then tail -n ${lines} "$f"; fi; true`;
+  // One statement: `and` would group the assignment for the pipe inside its `$(…)`.
+  const newest = sh`cd ${l.root} && f=$(ls -t tmp/log/erlang.log.* log/erlang.log.* var/log/erlang.log.* 2>/dev/null | head -n 1)`;
+  return chain(newest, ifThen(sh`[ -n "$f" ]`, sh`tail -n ${lines} "$f"`), sh`true`);
 }

@@ -2,7 +2,7 @@
 // the release kind and whether the node runs. Pure: deploy, rollback and the node commands all plan with these.
 import type { Step, StepList } from '../plan/plan.js';
 import type { ExecResult } from '../ssh/types.js';
-import { raw, sh, type Shell } from '../ssh/quote.js';
+import { chain, ifThen, sh, whileDo, type Shell } from '../ssh/quote.js';
 import type { Layout } from './layout.js';
 import { describeMigration } from './migrations.js';
 import { assertKnownCommand, kindFrom, queryCommand, type NodeQuery } from './node.js';
@@ -53,7 +53,7 @@ export function runningPid(r: { code: number; stdout: string }): number | undefi
 
 /** Waits on the host until process `pid` is gone (a cheap `kill -0` loop instead of booting a VM per poll). */
 export function waitGoneCommand(pid: number, timeoutMs: number): Shell {
-  return sh`i=0; while kill -0 ${pid} 2>/dev/null; do i=$((i+1)); if [ $i -gt ${Math.ceil(timeoutMs / 200)} ]; then exit 1; fi; sleep 0.2; done`;
+  return chain(sh`i=0`, whileDo(sh`kill -0 ${pid} 2>/dev/null`, chain(sh`i=$((i+1))`, ifThen(sh`[ $i -gt ${Math.ceil(timeoutMs / 200)} ]`, sh`exit 1`), sh`sleep 0.2`)));
 }
 
 /** Stop the running node (pid from runningStep: 0 when the script gave none) and wait until it is gone. */
@@ -86,5 +86,5 @@ export function startSteps(n: NodeTarget, kind: ReleaseKind, what: string, steps
 /** A one-shot action (ping, version, pid, rpc, eval, migrate, run). */
 export function queryStep(n: NodeTarget, kind: ReleaseKind, q: NodeQuery, steps: StepList): StepList {
   const what = q.action === 'rpc' || q.action === 'eval' ? `${q.action} ${q.expr}` : q.action === 'run' ? `bin/${n.layout.app} ${q.args.join(' ')}` : q.action === 'migrate' ? describeMigration(q.migration) : q.action === 'cluster' ? 'list the nodes this node is connected to (node() and nodes())' : q.action;
-  return steps.add(q.action, `${what} (${kind} release)`, raw(queryCommand(n.layout, kind, q, n.envFile)), { timeoutMs: 120_000, answer: true });
+  return steps.add(q.action, `${what} (${kind} release)`, queryCommand(n.layout, kind, q, n.envFile), { timeoutMs: 120_000, answer: true });
 }

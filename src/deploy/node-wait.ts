@@ -1,7 +1,7 @@
 // Waiting for a node without booting a VM per poll: the node's name in the release's own `epmd -names` (a small C
 // program) tells whether it is up or gone; the release script's own command confirms once at the end. Pure command
 // builders, each meant to run after node-commands' `cd` into the release the node runs from, with the env file loaded.
-import { raw, sh, type Shell } from '../ssh/quote.js';
+import { captured, chain, forIn, ifThen, raw, sh, untilDo, type Shell } from '../ssh/quote.js';
 import type { ReleaseKind } from '../config/release-kind.js';
 
 /** How often the loops on the host look (seconds): epmd is cheap; a release script boots a VM each time. */
@@ -17,15 +17,35 @@ const SCRIPT_EVERY_S = 0.3;
  */
 export function nodeNameScript(app: string, kind: ReleaseKind): Shell {
   const vsn = raw(`$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)`);
+  const alive = raw('n=${n%%@*}');
   if (kind === 'mix') {
-    return sh`n=$(RELEASE_ROOT=$(pwd -P) RELEASE_NAME=\${RELEASE_NAME:-${app}} RELEASE_VSN=\${RELEASE_VSN:-${vsn}} RELEASE_COMMAND=daemon RELEASE_PROG=${app}; export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND RELEASE_PROG; if [ -f "releases/$RELEASE_VSN/env.sh" ]; then . "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null; fi; if [ "\${RELEASE_DISTRIBUTION:-sname}" != none ]; then echo "\${RELEASE_NODE:-$RELEASE_NAME}"; fi); n=\${n%%@*}`;
+    const env = raw('"releases/$RELEASE_VSN/env.sh"');
+    return chain(
+      captured(
+        'n',
+        chain(
+          sh`RELEASE_ROOT=$(pwd -P) RELEASE_NAME=\${RELEASE_NAME:-${app}} RELEASE_VSN=\${RELEASE_VSN:-${vsn}} RELEASE_COMMAND=daemon RELEASE_PROG=${app}`,
+          sh`export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND RELEASE_PROG`,
+          ifThen(sh`[ -f ${env} ]`, sh`. ${env} >/dev/null 2>&1 </dev/null`),
+          ifThen(sh`[ "\${RELEASE_DISTRIBUTION:-sname}" != none ]`, sh`echo "\${RELEASE_NODE:-$RELEASE_NAME}"`),
+        ),
+      ),
+      alive,
+    );
   }
-  return sh`n=$(v=${vsn}; for f in "$VMARGS_PATH" "releases/$v/vm.args" "releases/$v/vm.args.src"; do if [ -n "$f" ] && [ -f "$f" ]; then a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' "$f" | head -n 1); eval "echo $a"; break; fi; done 2>/dev/null); n=\${n%%@*}`;
+  const nameLine = raw(`a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' "$f" | head -n 1)`);
+  const files = raw('"$VMARGS_PATH" "releases/$v/vm.args" "releases/$v/vm.args.src"');
+  const first = forIn('f', files, ifThen(sh`[ -n "$f" ] && [ -f "$f" ]`, chain(nameLine, raw('eval "echo $a"'), raw('break'))), '2>/dev/null');
+  return chain(captured('n', chain(sh`v=${vsn}`, first)), alive);
 }
 
 /** Sets `$e` to the release's own epmd (erts-VSN/bin/epmd), else the one on PATH; empty when there is none. */
 export function epmdScript(): Shell {
-  return raw('e=; for f in erts-*/bin/epmd; do if [ -x "$f" ]; then e=$f; fi; done; if [ -z "$e" ]; then e=$(command -v epmd 2>/dev/null || true); fi');
+  return chain(
+    raw('e='),
+    forIn('f', raw('erts-*/bin/epmd'), ifThen(raw('[ -x "$f" ]'), raw('e=$f'))),
+    ifThen(raw('[ -z "$e" ]'), raw('e=$(command -v epmd 2>/dev/null || true)')),
+  );
 }
 
 /** Exit 0 when epmd lists the name in `$n` (its port from ERL_EPMD_PORT, as the node's). */
@@ -33,15 +53,18 @@ export function registeredScript(): Shell {
   return raw(`"$e" -names 2>/dev/null | awk -v n="$n" '$1 == "name" && $2 == n { f = 1 } END { exit !f }'`);
 }
 
+/** Both the node's name and an epmd to ask are known. */
+const KNOWN = raw('[ -n "$n" ] && [ -n "$e" ]');
+
 /** The name and the epmd to watch, then `watch` when both are known, else `fallback` (the release script's way). */
 function watching(app: string, kind: ReleaseKind, watch: Shell, fallback: Shell): Shell {
-  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ]; then ${watch}; else ${fallback}; fi`;
+  return chain(nodeNameScript(app, kind), epmdScript(), ifThen(KNOWN, watch, fallback));
 }
 
 /** Runs `cond` every `every` seconds until it holds; exit 1 with `why` on stderr after `timeoutMs`. */
 function until(cond: Shell, timeoutMs: number, every: number, why: Shell): Shell {
   const tries = Math.ceil(timeoutMs / 1000 / every);
-  return sh`i=0; until ${cond}; do i=$((i+1)); if [ $i -gt ${tries} ]; then echo ${why} >&2; exit 1; fi; sleep ${every}; done`;
+  return chain(sh`i=0`, untilDo(cond, chain(sh`i=$((i+1))`, ifThen(sh`[ $i -gt ${tries} ]`, chain(sh`echo ${why} >&2`, sh`exit 1`)), sh`sleep ${every}`)));
 }
 
 /**
@@ -50,7 +73,8 @@ function until(cond: Shell, timeoutMs: number, every: number, why: Shell): Shell
  * release script's own answer and the OS pid that wait watches instead.
  */
 export function runningCommand(app: string, kind: ReleaseKind, pid: Shell): Shell {
-  return sh`${nodeNameScript(app, kind)}; ${epmdScript()}; if [ -n "$n" ] && [ -n "$e" ]; then if ${registeredScript()}; then echo "$n is registered in epmd"; exit 0; fi; echo "$n is not registered in epmd"; exit 1; fi; ${pid}`;
+  const answer = chain(ifThen(registeredScript(), chain(raw('echo "$n is registered in epmd"'), raw('exit 0'))), raw('echo "$n is not registered in epmd"'), raw('exit 1'));
+  return chain(nodeNameScript(app, kind), epmdScript(), ifThen(KNOWN, answer), pid);
 }
 
 /** After a start: wait until the node's name is in epmd (or, when it cannot be watched, until `ping` succeeds). */

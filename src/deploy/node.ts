@@ -2,6 +2,7 @@
 // and one-shot actions (ping, version, pid, rpc, eval, migrate, run). Exit status follows the remote result.
 import { RemoteError } from '../output/errors.js';
 import { type Backend, type ExecOptions, type ExecResult } from '../ssh/types.js';
+import type { Shell } from '../ssh/quote.js';
 import { CLUSTER_MARK, clusterCommand } from './cluster.js';
 import type { Layout } from './layout.js';
 import { migrationCommand, type Migration } from './migrations.js';
@@ -84,29 +85,29 @@ export type NodeQuery =
   | { action: 'run'; args: string[] };
 
 /** Builds the command line of a one-shot node action. */
-export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile?: string): string {
+export function queryCommand(l: Layout, kind: ReleaseKind, q: NodeQuery, envFile?: string): Shell {
   switch (q.action) {
     case 'ping':
-      return pingCommand(l, kind, envFile).text;
+      return pingCommand(l, kind, envFile);
     case 'version':
-      return versionCommand(l, kind, envFile).text;
+      return versionCommand(l, kind, envFile);
     case 'pid':
-      return pidCommand(l, kind, envFile).text;
+      return pidCommand(l, kind, envFile);
     case 'rpc':
-      return rpcCommand(l, kind, q.expr, envFile).text;
+      return rpcCommand(l, kind, q.expr, envFile);
     case 'eval':
-      return evalCommand(l, kind, q.expr, envFile).text;
+      return evalCommand(l, kind, q.expr, envFile);
     case 'migrate':
-      return migrationCommand(l, kind, q.migration, envFile).text;
+      return migrationCommand(l, kind, q.migration, envFile);
     case 'run':
-      return scriptCommand(l, q.args, envFile).text;
+      return scriptCommand(l, q.args, envFile);
     case 'cluster':
-      return clusterCommand(l, kind, envFile).text;
+      return clusterCommand(l, kind, envFile);
   }
 }
 
 export async function runQuery(ctx: NodeContext, kind: ReleaseKind, q: NodeQuery, timeoutMs = 120_000): Promise<ExecResult> {
-  return queryResult(scriptOf(ctx, kind), q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile), execOpts(ctx, { timeoutMs })));
+  return queryResult(scriptOf(ctx, kind), q, await ctx.backend.exec(queryCommand(ctx.layout, kind, q, ctx.envFile).text, execOpts(ctx, { timeoutMs })));
 }
 
 /**

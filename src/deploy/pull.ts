@@ -5,7 +5,7 @@
 // builtin printf, and every error line from the tool has its URLs cut out before it is printed.
 import { DeliverError, UsageError } from '../output/errors.js';
 import { addSecret } from '../output/redact.js';
-import { chain, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
+import { caseOf, chain, ifThen, or, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseStore } from '../store/types.js';
 
 /** Exit status of the download script when the host could not fetch the release (see pullCommand). */
@@ -63,16 +63,16 @@ export function pullCommand(tarPath: string): Shell {
   );
   const neither = chain(raw(`echo 'cannot download the release: neither curl nor wget is installed on this host' >&2`), fail);
   return chain(
-    raw(`IFS= read -r u || { echo 'no download URL on stdin' >&2; ${fail.text}; }`),
+    or(raw('IFS= read -r u'), chain(raw(`echo 'no download URL on stdin' >&2`), fail)),
     sh`t=${tarPath}`,
     ifThen(raw('command -v curl >/dev/null 2>&1'), curl, ifThen(raw('command -v wget >/dev/null 2>&1'), wget, neither)),
     // The URL is forgotten as soon as the tool is done with it.
     raw('u='),
-    raw('case "$r:$c" in 0:2??) exit 0;; esac'),
-    raw(
-      `case "$c" in [345]??) s=$(head -c 4096 "$t" 2>/dev/null | sed -n 's/.*<Code>\\([A-Za-z0-9]*\\)<\\/Code>.*/\\1/p' | head -n 1); m="HTTP $c\${s:+ $s}";; ` +
-        `*) m=$(printf '%s\\n' "$o" | grep -v '^ ' | sed 's|[A-Za-z][A-Za-z0-9+.-]*://[^ ]*|<url>|g' | grep -v '^ *$' | tail -n 1); m="\${m:-exit $r}";; esac`,
-    ),
+    caseOf(raw('"$r:$c"'), [[raw('0:2??'), raw('exit 0')]]),
+    caseOf(raw('"$c"'), [
+      [raw('[345]??'), chain(raw(`s=$(head -c 4096 "$t" 2>/dev/null | sed -n 's/.*<Code>\\([A-Za-z0-9]*\\)<\\/Code>.*/\\1/p' | head -n 1)`), raw('m="HTTP $c${s:+ $s}"'))],
+      [raw('*'), chain(raw(`m=$(printf '%s\\n' "$o" | grep -v '^ ' | sed 's|[A-Za-z][A-Za-z0-9+.-]*://[^ ]*|<url>|g' | grep -v '^ *$' | tail -n 1)`), raw('m="${m:-exit $r}"'))],
+    ]),
     raw('rm -f "$t"'),
     raw(`echo "download failed ($via): $m" >&2`),
     fail,

@@ -1,7 +1,7 @@
 // Several steps in one remote shell: the first step's command pauses (ssh/continuation.ts) and the others follow as
 // one script on its stdin, each announced on stdout by a step mark (the live status line, and which step failed),
 // the whole ended by a done mark (a zero exit status without it means the script stopped early).
-import { and, sh, type Shell } from '../ssh/quote.js';
+import { and, raw, sh, type Shell } from '../ssh/quote.js';
 import type { Step } from './plan.js';
 
 export const STEP_MARK = '[deliver-step]';
@@ -16,9 +16,13 @@ export function stepOfLine(line: string): string | undefined {
   return line.startsWith(`${STEP_MARK} `) ? line.slice(STEP_MARK.length + 1) : undefined;
 }
 
-/** The script sent after a session's first step: the others in order, each after its mark (the first stops the rest). */
+/**
+ * The script sent after a session's first step: the others in order, each after its mark (the first stops the rest).
+ * Joined from the steps' texts alone (what `--json` gives), so a plan read back joins to the very script a real run
+ * sends: `and` may group a part by how it was built (a loop or a `{ …; }` needs no second braces).
+ */
 export function continuationScript(steps: readonly Step[]): Shell {
-  return and(...steps.flatMap((s) => [stepMarkCommand(s.name), s.script]), sh`echo ${DONE_MARK}`);
+  return and(...steps.flatMap((s) => [stepMarkCommand(s.name), raw(s.script.text)]), sh`echo ${DONE_MARK}`);
 }
 
 /**

@@ -4,7 +4,7 @@
 // receives the tarball and unpacks it in one remote session, where separate commands would each cost the host a
 // new session and shell (on a busy host about as much as an OpenSSH login).
 import { PassThrough, type Readable } from 'node:stream';
-import { raw, type Shell } from './quote.js';
+import { caseOf, chain, raw, type Shell } from './quote.js';
 import type { Backend, ExecOptions, ExecResult } from './types.js';
 
 /** Ends every script sent this way: a script cut short (the sender died) never matches, so nothing of it runs. */
@@ -16,8 +16,14 @@ const END = '#deliver-end';
  * length or a truncated script: exit 0, nothing run. POSIX sh (dash, bash, busybox): `read`, `head -c`, `eval`.
  */
 export function runScriptFromStdin(): Shell {
-  return raw(
-    `IFS= read -r deliver_n || exit 0; case "$deliver_n" in ''|*[!0-9]*) exit 0;; esac; deliver_s=$(head -c "$deliver_n"); case "$deliver_s" in *'${END}') eval "$deliver_s";; *) exit 0;; esac`,
+  return chain(
+    raw('IFS= read -r deliver_n || exit 0'),
+    caseOf(raw('"$deliver_n"'), [[raw(`''|*[!0-9]*`), raw('exit 0')]]),
+    raw('deliver_s=$(head -c "$deliver_n")'),
+    caseOf(raw('"$deliver_s"'), [
+      [raw(`*'${END}'`), raw('eval "$deliver_s"')],
+      [raw('*'), raw('exit 0')],
+    ]),
   );
 }
 

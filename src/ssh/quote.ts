@@ -6,11 +6,24 @@ export class Shell {
   /** For a script joined by `and`/`chain`: its statements and how they are joined (printed one per line). */
   constructor(
     readonly text: string,
-    readonly joined?: { readonly op: '&&' | ';' | '{' | 'if'; readonly parts: readonly Shell[] },
+    readonly joined?: Joined,
   ) {}
   toString(): string {
     return this.text;
   }
+}
+
+/**
+ * How a script was built, for printing it one statement per line: `parts` joined by `op`. `head`: a loop's
+ * `for f in …`/`while …`, a `case`'s word, a function's or a capture's name; `labels`: a `case`'s patterns;
+ * `tail`: a loop's redirect.
+ */
+interface Joined {
+  readonly op: '&&' | '||' | ';' | '{' | '(' | 'if' | 'loop' | 'case' | '$(';
+  readonly parts: readonly Shell[];
+  readonly head?: string;
+  readonly labels?: readonly string[];
+  readonly tail?: string;
 }
 
 /** Marks trusted shell text (our own literals) so `sh` does not quote it. Never pass user values here. */
@@ -80,9 +93,38 @@ export function remotePath(p: string): Shell {
  * swallow the closing brace and everything after it.
  */
 export function and(...parts: (Shell | string)[]): Shell {
+  return list('&&', parts);
+}
+
+/**
+ * `a || b`: `b` runs only when `a` fails. Parts are grouped as in `and`, except a first part that is itself an
+ * `and`/`or` list: `a && b || c` is `{ a && b; } || c` already (the shell reads such lists left to right).
+ */
+export function or(...parts: (Shell | string)[]): Shell {
+  return list('||', parts);
+}
+
+function list(op: '&&' | '||', parts: (Shell | string)[]): Shell {
   const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
-  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) || COMMENT.test(t) ? braced(t) : t)).join(' && ');
-  return new Shell(text, { op: '&&', parts: kept });
+  const text = kept.map((p, i) => (grouped(op, p, i) ? braced(p.text) : p.text)).join(` ${op} `);
+  return new Shell(text, { op, parts: kept });
+}
+
+/**
+ * Whether part `i` of an `op` list is put in `{ …; }` (see `and` and `or`). A group, a loop, a `case`, a subshell
+ * or a capture is one command already and needs no more braces (an `if` is one too, but keeps the braces it
+ * always had).
+ */
+function grouped(op: string, p: Shell, i: number): boolean {
+  const kind = p.joined?.op;
+  if (kind === '{' || kind === 'loop' || kind === 'case' || kind === '(' || kind === '$(') return false;
+  if (op === '||' && i === 0 && (kind === '&&' || kind === '||') && !COMMENT.test(p.text)) return false;
+  return needsGroup(p.text);
+}
+
+/** More than one simple command (a list, a pipeline, a compound command), or a possible comment. */
+function needsGroup(t: string): boolean {
+  return /[;|&\n]/.test(t) || COMMENT.test(t);
 }
 
 /** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
@@ -110,31 +152,92 @@ export function ifThen(cond: Shell, then: Shell, otherwise?: Shell): Shell {
   return new Shell(text, { op: 'if', parts: otherwise ? [cond, then, otherwise] : [cond, then] });
 }
 
+/** A shell variable's name: what a loop, a capture or a function may be called (never a user value). */
+function name(n: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(n)) throw new Error(`invalid shell name: ${JSON.stringify(n)}`);
+  return n;
+}
+
+/** `for v in words; do body; done [tail]`; `tail`: a redirect of the whole loop (`2>/dev/null`). */
+export function forIn(v: string, words: Shell, body: Shell, tail = ''): Shell {
+  return loop(`for ${name(v)} in ${words.text}`, body, tail);
+}
+
+/** `while cond; do body; done` */
+export function whileDo(cond: Shell, body: Shell): Shell {
+  return loop(`while ${cond.text}`, body);
+}
+
+/** `until cond; do body; done` */
+export function untilDo(cond: Shell, body: Shell): Shell {
+  return loop(`until ${cond.text}`, body);
+}
+
+function loop(head: string, body: Shell, tail = ''): Shell {
+  return new Shell(`${head}; do ${body.text}; done${tail ? ` ${tail}` : ''}`, { op: 'loop', parts: [body], head, ...(tail ? { tail } : {}) });
+}
+
+/** `case word in pattern) body;; … esac`; an empty body is an arm that does nothing. */
+export function caseOf(word: Shell, arms: readonly (readonly [pattern: Shell, body: Shell])[]): Shell {
+  const text = `case ${word.text} in ${arms.map(([p, b]) => `${p.text}) ${b.text};;`).join(' ')} esac`;
+  return new Shell(text, { op: 'case', parts: arms.map(([, b]) => b), head: word.text, labels: arms.map(([p]) => p.text) });
+}
+
+/** `v=$( script; )`: the script's output, run in a subshell (its assignments and `exit` stay there). */
+export function captured(v: string, script: Shell): Shell {
+  return new Shell(`${name(v)}=$( ${script.text.replace(/[;\s]+$/, '')}; )`, { op: '$(', parts: [script], head: v });
+}
+
+/** `( script; )`: runs the script in a subshell (its `exit` ends only the subshell). */
+export function subshell(script: Shell): Shell {
+  return new Shell(`( ${script.text.replace(/[;\s]+$/, '')}; )`, { op: '(', parts: [script] });
+}
+
+/** `f() { body; }`: a shell function. */
+export function shellFunction(f: string, body: Shell): Shell {
+  return new Shell(`${name(f)}() ${braced(body.text)}`, { op: '{', parts: [body], head: `${f}()` });
+}
+
 /**
  * A script as a person reads it: one statement per line (the parts `and`/`chain` joined, each ending in its
- * operator), groups and `if` branches indented. Joining the lines with spaces gives the same script.
+ * operator), groups, loops, `case` arms and `if` branches indented. Joining the lines with spaces gives the script.
  */
 export function statementLines(script: Shell, indent = ''): string[] {
   const j = script.joined;
   if (!j) return [`${indent}${script.text}`];
   const inner = `${indent}  `;
-  if (j.op === '{') return [`${indent}{`, ...statementLines(j.parts[0]!, inner).map(semi), `${indent}}`];
-  if (j.op === 'if') {
-    const [cond, then, otherwise] = j.parts;
-    return [
-      `${indent}if ${cond!.text}; then`,
-      ...statementLines(then!, inner).map(semi),
-      ...(otherwise ? [`${indent}else`, ...statementLines(otherwise, inner).map(semi)] : []),
-      `${indent}fi`,
-    ];
+  const body = (p: Shell, at = inner) => statementLines(p, at).map(semi);
+  switch (j.op) {
+    case '{':
+      return [`${indent}${j.head ? `${j.head} ` : ''}{`, ...body(j.parts[0]!), `${indent}}`];
+    case '(':
+      return [`${indent}(`, ...body(j.parts[0]!), `${indent})`];
+    case '$(':
+      return [`${indent}${j.head}=$(`, ...body(j.parts[0]!), `${indent})`];
+    case 'loop':
+      return [`${indent}${j.head}; do`, ...body(j.parts[0]!), `${indent}done${j.tail ? ` ${j.tail}` : ''}`];
+    case 'case':
+      return [`${indent}case ${j.head} in`, ...j.parts.flatMap((p, i) => arm(j.labels![i]!, p, inner)), `${indent}esac`];
+    case 'if': {
+      const [cond, then, otherwise] = j.parts;
+      return [`${indent}if ${cond!.text}; then`, ...body(then!), ...(otherwise ? [`${indent}else`, ...body(otherwise)] : []), `${indent}fi`];
+    }
   }
   if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
   return j.parts.flatMap((p, i) => {
-    const grouped = j.op === '&&' && (/[;|&\n]/.test(p.text) || COMMENT.test(p.text)) && p.joined?.op !== '{';
-    const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);
-    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === '&&' ? ' &&' : ';';
+    const braces = j.op !== ';' && grouped(j.op, p, i);
+    const lines = braces ? [`${indent}{`, ...body(p), `${indent}}`] : statementLines(p, indent);
+    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === ';' ? ';' : ` ${j.op}`;
     return lines;
   });
+}
+
+/** A `case` arm: `pattern)`, its statements, the last ending in `;;` (or `pattern) ;;` when it does nothing). */
+function arm(label: string, p: Shell, indent: string): string[] {
+  if (p.text === '') return [`${indent}${label}) ;;`];
+  const lines = statementLines(p, `${indent}  `);
+  lines[lines.length - 1] += ';;';
+  return [`${indent}${label})`, ...lines];
 }
 
 /** The last line of a statement list inside braces or a branch ends in `;` (so the lines join into the script). */

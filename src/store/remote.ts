@@ -3,7 +3,7 @@
 // host's own sha256sum against the digest streamed from here, and only then renamed into place.
 import { type Readable } from 'node:stream';
 import { DeliverError } from '../output/errors.js';
-import { raw, remotePath, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, forIn, ifThen, raw, remotePath, sh, type Shell } from '../ssh/quote.js';
 import type { Backend, ExecResult, HostTarget, Transport } from '../ssh/types.js';
 import { VerifyingStream, inboundHasher, parseSha256Text } from './checksum.js';
 import { assertStoreFileName, shaFileName, storedRelease, tempName } from './names.js';
@@ -23,17 +23,17 @@ const PRINT_ENTRY = raw(`printf '%s\\t%s\\t%s\\n' "$(stat -c '%s %Y' -- "$f")" "
  * built with `sh`): one round trip lists every release with its digest. A missing directory prints nothing.
  */
 export function listCommand(dir: Shell, patterns: Shell[]): Shell {
-  return sh`[ -d ${dir} ] || exit 0; cd ${dir} || exit 1; pwd -P; for f in ${patterns}; do [ -f "$f" ] || continue; ${PRINT_ENTRY}; done`;
+  return chain(sh`[ -d ${dir} ] || exit 0`, sh`cd ${dir} || exit 1`, sh`pwd -P`, forIn('f', sh`${patterns}`, chain(sh`[ -f "$f" ] || continue`, PRINT_ENTRY)));
 }
 
 /** Without `force`: stop with EXISTS if `file` is there already. */
 function existsGuard(file: string, force: boolean): Shell {
-  return force ? raw('') : sh`if [ -e ${file} ]; then echo ${`${file} already exists`} >&2; exit ${EXISTS}; fi; `;
+  return force ? raw('') : ifThen(sh`[ -e ${file} ]`, chain(sh`echo ${`${file} already exists`} >&2`, sh`exit ${EXISTS}`));
 }
 
 /** Creates the store directory and prints its absolute path; without `force`, fails (17) if `file` exists. */
 export function storeDirCommand(dir: Shell, file: string, force: boolean): Shell {
-  return sh`mkdir -p ${dir} || exit 1; cd ${dir} || exit 1; ${existsGuard(file, force)}pwd -P`;
+  return chain(sh`mkdir -p ${dir} || exit 1`, sh`cd ${dir} || exit 1`, existsGuard(file, force), sh`pwd -P`);
 }
 
 /**
@@ -42,7 +42,20 @@ export function storeDirCommand(dir: Shell, file: string, force: boolean): Shell
  */
 export function publishCommand(dir: Shell, tmp: string, file: string, digest: string, force: boolean): Shell {
   const guard = existsGuard(file, force);
-  return sh`cd ${dir} || exit 1; a=$(sha256sum < ${tmp}) || exit 1; a=\${a%% *}; if [ "$a" != ${digest} ]; then echo "$a" >&2; exit ${CORRUPT}; fi; ${guard}printf '%s  %s\\n' ${digest} ${file} > ${`${tmp}.sha256`} && mv -f -- ${`${tmp}.sha256`} ${shaFileName(file)} && mv -f -- ${tmp} ${file} && f=${file} && ${PRINT_ENTRY}`;
+  return chain(
+    sh`cd ${dir} || exit 1`,
+    sh`a=$(sha256sum < ${tmp}) || exit 1`,
+    sh`a=\${a%% *}`,
+    ifThen(sh`[ "$a" != ${digest} ]`, chain(sh`echo "$a" >&2`, sh`exit ${CORRUPT}`)),
+    guard,
+    and(
+      sh`printf '%s  %s\\n' ${digest} ${file} > ${`${tmp}.sha256`}`,
+      sh`mv -f -- ${`${tmp}.sha256`} ${shaFileName(file)}`,
+      sh`mv -f -- ${tmp} ${file}`,
+      sh`f=${file}`,
+      PRINT_ENTRY,
+    ),
+  );
 }
 
 export function parseListOutput(stdout: string): { file: string; size: number; modified: Date; sha256?: string }[] {

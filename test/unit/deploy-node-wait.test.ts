@@ -39,10 +39,10 @@ const nameOf = (kind: ReleaseKind, root: string, env: Record<string, string> = {
 describe('the node name to look for in epmd', () => {
   it('builds the exact scripts', () => {
     expect(nodeNameScript('demo', 'mix').text).toBe(
-      `n=$(RELEASE_ROOT=$(pwd -P) RELEASE_NAME=\${RELEASE_NAME:-demo} RELEASE_VSN=\${RELEASE_VSN:-$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)} RELEASE_COMMAND=daemon RELEASE_PROG=demo; export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND RELEASE_PROG; if [ -f "releases/$RELEASE_VSN/env.sh" ]; then . "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null; fi; if [ "\${RELEASE_DISTRIBUTION:-sname}" != none ]; then echo "\${RELEASE_NODE:-$RELEASE_NAME}"; fi); n=\${n%%@*}`,
+      `n=$( RELEASE_ROOT=$(pwd -P) RELEASE_NAME=\${RELEASE_NAME:-demo} RELEASE_VSN=\${RELEASE_VSN:-$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null)} RELEASE_COMMAND=daemon RELEASE_PROG=demo; export RELEASE_ROOT RELEASE_NAME RELEASE_VSN RELEASE_COMMAND RELEASE_PROG; if [ -f "releases/$RELEASE_VSN/env.sh" ]; then . "releases/$RELEASE_VSN/env.sh" >/dev/null 2>&1 </dev/null; fi; if [ "\${RELEASE_DISTRIBUTION:-sname}" != none ]; then echo "\${RELEASE_NODE:-$RELEASE_NAME}"; fi; ); n=\${n%%@*}`,
     );
     expect(nodeNameScript('demo', 'relx').text).toBe(
-      `n=$(v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null); for f in "$VMARGS_PATH" "releases/$v/vm.args" "releases/$v/vm.args.src"; do if [ -n "$f" ] && [ -f "$f" ]; then a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' "$f" | head -n 1); eval "echo $a"; break; fi; done 2>/dev/null); n=\${n%%@*}`,
+      `n=$( v=$(cut -d' ' -f2 releases/start_erl.data 2>/dev/null); for f in "$VMARGS_PATH" "releases/$v/vm.args" "releases/$v/vm.args.src"; do if [ -n "$f" ] && [ -f "$f" ]; then a=$(sed -n 's/^-s\\{0,1\\}name[[:space:]]\\{1,\\}\\([^[:space:]]*\\).*/\\1/p' "$f" | head -n 1); eval "echo $a"; break; fi; done 2>/dev/null; ); n=\${n%%@*}`,
     );
     expect(nodeNameScript('demo', 'distillery').text).toBe(nodeNameScript('demo', 'relx').text);
     expect(epmdScript().text).toBe('e=; for f in erts-*/bin/epmd; do if [ -x "$f" ]; then e=$f; fi; done; if [ -z "$e" ]; then e=$(command -v epmd 2>/dev/null || true); fi');

@@ -54,15 +54,15 @@ describe('node commands', () => {
 
   it('maps one-shot queries, migrate and run', () => {
     const l = host('RELEASE_DISTRIBUTION');
-    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo' } })).stdout).toBe('v2 eval Demo.Release.migrate() cookie=none\n');
-    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo', command: 'bin/demo eval "Custom.go()"' } })).stdout).toBe('v2 eval Custom.go() cookie=none\n');
-    expect(run(queryCommand(l, 'mix', { action: 'run', args: ['version', 'a b'] })).stdout).toBe('v2 version a b cookie=none\n');
+    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo' } }).text).stdout).toBe('v2 eval Demo.Release.migrate() cookie=none\n');
+    expect(run(queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo', command: 'bin/demo eval "Custom.go()"' } }).text).stdout).toBe('v2 eval Custom.go() cookie=none\n');
+    expect(run(queryCommand(l, 'mix', { action: 'run', args: ['version', 'a b'] }).text).stdout).toBe('v2 version a b cookie=none\n');
   });
 
   it('a MIGRATE_COMMAND or HEALTH_CHECK ending in a comment keeps the wrapper around it whole', () => {
     const l = host('comment');
     const migrate = queryCommand(l, 'mix', { action: 'migrate', migration: { action: 'up', app: 'demo', command: 'bin/demo eval "A.go()"; bin/demo eval "B.go()" # both' } });
-    const m = run(migrate);
+    const m = run(migrate.text);
     expect(m.stderr).toBe('');
     expect(m.stdout).toBe('v2 eval A.go() cookie=none\nv2 eval B.go() cookie=none\n');
     // The health check runs in the release root; its comment must not hide the `cd` failing or what follows it.

@@ -84,7 +84,7 @@ describe('command builders: exact text', () => {
     );
     expect(healthCheckCommand(l, 'curl -fs localhost:4000/health').text).toBe(`cd /srv/app/demo && curl -fs localhost:4000/health`);
     expect(recordCommand(l, { a: 1 }, undefined).text).toBe(
-      `{ { { [ -d /srv/app/.deliver/demo ]; } || mkdir -p /srv/app/.deliver/demo; } && printf '%s\\n' '{"a":1}' >> /srv/app/.deliver/demo/deploys.jsonl; true; } || true`,
+      `{ { [ -d /srv/app/.deliver/demo ] || mkdir -p /srv/app/.deliver/demo; } && printf '%s\\n' '{"a":1}' >> /srv/app/.deliver/demo/deploys.jsonl; true; } || true`,
     );
     expect(waitGoneCommand(42, 1_000).text).toBe(`i=0; while kill -0 42 2>/dev/null; do i=$((i+1)); if [ $i -gt 5 ]; then exit 1; fi; sleep 0.2; done`);
     expect(unlockCommand(l, 'own1').text).toBe(

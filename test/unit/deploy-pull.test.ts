@@ -102,7 +102,7 @@ describe('pullCommand', () => {
 
   it('is a list of statements: curl, else wget, else a clear error', () => {
     const lines = statementLines(pullCommand('/t'));
-    expect(lines.slice(0, 3)).toEqual([`IFS= read -r u || { echo 'no download URL on stdin' >&2; exit ${EXIT_DOWNLOAD}; };`, "t=/t;", 'if command -v curl >/dev/null 2>&1; then']);
+    expect(lines.slice(0, 7)).toEqual(['IFS= read -r u ||', '{', "  echo 'no download URL on stdin' >&2;", `  exit ${EXIT_DOWNLOAD};`, '};', 't=/t;', 'if command -v curl >/dev/null 2>&1; then']);
     expect(lines.filter((l) => /^ *(if|else|fi)\b/.test(l)).map((l) => l.trim())).toEqual([
       'if command -v curl >/dev/null 2>&1; then', 'else', 'if command -v wget >/dev/null 2>&1; then', 'else', 'fi;', 'fi;',
     ]);
