@@ -3,10 +3,10 @@
 
 /** A fragment that is already valid shell (built by this module or a literal in our own code). */
 export class Shell {
-  /** For a script joined by `and`/`chain`: its statements and how they are joined (printed one per line). */
+  /** For a script joined by `and`/`or`/`chain` (or an `if`, `for`, `{ }`): its statements and how they are joined (printed one per line). */
   constructor(
     readonly text: string,
-    readonly joined?: { readonly op: '&&' | ';' | '{' | 'if'; readonly parts: readonly Shell[] },
+    readonly joined?: { readonly op: '&&' | '||' | ';' | '{' | 'if' | 'for'; readonly parts: readonly Shell[] },
   ) {}
   toString(): string {
     return this.text;
@@ -80,9 +80,23 @@ export function remotePath(p: string): Shell {
  * swallow the closing brace and everything after it.
  */
 export function and(...parts: (Shell | string)[]): Shell {
+  return list('&&', parts);
+}
+
+/** Joins fragments with `||`: each runs only when the one before failed (`x || exit 3`); grouped as `and` does. */
+export function or(...parts: (Shell | string)[]): Shell {
+  return list('||', parts);
+}
+
+function list(op: '&&' | '||', parts: (Shell | string)[]): Shell {
   const kept = parts.map((p) => (p instanceof Shell ? p : new Shell(p))).filter((p) => p.text !== '');
-  const text = kept.map(({ text: t }) => (/[;|&\n]/.test(t) || COMMENT.test(t) ? braced(t) : t)).join(' && ');
-  return new Shell(text, { op: '&&', parts: kept });
+  const text = kept.map(({ text: t }) => (needsGroup(t) ? braced(t) : t)).join(` ${op} `);
+  return new Shell(text, { op, parts: kept });
+}
+
+/** More than one simple command, or one that may end in a comment: inside `&&`/`||` it is grouped in `{ …; }`. */
+function needsGroup(t: string): boolean {
+  return /[;|&\n]/.test(t) || COMMENT.test(t);
 }
 
 /** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
@@ -110,6 +124,13 @@ export function ifThen(cond: Shell, then: Shell, otherwise?: Shell): Shell {
   return new Shell(text, { op: 'if', parts: otherwise ? [cond, then, otherwise] : [cond, then] });
 }
 
+/** `for name in words; do body; done`, printed with its body indented. `words` is shell (a glob, or sh`${list}`). */
+export function forIn(name: string, words: Shell, body: Shell): Shell {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`invalid shell variable name: ${JSON.stringify(name)}`);
+  const head = new Shell(`for ${name} in ${words.text}`);
+  return new Shell(`${head.text}; do ${body.text}; done`, { op: 'for', parts: [head, body] });
+}
+
 /**
  * A script as a person reads it: one statement per line (the parts `and`/`chain` joined, each ending in its
  * operator), groups and `if` branches indented. Joining the lines with spaces gives the same script.
@@ -128,11 +149,15 @@ export function statementLines(script: Shell, indent = ''): string[] {
       `${indent}fi`,
     ];
   }
+  if (j.op === 'for') {
+    const [head, body] = j.parts;
+    return [`${indent}${head!.text}; do`, ...statementLines(body!, inner).map(semi), `${indent}done`];
+  }
   if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
   return j.parts.flatMap((p, i) => {
-    const grouped = j.op === '&&' && (/[;|&\n]/.test(p.text) || COMMENT.test(p.text)) && p.joined?.op !== '{';
+    const grouped = j.op !== ';' && needsGroup(p.text) && p.joined?.op !== '{';
     const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);
-    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === '&&' ? ' &&' : ';';
+    if (i < j.parts.length - 1) lines[lines.length - 1] += j.op === ';' ? ';' : ` ${j.op}`;
     return lines;
   });
 }

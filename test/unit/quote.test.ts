@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { and, envPrefix, quote, raw, sh, shC } from '../../src/ssh/quote.js';
+import { and, envPrefix, forIn, ifThen, or, quote, raw, sh, shC, statementLines } from '../../src/ssh/quote.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
 const tmp = tempDirs();
@@ -96,6 +96,24 @@ describe('quote / sh with hostile values under real /bin/sh', () => {
     expect(and(raw('cd /x'), raw('a; b # why')).text).toBe('cd /x && { a; b # why\n}');
     expect(runSh(and(raw('true'), raw('echo a; echo b # why; }'), raw('echo c')).text)).toBe('a\nb\nc\n');
     expect(runSh(and(raw('false'), raw('echo a # why'), raw('echo c')).text + ' || echo stopped')).toBe('stopped\n');
+  });
+
+  it('or() runs a part only when the one before failed, a list part grouped as one', () => {
+    expect(or(sh`test -d ${'/x y'}`, and(raw('echo no'), raw('exit 3'))).text).toBe(`test -d '/x y' || { echo no && exit 3; }`);
+    expect(runSh(`${or(raw('true'), and(raw('echo a'), raw('echo b'))).text}; echo c`)).toBe('c\n');
+    expect(runSh(`${or(raw('false'), and(raw('echo a'), raw('echo b'))).text}; echo c`)).toBe('a\nb\nc\n');
+    expect(runSh(`${or(and(raw('true'), raw('false')), raw('echo failed')).text}`)).toBe('failed\n');
+    expect(statementLines(or(and(raw('a'), raw('b')), raw('exit 3')))).toEqual(['{', '  a &&', '  b;', '} ||', 'exit 3']);
+  });
+
+  it('forIn() loops over quoted words, its body printed indented', () => {
+    const loop = forIn('f', sh`${['a b', "it's"]}`, ifThen(raw('[ -n "$f" ]'), raw('printf "<%s>" "$f"')));
+    expect(loop.text).toBe(`for f in 'a b' 'it'\\''s'; do if [ -n "$f" ]; then printf "<%s>" "$f"; fi; done`);
+    expect(runSh(loop.text)).toBe("<a b><it's>");
+    const lines = statementLines(and(raw('true'), loop, raw('echo')));
+    expect(lines).toEqual(['true &&', '{', `  for f in 'a b' 'it'\\''s'; do`, '    if [ -n "$f" ]; then', '      printf "<%s>" "$f";', '    fi;', '  done;', '} &&', 'echo']);
+    expect(lines.map((l) => l.trim()).join(' ')).toBe(and(raw('true'), loop, raw('echo')).text);
+    expect(() => forIn('a b', raw('x'), raw('true'))).toThrow('invalid shell variable name');
   });
 
   it('raw and and() keep trusted text as is', () => {
