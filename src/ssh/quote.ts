@@ -153,7 +153,11 @@ export function statementLines(script: Shell, indent = ''): string[] {
     const [head, body] = j.parts;
     return [`${indent}${head!.text}; do`, ...statementLines(body!, inner).map(semi), `${indent}done`];
   }
-  if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
+  if (j.parts.length < 2) {
+    const only = j.parts[0] ?? new Shell(script.text);
+    // One part that `and` grouped (`{ a; b; }`) is printed as the group it is.
+    return only.text === script.text ? statementLines(only, indent) : [`${indent}{`, ...statementLines(only, inner).map(semi), `${indent}}`];
+  }
   return j.parts.flatMap((p, i) => {
     const grouped = j.op !== ';' && needsGroup(p.text) && p.joined?.op !== '{';
     const lines = grouped ? [`${indent}{`, ...statementLines(p, inner).map(semi), `${indent}}`] : statementLines(p, indent);

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { and, envPrefix, forIn, ifThen, or, quote, raw, sh, shC, statementLines } from '../../src/ssh/quote.js';
+import { and, chain, envPrefix, forIn, ifThen, or, quote, raw, sh, shC, statementLines } from '../../src/ssh/quote.js';
 import { tempDirs } from '../helpers/temp-dir.js';
 
 const tmp = tempDirs();
@@ -114,6 +114,13 @@ describe('quote / sh with hostile values under real /bin/sh', () => {
     expect(lines).toEqual(['true &&', '{', `  for f in 'a b' 'it'\\''s'; do`, '    if [ -n "$f" ]; then', '      printf "<%s>" "$f";', '    fi;', '  done;', '} &&', 'echo']);
     expect(lines.map((l) => l.trim()).join(' ')).toBe(and(raw('true'), loop, raw('echo')).text);
     expect(() => forIn('a b', raw('x'), raw('true'))).toThrow('invalid shell variable name');
+  });
+
+  it('statementLines() of one part that and() grouped prints the group: the lines join into the script', () => {
+    const one = and(chain(raw('a'), raw('b')));
+    expect(one.text).toBe('{ a; b; }');
+    expect(statementLines(one)).toEqual(['{', '  a;', '  b;', '}']);
+    expect(statementLines(and(raw('a')))).toEqual(['a']);
   });
 
   it('raw and and() keep trusted text as is', () => {
