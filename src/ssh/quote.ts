@@ -96,7 +96,8 @@ function list(op: '&&' | '||', parts: (Shell | string)[]): Shell {
 
 /** More than one simple command, or one that may end in a comment: inside `&&`/`||` it is grouped in `{ …; }`. */
 function needsGroup(t: string): boolean {
-  return /[;|&\n]/.test(t) || COMMENT.test(t);
+  // A redirection (`2>&1`, `>&2`) is part of its command, not a list operator.
+  return /[;|&\n]/.test(t.replace(/\d*[<>]&(\d+|-)/g, '')) || COMMENT.test(t);
 }
 
 /** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */

@@ -116,6 +116,11 @@ describe('quote / sh with hostile values under real /bin/sh', () => {
     expect(() => forIn('a b', raw('x'), raw('true'))).toThrow('invalid shell variable name');
   });
 
+  it('a redirection (2>&1, >&2) does not make a part a list: it is not grouped', () => {
+    expect(or(raw('command -v git >/dev/null 2>&1'), raw('echo no >&2')).text).toBe('command -v git >/dev/null 2>&1 || echo no >&2');
+    expect(and(raw('a 2>&1 | b'), raw('d >&2; e')).text).toBe('{ a 2>&1 | b; } && { d >&2; e; }');
+  });
+
   it('statementLines() of one part that and() grouped prints the group: the lines join into the script', () => {
     const one = and(chain(raw('a'), raw('b')));
     expect(one.text).toBe('{ a; b; }');
