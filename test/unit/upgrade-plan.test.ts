@@ -5,6 +5,7 @@ import type { HookDef } from '../../src/config/types.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { newOwner } from '../../src/deploy/lock.js';
 import { parseHostState } from '../../src/deploy/state.js';
+import { statementLines } from '../../src/ssh/quote.js';
 import { factSteps, nodeTargetOf, upgradeSteps, type UpgradeHost } from '../../src/upgrade/upgrade-plan.js';
 
 const SHA = 'a'.repeat(64);
@@ -40,6 +41,57 @@ describe('hot upgrade plan', () => {
     expect(steps.map((s) => s.name)).toEqual(['lock', 'upload', 'pre_upgrade_release', 'releases', 'install', 'check', 'pid', 'activate', 'post_upgrade_release', 'unlock']);
     expect(steps.find((s) => s.name === 'install')!.does).toBe('bin/demo upgrade 0.2.0: 0.1.0 → 0.2.0 in the running node');
     expect(steps.find((s) => s.name === 'pre_upgrade_release')!.script.text).toContain('RELEASE_DIR=/srv/app/.deliver/demo/releases/0.1.0 ');
+  });
+
+  it('what --verbose prints for the activation: keep, then activate or exit 7, then the audit line and the pruning', () => {
+    const H = '/srv/app/.deliver/demo';
+    const R = `${H}/releases`;
+    const env = `if [ -f ${H}/production.env ]; then set -a; . ${H}/production.env; set +a; fi; `;
+    const inRunning = `${env}d=/srv/app/demo; s=$(cat ${H}/started 2>/dev/null); if [ -n "$s" ] && [ -x ${R}/"$s"/bin/demo ]; then d=${R}/"$s"; fi; cd "$d"`;
+    const lines = statementLines(upgradeSteps(host()).find((s) => s.name === 'activate')!.script);
+    expect(lines.slice(0, -3)).toEqual([
+      '{',
+      '  {',
+      `    ${inRunning};`,
+      '  } &&',
+      '  rm -f releases/demo-0.2.0.tar.gz &&',
+      '  {',
+      `    if [ "$(cut -d' ' -f2 releases/start_erl.data)" != 0.2.0 ]; then`,
+      '      erts=;',
+      '      read -r erts _ < releases/start_erl.data;',
+      `      printf '%s %s\\n' "$erts" 0.2.0 > releases/start_erl.data.tmp &&`,
+      '      mv -f releases/start_erl.data.tmp releases/start_erl.data;',
+      '    fi;',
+      '  } &&',
+      '  {',
+      `    if [ ! -d ${R}/0.2.0 ]; then`,
+      `      rm -rf ${R}/0.2.0.tmp-x1 &&`,
+      `      cp -a . ${R}/0.2.0.tmp-x1 &&`,
+      `      rm -rf ${R}/0.2.0.tmp-x1/.deliver-boot ${R}/0.2.0.tmp-x1/.deliver-sha256 &&`,
+      `      mv -T ${R}/0.2.0.tmp-x1 ${R}/0.2.0;`,
+      '    fi;',
+      '  };',
+      '} &&',
+      '{',
+      '  {',
+      '    {',
+      `      [ -d ${R}/0.2.0 ] || { echo 'release 0.2.0 is not installed on this host' >&2; exit 4; };`,
+      '    } &&',
+      '    {',
+      '      if [ -d /srv/app/demo ] && [ ! -L /srv/app/demo ]; then',
+      `        mkdir -p ${R} &&`,
+      `        mv -T /srv/app/demo ${R}/edeliver-legacy;`,
+      '      fi;',
+      '    } &&',
+      '    ln -sfn .deliver/demo/releases/0.2.0 /srv/app/demo.tmp-x1 &&',
+      '    mv -T /srv/app/demo.tmp-x1 /srv/app/demo &&',
+      `    printf '%s\\n' 0.2.0 >> ${H}/history;`,
+      '  } ||',
+      '  exit 7;',
+      '} &&',
+    ]);
+    // The audit line (its time and user vary) and the pruning, which never fail the upgrade.
+    expect(lines.slice(-3)).toEqual(['{', expect.stringMatching(/^  \{ .*"action":"upgrade".*; cd \/srv\/app\/\.deliver\/demo\/releases && rm -rf -- 0\.0\.1; \} \|\| true;$/), '}']);
   });
 
   it('the facts before any change are read-only queries: state, kind, pid, version', () => {
