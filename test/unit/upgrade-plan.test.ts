@@ -6,6 +6,7 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import { newOwner } from '../../src/deploy/lock.js';
 import { parseHostState } from '../../src/deploy/state.js';
 import { statementLines } from '../../src/ssh/quote.js';
+import { keepUpgradedCommand } from '../../src/upgrade/install-commands.js';
 import { factSteps, nodeTargetOf, upgradeSteps, type UpgradeHost } from '../../src/upgrade/upgrade-plan.js';
 
 const SHA = 'a'.repeat(64);
@@ -46,32 +47,12 @@ describe('hot upgrade plan', () => {
   it('what --verbose prints for the activation: keep, then activate or exit 7, then the audit line and the pruning', () => {
     const H = '/srv/app/.deliver/demo';
     const R = `${H}/releases`;
-    const env = `if [ -f ${H}/production.env ]; then set -a; . ${H}/production.env; set +a; fi; `;
-    const inRunning = `${env}d=/srv/app/demo; s=$(cat ${H}/started 2>/dev/null); if [ -n "$s" ] && [ -x ${R}/"$s"/bin/demo ]; then d=${R}/"$s"; fi; cd "$d"`;
     const lines = statementLines(upgradeSteps(host()).find((s) => s.name === 'activate')!.script);
-    expect(lines.slice(0, -3)).toEqual([
-      '{',
-      '  {',
-      `    ${inRunning};`,
-      '  } &&',
-      '  rm -f releases/demo-0.2.0.tar.gz &&',
-      '  {',
-      `    if [ "$(cut -d' ' -f2 releases/start_erl.data)" != 0.2.0 ]; then`,
-      '      erts=;',
-      '      read -r erts _ < releases/start_erl.data;',
-      `      printf '%s %s\\n' "$erts" 0.2.0 > releases/start_erl.data.tmp &&`,
-      '      mv -f releases/start_erl.data.tmp releases/start_erl.data;',
-      '    fi;',
-      '  } &&',
-      '  {',
-      `    if [ ! -d ${R}/0.2.0 ]; then`,
-      `      rm -rf ${R}/0.2.0.tmp-x1 &&`,
-      `      cp -a . ${R}/0.2.0.tmp-x1 &&`,
-      `      rm -rf ${R}/0.2.0.tmp-x1/.deliver-boot ${R}/0.2.0.tmp-x1/.deliver-sha256 &&`,
-      `      mv -T ${R}/0.2.0.tmp-x1 ${R}/0.2.0;`,
-      '    fi;',
-      '  };',
-      '} &&',
+    // First the kept copy (its lines: upgrade-install.test.ts), grouped.
+    const keep = keepUpgradedCommand(l, 'mix', '0.2.0', 'x1', `${H}/production.env`);
+    const at = lines.indexOf('} &&');
+    expect(lines.slice(0, at + 1).map((x) => x.trim()).join(' ')).toBe(`{ ${keep.text}; } &&`);
+    expect(lines.slice(at + 1, -3)).toEqual([
       '{',
       '  {',
       '    {',
