@@ -1,6 +1,6 @@
 // Every command line the build runs on the build host, as pure functions (Kamal style): unit-tested, printed verbatim
 // by --dry-run, and executed over the one pooled connection. Values always go through `sh` / `quote`.
-import { and, chain, envPrefix, ifThen, quote, raw, remotePath, sh, Shell } from '../ssh/quote.js';
+import { and, chain, envPrefix, forIn, ifThen, or, quote, raw, remotePath, sh, Shell } from '../ssh/quote.js';
 
 export { remotePath };
 import type { ProjectKind } from './project.js';
@@ -23,7 +23,7 @@ export function inBuildDir(buildDir: string, profile: string | undefined, ...cmd
 export function initRepository(buildAt: string): Shell {
   const dir = remotePath(buildAt);
   return and(
-    raw(`command -v git >/dev/null 2>&1 || { echo 'git is not installed on the build host (or not in PATH)' >&2; exit 127; }`),
+    or(raw('command -v git >/dev/null 2>&1'), chain(sh`echo ${'git is not installed on the build host (or not in PATH)'} >&2`, raw('exit 127'))),
     sh`mkdir -p ${dir}`,
     sh`cd ${dir}`,
     ifThen(raw('[ ! -d .git ]'), raw('git init -q')),
@@ -150,7 +150,7 @@ export function inspectRelease(releaseDir: string): Shell {
     raw(`[ -d ${d}/releases ]`),
     chain(
       ifThen(raw(`[ -f ${d}/releases/start_erl.data ]`), raw(`printf 'found %s\\n' "$(cat ${d}/releases/start_erl.data)"`), raw('echo found')),
-      raw(`for v in ${d}/releases/*/; do [ -d "$v" ] && printf 'version %s\\n' "$(basename "$v")"; done`),
+      forIn('v', raw(`${d}/releases/*/`), and(raw('[ -d "$v" ]'), raw(`printf 'version %s\\n' "$(basename "$v")"`))),
       raw('true'),
     ),
     chain(raw(`find _build _rel -maxdepth 6 -type d -name releases 2>/dev/null | sed -n 's|/releases$||p' | sed 's/^/candidate /'`), raw('true')),

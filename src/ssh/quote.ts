@@ -124,7 +124,8 @@ function grouped(op: string, p: Shell, i: number): boolean {
 
 /** More than one simple command (a list, a pipeline, a compound command), or a possible comment. */
 function needsGroup(t: string): boolean {
-  return /[;|&\n]/.test(t) || COMMENT.test(t);
+  // A redirection (`2>&1`, `>&2`) is part of its command, not a list operator.
+  return /[;|&\n]/.test(t.replace(/\d*[<>]&(\d+|-)/g, '')) || COMMENT.test(t);
 }
 
 /** Joins statements with `; `: each runs whatever the one before did (a statement ends at its `;`). */
@@ -223,7 +224,11 @@ export function statementLines(script: Shell, indent = ''): string[] {
       return [`${indent}if ${cond!.text}; then`, ...body(then!), ...(otherwise ? [`${indent}else`, ...body(otherwise)] : []), `${indent}fi`];
     }
   }
-  if (j.parts.length < 2) return statementLines(j.parts[0] ?? script, indent);
+  if (j.parts.length < 2) {
+    const only = j.parts[0] ?? new Shell(script.text);
+    // One part that `and` grouped (`{ a; b; }`) is printed as the group it is, so the lines join into the script.
+    return only.text === script.text ? statementLines(only, indent) : [`${indent}{`, ...body(only), `${indent}}`];
+  }
   return j.parts.flatMap((p, i) => {
     const braces = j.op !== ';' && grouped(j.op, p, i);
     const lines = braces ? [`${indent}{`, ...body(p), `${indent}}`] : statementLines(p, indent);

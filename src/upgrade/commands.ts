@@ -1,7 +1,7 @@
 // Command lines for the upgrade steps on the build host. All paths are absolute build-host paths deliver made
 // itself (the build directory, the release directory in it); versions and names are validated before they get here.
 import { mix, rebar3, type ToolSettings } from '../build/commands.js';
-import { raw, sh, type Shell } from '../ssh/quote.js';
+import { and, raw, sh, type Shell } from '../ssh/quote.js';
 import { UPGRADE_ESCRIPT_NAME } from './escript.js';
 
 /** What the upgrade steps work on: the new release's directory and the versions it upgrades between. */
@@ -34,12 +34,12 @@ export const oldTarball = (p: UpgradePaths): string => `${workDir(p.buildDir)}/o
 /** A fresh scratch directory; the escript arrives on stdin (never on a command line). */
 export function prepareWorkDir(p: UpgradePaths): Shell {
   const w = workDir(p.buildDir);
-  return sh`rm -rf ${w} && mkdir -p ${w}/old && cat > ${escript(p)}`;
+  return and(sh`rm -rf ${w}`, sh`mkdir -p ${w}/old`, sh`cat > ${escript(p)}`);
 }
 
 /** Unpacks the uploaded old release tarball and checks it is the version it claims to be. */
 export function unpackOld(p: UpgradePaths): Shell {
-  return sh`tar -xzf ${oldTarball(p)} -C ${oldRoot(p)} && rm -f ${oldTarball(p)} && test -d ${oldRoot(p)}/releases/${p.from}`;
+  return and(sh`tar -xzf ${oldTarball(p)} -C ${oldRoot(p)}`, sh`rm -f ${oldTarball(p)}`, sh`test -d ${oldRoot(p)}/releases/${p.from}`);
 }
 
 /**
@@ -48,7 +48,8 @@ export function unpackOld(p: UpgradePaths): Shell {
  * `_build/PROFILE/lib/APP/ebin`.
  */
 export function generateAppups(p: UpgradePaths, o: { buildLib?: string; given: boolean; write: boolean }): Shell {
-  return sh`escript ${escript(p)} appups ${oldRoot(p)} ${p.releaseDir} ${p.name} ${p.from} ${p.to} ${p.buildDir} ${o.buildLib ?? '-'} ${o.given ? givenAppups(p) : '-'} ${o.write ? writtenAppups(p) : '-'}`;
+  const files = [o.buildLib ?? '-', o.given ? givenAppups(p) : '-', o.write ? writtenAppups(p) : '-'];
+  return sh`escript ${escript(p)} appups ${[oldRoot(p), p.releaseDir, p.name, p.from, p.to, p.buildDir, ...files]}`;
 }
 
 /** mix release: the relup from both releases' .rel files (systools:make_relup), into releases/NEW/relup. */
@@ -59,7 +60,11 @@ export function makeRelup(p: UpgradePaths): Shell {
 /** rebar3 needs the old release inside the new release directory (lib/APP-OLD and releases/OLD) for its relup. */
 export function addOldRelease(p: UpgradePaths): Shell {
   const old = oldRoot(p);
-  return sh`rm -rf ${p.releaseDir}/releases/${p.from} && cp -R ${old}/releases/${p.from} ${p.releaseDir}/releases/ && cp -Rn ${old}/lib/. ${p.releaseDir}/lib/`;
+  return and(
+    sh`rm -rf ${p.releaseDir}/releases/${p.from}`,
+    sh`cp -R ${old}/releases/${p.from} ${p.releaseDir}/releases/`,
+    sh`cp -Rn ${old}/lib/. ${p.releaseDir}/lib/`,
+  );
 }
 
 /** rebar3/relx: rebar3's relup (it reassembles the release, then systools), then its tarball with the relup. */
@@ -89,7 +94,11 @@ export function toolTarball(t: ToolSettings, p: UpgradePaths): string {
  */
 export function packMixUpgrade(p: UpgradePaths): Shell {
   const rel = `releases/${p.name}-${p.to}.rel`;
-  return sh`cp ${p.releaseDir}/releases/${p.to}/${p.name}.rel ${p.releaseDir}/${rel} && tar -czf ${toolTarballMix(p)} -C ${p.releaseDir} lib releases/${p.to} ${rel} && rm -f ${p.releaseDir}/${rel}`;
+  return and(
+    sh`cp ${p.releaseDir}/releases/${p.to}/${p.name}.rel ${p.releaseDir}/${rel}`,
+    sh`tar -czf ${toolTarballMix(p)} -C ${p.releaseDir} lib releases/${p.to} ${rel}`,
+    sh`rm -f ${p.releaseDir}/${rel}`,
+  );
 }
 
 function toolTarballMix(p: UpgradePaths): string {
@@ -107,7 +116,15 @@ export function upgradeTarball(t: ToolSettings, p: UpgradePaths): string {
  */
 export function checkUpgrade(p: UpgradePaths, tarball: string, dest: string): Shell {
   const check = `${workDir(p.buildDir)}/check`;
-  return sh`rm -rf ${check} && mkdir -p ${check} && tar -xzf ${tarball} -C ${check} && escript ${escript(p)} check ${check}/releases/${p.to}/relup ${p.from} ${p.to} && rm -rf ${check} && mv -f ${tarball} ${dest} && wc -c < ${dest}`;
+  return and(
+    sh`rm -rf ${check}`,
+    sh`mkdir -p ${check}`,
+    sh`tar -xzf ${tarball} -C ${check}`,
+    sh`escript ${escript(p)} check ${check}/releases/${p.to}/relup ${p.from} ${p.to}`,
+    sh`rm -rf ${check}`,
+    sh`mv -f ${tarball} ${dest}`,
+    sh`wc -c < ${dest}`,
+  );
 }
 
 /** Leaves the scratch directory's generated appups (for `build appups`) and prints their size. */

@@ -9,7 +9,7 @@
 //   keep    → the running root is left as release_handler wrote it (its RELEASES and start_erl.data name what the
 //             node runs: a restart by release_handler itself boots that); a copy becomes releases/NEW, so
 //             `$DELIVER_TO/$APP` can point at NEW and `deliver restart` boots NEW (docs/UPGRADES.md)
-import { and, sh, type Shell } from '../ssh/quote.js';
+import { and, chain, forIn, ifThen, sh, type Shell } from '../ssh/quote.js';
 import { checkVersion, releaseDir, stagingDir, type Layout } from '../deploy/layout.js';
 import { BOOT_SAVE_DIR, bootFiles, inRunning, rpcCommand, type ReleaseKind } from '../deploy/node-commands.js';
 
@@ -32,8 +32,13 @@ export function upgradeTarballPath(kind: ReleaseKind, app: string, version: stri
 export function placeUpgradeCommand(l: Layout, kind: ReleaseKind, upload: string, version: string, envFile?: string): Shell {
   const target = upgradeTarballPath(kind, l.app, version);
   const tmp = `${BOOT_SAVE_DIR}.tmp`;
-  const save = sh`rm -rf ${tmp} && mkdir -p ${tmp}/releases ${tmp}/bin && for f in ${bootFiles(l.app)}; do if [ -f "$f" ]; then cp -p "$f" ${tmp}/"$f" || exit 1; fi; done && mv -T ${tmp} ${BOOT_SAVE_DIR}`;
-  return and(inRunning(l, envFile), sh`if [ ! -d ${BOOT_SAVE_DIR} ]; then ${save}; fi`, sh`mkdir -p ${target.replace(/\/[^/]+$/, '')} && mv -f ${upload} ${target}`);
+  const save = and(
+    sh`rm -rf ${tmp}`,
+    sh`mkdir -p ${tmp}/releases ${tmp}/bin`,
+    forIn('f', sh`${bootFiles(l.app)}`, ifThen(sh`[ -f "$f" ]`, sh`cp -p "$f" ${tmp}/"$f" || exit 1`)),
+    sh`mv -T ${tmp} ${BOOT_SAVE_DIR}`,
+  );
+  return and(inRunning(l, envFile), ifThen(sh`[ ! -d ${BOOT_SAVE_DIR} ]`, save), sh`mkdir -p ${target.replace(/\/[^/]+$/, '')}`, sh`mv -f ${upload} ${target}`);
 }
 
 /** Removes the tarball from the running root (release_handler's own files stay as it left them). */
@@ -44,10 +49,19 @@ export function dropTarballCommand(l: Layout, kind: ReleaseKind, version: string
 /** Creates releases/RELEASES from the running release's .rel when the root has none (a mix release's first upgrade). */
 export function ensureReleasesCommand(l: Layout, kind: ReleaseKind, running: string, envFile?: string): Shell {
   const rel = `${checkVersion(running)}/${l.app}.rel`;
+  // Erlang for relx (`eval`), Elixir for mix (`rpc`): the same three steps.
   const expr =
     kind === 'relx'
-      ? `R = code:root_dir(), D = filename:join(R, "releases"), case filelib:is_file(filename:join(D, "RELEASES")) of true -> ok; false -> release_handler:create_RELEASES(R, D, filename:join(D, "${rel}"), []) end.`
-      : `r = List.to_string(:code.root_dir()); d = Path.join(r, "releases"); if File.exists?(Path.join(d, "RELEASES")), do: :ok, else: :ok = :release_handler.create_RELEASES(r, d, Path.join(d, "${rel}"), [])`;
+      ? [
+        'R = code:root_dir()',
+        'D = filename:join(R, "releases")',
+        `case filelib:is_file(filename:join(D, "RELEASES")) of true -> ok; false -> release_handler:create_RELEASES(R, D, filename:join(D, "${rel}"), []) end.`,
+      ].join(', ')
+      : [
+        'r = List.to_string(:code.root_dir())',
+        'd = Path.join(r, "releases")',
+        `if File.exists?(Path.join(d, "RELEASES")), do: :ok, else: :ok = :release_handler.create_RELEASES(r, d, Path.join(d, "${rel}"), [])`,
+      ].join('; ');
   return rpcCommand(l, kind, expr, envFile);
 }
 
@@ -63,7 +77,11 @@ export function installUpgradeCommand(l: Layout, kind: ReleaseKind, version: str
   const expr = [
     `v = ~c"${version}"`,
     `unpacked = if List.keyfind(:release_handler.which_releases(), v, 1), do: {:ok, v}, else: :release_handler.unpack_release(~c"${l.app}-${version}")`,
-    `with {:unpack, {:ok, _}} <- {:unpack, unpacked}, {:install, {:ok, _, _}} <- {:install, :release_handler.install_release(v)}, {:make_permanent, :ok} <- {:make_permanent, :release_handler.make_permanent(v)} do IO.puts("${UPGRADE_OK} ${version}") else {step, r} -> IO.puts("${UPGRADE_ERROR} #{step}: #{inspect(r, limit: 50, printable_limit: 400)}") end`,
+    [
+      'with {:unpack, {:ok, _}} <- {:unpack, unpacked}',
+      '{:install, {:ok, _, _}} <- {:install, :release_handler.install_release(v)}',
+      `{:make_permanent, :ok} <- {:make_permanent, :release_handler.make_permanent(v)} do IO.puts("${UPGRADE_OK} ${version}")`,
+    ].join(', ') + ` else {step, r} -> IO.puts("${UPGRADE_ERROR} #{step}: #{inspect(r, limit: 50, printable_limit: 400)}") end`,
   ].join('; ');
   return rpcCommand(l, kind, expr, envFile);
 }
@@ -77,13 +95,17 @@ export function installUpgradeCommand(l: Layout, kind: ReleaseKind, version: str
 export function keepUpgradedCommand(l: Layout, kind: ReleaseKind, version: string, id: string, envFile?: string): Shell {
   const dest = releaseDir(l, version);
   const stage = stagingDir(l, version, id);
-  const startErl = sh`{ erts=; read -r erts _ < releases/start_erl.data; printf '%s %s\\n' "$erts" ${version} > releases/start_erl.data.tmp && mv -f releases/start_erl.data.tmp releases/start_erl.data; }`;
-  const copy = sh`rm -rf ${stage} && cp -a . ${stage} && rm -rf ${stage}/${BOOT_SAVE_DIR} ${stage}/.deliver-sha256 && mv -T ${stage} ${dest}`;
+  const startErl = chain(
+    sh`erts=`,
+    sh`read -r erts _ < releases/start_erl.data`,
+    and(sh`printf '%s %s\\n' "$erts" ${version} > releases/start_erl.data.tmp`, sh`mv -f releases/start_erl.data.tmp releases/start_erl.data`),
+  );
+  const copy = and(sh`rm -rf ${stage}`, sh`cp -a . ${stage}`, sh`rm -rf ${stage}/${BOOT_SAVE_DIR} ${stage}/.deliver-sha256`, sh`mv -T ${stage} ${dest}`);
   return and(
     inRunning(l, envFile),
     sh`rm -f ${upgradeTarballPath(kind, l.app, version)}`,
-    sh`if [ "$(cut -d' ' -f2 releases/start_erl.data)" != ${version} ]; then ${startErl}; fi`,
-    sh`if [ ! -d ${dest} ]; then ${copy}; fi`,
+    ifThen(sh`[ "$(cut -d' ' -f2 releases/start_erl.data)" != ${version} ]`, startErl),
+    ifThen(sh`[ ! -d ${dest} ]`, copy),
   );
 }
 

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { runStep, runSteps, type RunStepOptions } from '../plan/execute.js';
 import { appendSteps, StepList, type HostPlan, type Step } from '../plan/plan.js';
-import { sh } from '../ssh/quote.js';
+import { chain, group, sh } from '../ssh/quote.js';
 import type { Backend, ExecResult } from '../ssh/types.js';
 import { EXIT_ACTIVATE, EXIT_CHECKSUM, EXIT_UPLOAD } from '../deploy/commands.js';
 import { envFile, tempId, type Layout } from '../deploy/layout.js';
@@ -181,7 +181,8 @@ export async function upgradeHost(backend: Backend, h: UpgradeHost, run: Upgrade
 /** The upload and tarball go, and a `failed` audit line (best effort: the connection may be gone). */
 async function cleanUp(backend: Backend, h: UpgradeHost, step: string, err: unknown, signal?: AbortSignal): Promise<void> {
   const error = signal?.aborted ? 'interrupted' : err instanceof DeliverError ? err.message : String(err);
-  const cmd = sh`rm -f ${upgradeUpload(h)}; { ${dropTarballCommand(h.layout, h.node.kind, h.cfg.version, envFile(h.layout, h.cfg.env))}; }; ${upgradeAudit(h, 'failed', { step, error })}`;
+  const drop = dropTarballCommand(h.layout, h.node.kind, h.cfg.version, envFile(h.layout, h.cfg.env));
+  const cmd = chain(sh`rm -f ${upgradeUpload(h)}`, group(drop), upgradeAudit(h, 'failed', { step, error }));
   await backend.exec(cmd.text, { timeoutMs: 30_000 }).catch(() => undefined);
 }
 

@@ -4,7 +4,7 @@
 // post_upgrade_release → unlock. The read-only facts before it (state, kind, pid, version) are factSteps.
 import type { HookDef } from '../config/types.js';
 import { StepList, type Step } from '../plan/plan.js';
-import { and, sh, type Shell } from '../ssh/quote.js';
+import { and, or, sh, type Shell } from '../ssh/quote.js';
 import { auditEntry } from '../deploy/audit.js';
 import { activateCommand, auditCommand, EXIT_ACTIVATE, pruneCommand, receiveCommand, recordCommand, verifyCommand } from '../deploy/commands.js';
 import type { ReleaseRef } from '../deploy/deploy-plan.js';
@@ -89,7 +89,8 @@ export function upgradeSteps(h: UpgradeHost): Step[] {
   const inRoot = upgradeTarballPath(node.kind, l.app, cfg.version);
   const s = new StepList();
   s.add('lock', `take the deploy lock ${l.lock}`, acquireCommand(l, h.owner, [l.incoming, l.releases]));
-  s.add('upload', `receive ${tarball.file} (${tarball.size} bytes), check its sha256 ${tarball.sha256}, move it to ${inRoot} in the running root (its boot files saved once)`, and(receiveCommand(upload), verifyCommand(upload, tarball.sha256, tarball.size), placeUpgradeCommand(l, node.kind, upload, cfg.version, env)), {
+  const place = and(receiveCommand(upload), verifyCommand(upload, tarball.sha256, tarball.size), placeUpgradeCommand(l, node.kind, upload, cfg.version, env));
+  s.add('upload', `receive ${tarball.file} (${tarball.size} bytes), check its sha256 ${tarball.sha256}, move it to ${inRoot} in the running root (its boot files saved once)`, place, {
     input: { kind: 'tarball', file: tarball.file, bytes: tarball.size },
     timeoutMs: 600_000,
   });
@@ -101,7 +102,9 @@ export function upgradeSteps(h: UpgradeHost): Step[] {
   s.add('pid', `the node's OS pid is still ${node.pid}`, pidCommand(l, node.kind, env), { timeoutMs: 20_000 });
   const pruned = pruneList(afterActivation(node.state, cfg.version), cfg.keepReleases);
   const record = recordCommand(l, auditEntry({ action: 'upgrade', env: cfg.env, version: cfg.version, previous: node.from, result: 'ok' }), pruneCommand(l, pruned));
-  s.add('activate', `copy the running root to ${releaseDir(l, cfg.version)} (unless installed), point ${l.root} at it; audit line; ${pruned.length ? `prune ${pruned.join(', ')}` : 'nothing to prune'}`, and(keepUpgradedCommand(l, node.kind, cfg.version, h.id, env), sh`{ ${activateCommand(l, cfg.version, h.id)} || exit ${EXIT_ACTIVATE}; }`, record));
+  const activate = and(keepUpgradedCommand(l, node.kind, cfg.version, h.id, env), or(activateCommand(l, cfg.version, h.id), sh`exit ${EXIT_ACTIVATE}`), record);
+  const prunes = pruned.length ? `prune ${pruned.join(', ')}` : 'nothing to prune';
+  s.add('activate', `copy the running root to ${releaseDir(l, cfg.version)} (unless installed), point ${l.root} at it; audit line; ${prunes}`, activate);
   hook(h, 'post_upgrade_release', s);
   s.add('unlock', 'remove the deploy lock', unlockCommand(l, h.owner.id), { bestEffort: true, timeoutMs: 15_000 });
   return s.steps;

@@ -99,6 +99,9 @@ describe('build release errors', () => {
     expect(r.stdout).toContain('MIX_ENV=prod mix compile');
     expect(r.stdout).toContain('MIX_ENV=prod mix release --overwrite');
     expect(r.stdout).toContain(`tar -czf ${buildAt}/_build/deliver/demo_2.0.0.release.tar.gz.partial -C _build/prod/rel/demo .`);
+    // --verbose: one statement per line, loops and fallbacks indented.
+    expect(r.stdout).toMatch(/^ {6}  command -v git >\/dev\/null 2>&1 \|\|$/m);
+    expect(r.stdout).toMatch(/^ +for v in _build\/prod\/rel\/demo\/releases\/\*\/; do$/m);
     expect(existsSync(join(bed().build.root, buildAt.replace('/srv/', '')))).toBe(false);
     expect(existsSync(join(mix.dir, '.deliver/releases/demo_2.0.0.release.tar.gz'))).toBe(false);
     expect(readFileSync(join(mix.dir, 'mix.exs'), 'utf8')).toContain('version: "0.1.0"');

@@ -97,13 +97,15 @@ describe('deploy upgrade (relx)', () => {
 
   it('hot-upgrades all three nodes: same OS pids, counters kept, new code answering, version 0.2.0, hooks, audit; a restart boots 0.2.0', async () => {
     const before = await pids();
-    // --dry-run: the read-only queries and the plan per host; nothing changes.
-    const dry = await deliver(fx.dir, ['deploy', 'upgrade', 'production', '--version=0.2.0', '--dry-run']);
+    // --dry-run: the read-only queries and the plan per host; nothing changes. --verbose: each script one statement per line.
+    const dry = await deliver(fx.dir, ['deploy', 'upgrade', 'production', '--version=0.2.0', '--dry-run', '--verbose']);
     expect(dry.code, dry.stderr).toBe(0);
     expect(dry.stdout).toMatch(/Dry run: hot upgrade uprel 0\.1\.0 → 0\.2\.0 in production/);
     expect(dry.stdout).toMatch(/relx node, OS pid \d+, runs 0\.1\.0/);
     expect(dry.stdout).toMatch(/\d+\. install: bin\/uprel upgrade 0\.2\.0: 0\.1\.0 → 0\.2\.0 in the running node/);
     expect(dry.stdout).toContain('version: ask the relx node which version it runs (release_handler)');
+    expect(dry.stdout).toMatch(/^ +for f in releases\/start_erl.data releases\/RELEASES bin\/uprel; do$/m);
+    expect(dry.stdout).toMatch(/^ {8}printf .* >> \S+\/history \|\|\n {8}exit 7;$/m);
     expect(await on(HOSTS[0]!, 'version')).toBe('0.1.0');
     const r = await deliver(fx.dir, ['deploy', 'upgrade', 'to', 'production', '--version=0.2.0', '--strategy=rolling']);
     expect(r.code, r.stderr).toBe(0);

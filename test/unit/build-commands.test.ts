@@ -47,6 +47,51 @@ describe('build host command lines', () => {
     );
     expect(c.packRelease('rel/x', '/b/d/x.tar.gz').text).toBe('mkdir -p /b/d && rm -f /b/d/x.tar.gz.partial && tar -czf /b/d/x.tar.gz.partial -C rel/x . && mv -f /b/d/x.tar.gz.partial /b/d/x.tar.gz && wc -c < /b/d/x.tar.gz');
   });
+  it('what --verbose prints: the repository, inspect and pack scripts one statement per line', () => {
+    expect(statementLines(c.initRepository('/srv/b'))).toEqual([
+      '{',
+      '  command -v git >/dev/null 2>&1 ||',
+      '  {',
+      "    echo 'git is not installed on the build host (or not in PATH)' >&2;",
+      '    exit 127;',
+      '  };',
+      '} &&',
+      'mkdir -p /srv/b &&',
+      'cd /srv/b &&',
+      '{',
+      '  if [ ! -d .git ]; then',
+      '    git init -q;',
+      '  fi;',
+      '} &&',
+      'git config receive.denyCurrentBranch ignore &&',
+      'pwd',
+    ]);
+    const R = '_build/prod/rel/demo';
+    expect(statementLines(c.inspectRelease(R))).toEqual([
+      `if [ -d ${R}/releases ]; then`,
+      `  if [ -f ${R}/releases/start_erl.data ]; then`,
+      `    printf 'found %s\\n' "$(cat ${R}/releases/start_erl.data)";`,
+      '  else',
+      '    echo found;',
+      '  fi;',
+      `  for v in ${R}/releases/*/; do`,
+      '    [ -d "$v" ] &&',
+      `    printf 'version %s\\n' "$(basename "$v")";`,
+      '  done;',
+      '  true;',
+      'else',
+      "  find _build _rel -maxdepth 6 -type d -name releases 2>/dev/null | sed -n 's|/releases$||p' | sed 's/^/candidate /';",
+      '  true;',
+      'fi',
+    ]);
+    expect(statementLines(c.packRelease('rel/x', '/b/d/x.tar.gz'))).toEqual([
+      'mkdir -p /b/d &&',
+      'rm -f /b/d/x.tar.gz.partial &&',
+      'tar -czf /b/d/x.tar.gz.partial -C rel/x . &&',
+      'mv -f /b/d/x.tar.gz.partial /b/d/x.tar.gz &&',
+      'wc -c < /b/d/x.tar.gz',
+    ]);
+  });
   it('git steps', () => {
     expect(c.gitReset('abc123').text).toBe('git reset --hard -q abc123');
     expect(c.gitClean(['.', 'priv/static']).text).toBe('git clean -ffdxq -- . priv/static');

@@ -175,4 +175,15 @@ describe('statement helpers: exact text, real sh, one statement per line', () =>
     expect(runSh(and(sh`false`, or(sh`echo a`, sh`echo b`)).text + ' || echo stopped')).toBe('stopped\n');
     expect(lines(ifThen(sh`true`, or(sh`false`, sh`echo x`)))).toEqual(['if true; then', '  false ||', '  echo x;', 'fi']);
   });
+  it('a redirection (2>&1, >&2) does not make a part a list: it is not grouped', () => {
+    expect(or(raw('command -v git >/dev/null 2>&1'), raw('echo no >&2')).text).toBe('command -v git >/dev/null 2>&1 || echo no >&2');
+    expect(and(raw('a 2>&1 | b'), raw('d >&2; e')).text).toBe('{ a 2>&1 | b; } && { d >&2; e; }');
+  });
+
+  it('statementLines() of one part that and() grouped prints the group: the lines join into the script', () => {
+    const one = and(chain(raw('a'), raw('b')));
+    expect(one.text).toBe('{ a; b; }');
+    expect(statementLines(one)).toEqual(['{', '  a;', '  b;', '}']);
+    expect(statementLines(and(raw('a')))).toEqual(['a']);
+  });
 });

@@ -13,6 +13,7 @@ import * as c from '../../src/upgrade/commands.js';
 import { appupsFileName, parseAppupLines, upgradeFileName } from '../../src/upgrade/names.js';
 import { describeRelup, parseRelup } from '../../src/upgrade/relup.js';
 import { tarMember } from '../../src/upgrade/stored-relup.js';
+import { statementLines } from '../../src/ssh/quote.js';
 
 const distilleryTools: ToolSettings = { ...mixTools, kind: detectProject(new Set(['mix.exs', 'rel/config.exs'])) };
 const p: c.UpgradePaths = { buildDir: '/srv/b', releaseDir: '/srv/b/_build/prod/rel/demo', name: 'demo', from: '0.1.0', to: '0.2.0' };
@@ -52,6 +53,29 @@ describe('upgrade command lines', () => {
         `escript ${W}/deliver_upgrade.erl check ${W}/check/releases/0.2.0/relup 0.1.0 0.2.0 && rm -rf ${W}/check && ` +
         `mv -f ${W}/demo-0.2.0.tar.gz /srv/b/_build/deliver/demo_0.2.0.upgrade.tar.gz && wc -c < /srv/b/_build/deliver/demo_0.2.0.upgrade.tar.gz`,
     );
+  });
+
+  it('what --verbose prints: each script one statement per line', () => {
+    const R = '/srv/b/_build/prod/rel/demo';
+    expect(statementLines(c.prepareWorkDir(p))).toEqual([`rm -rf ${W} &&`, `mkdir -p ${W}/old &&`, `cat > ${W}/deliver_upgrade.erl`]);
+    expect(statementLines(c.unpackOld(p))).toEqual([`tar -xzf ${W}/old.tar.gz -C ${W}/old &&`, `rm -f ${W}/old.tar.gz &&`, `test -d ${W}/old/releases/0.1.0`]);
+    expect(statementLines(c.addOldRelease(p))).toEqual([`rm -rf ${R}/releases/0.1.0 &&`, `cp -R ${W}/old/releases/0.1.0 ${R}/releases/ &&`, `cp -Rn ${W}/old/lib/. ${R}/lib/`]);
+    expect(statementLines(c.packMixUpgrade(p))).toEqual([
+      `cp ${R}/releases/0.2.0/demo.rel ${R}/releases/demo-0.2.0.rel &&`,
+      `tar -czf ${W}/demo-0.2.0.tar.gz -C ${R} lib releases/0.2.0 releases/demo-0.2.0.rel &&`,
+      `rm -f ${R}/releases/demo-0.2.0.rel`,
+    ]);
+    expect(statementLines(c.checkUpgrade(p, `${W}/demo-0.2.0.tar.gz`, '/srv/b/_build/deliver/demo_0.2.0.upgrade.tar.gz'))).toEqual([
+      `rm -rf ${W}/check &&`,
+      `mkdir -p ${W}/check &&`,
+      `tar -xzf ${W}/demo-0.2.0.tar.gz -C ${W}/check &&`,
+      `escript ${W}/deliver_upgrade.erl check ${W}/check/releases/0.2.0/relup 0.1.0 0.2.0 &&`,
+      `rm -rf ${W}/check &&`,
+      `mv -f ${W}/demo-0.2.0.tar.gz /srv/b/_build/deliver/demo_0.2.0.upgrade.tar.gz &&`,
+      'wc -c < /srv/b/_build/deliver/demo_0.2.0.upgrade.tar.gz',
+    ]);
+    // One command each: one line.
+    expect(statementLines(c.generateAppups(p, { given: false, write: false }))).toEqual([c.generateAppups(p, { given: false, write: false }).text]);
   });
 
   it('paths with spaces or quotes stay one word when a real sh runs the pack command', () => {

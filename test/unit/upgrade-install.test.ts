@@ -9,6 +9,7 @@ import { layoutFor } from '../../src/deploy/layout.js';
 import { restoreBootCommand, startCommand, versionCommand } from '../../src/deploy/node-commands.js';
 import { parseHostState } from '../../src/deploy/state.js';
 import * as c from '../../src/upgrade/install-commands.js';
+import { statementLines } from '../../src/ssh/quote.js';
 import { upgradeRefusals, type UpgradeFacts } from '../../src/upgrade/upgrade-host.js';
 import { agreedVersion } from '../../src/upgrade/upgrade-env.js';
 
@@ -26,7 +27,7 @@ describe('hot upgrade command lines', () => {
 
   it('place, install (each kind), releases, keep, drop: exact text', () => {
     expect(c.placeUpgradeCommand(l, 'mix', '/srv/app/.deliver/demo/incoming/u.part-x1', '0.2.0').text).toBe(
-      `${IN_RUNNING} && { if [ ! -d .deliver-boot ]; then rm -rf .deliver-boot.tmp && mkdir -p .deliver-boot.tmp/releases .deliver-boot.tmp/bin && for f in releases/start_erl.data releases/RELEASES bin/demo; do if [ -f "$f" ]; then cp -p "$f" .deliver-boot.tmp/"$f" || exit 1; fi; done && mv -T .deliver-boot.tmp .deliver-boot; fi; } && { mkdir -p releases && mv -f /srv/app/.deliver/demo/incoming/u.part-x1 releases/demo-0.2.0.tar.gz; }`,
+      `${IN_RUNNING} && { if [ ! -d .deliver-boot ]; then rm -rf .deliver-boot.tmp && mkdir -p .deliver-boot.tmp/releases .deliver-boot.tmp/bin && for f in releases/start_erl.data releases/RELEASES bin/demo; do if [ -f "$f" ]; then cp -p "$f" .deliver-boot.tmp/"$f" || exit 1; fi; done && mv -T .deliver-boot.tmp .deliver-boot; fi; } && mkdir -p releases && mv -f /srv/app/.deliver/demo/incoming/u.part-x1 releases/demo-0.2.0.tar.gz`,
     );
     expect(c.installUpgradeCommand(l, 'relx', '0.2.0').text).toBe(`${IN_RUNNING} && bin/demo upgrade 0.2.0`);
     expect(c.installUpgradeCommand(l, 'distillery', '0.2.0').text).toBe(`${IN_RUNNING} && bin/demo upgrade 0.2.0`);
@@ -38,9 +39,60 @@ describe('hot upgrade command lines', () => {
     );
     expect(c.ensureReleasesCommand(l, 'mix', '0.1.0').text).toContain(`:ok = :release_handler.create_RELEASES(r, d, Path.join(d, "0.1.0/demo.rel"), [])`);
     expect(c.keepUpgradedCommand(l, 'mix', '0.2.0', 'x1').text).toBe(
-      `${IN_RUNNING} && rm -f releases/demo-0.2.0.tar.gz && { if [ "$(cut -d' ' -f2 releases/start_erl.data)" != 0.2.0 ]; then { erts=; read -r erts _ < releases/start_erl.data; printf '%s %s\\n' "$erts" 0.2.0 > releases/start_erl.data.tmp && mv -f releases/start_erl.data.tmp releases/start_erl.data; }; fi; } && { if [ ! -d /srv/app/.deliver/demo/releases/0.2.0 ]; then rm -rf /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 && cp -a . /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 && rm -rf /srv/app/.deliver/demo/releases/0.2.0.tmp-x1/.deliver-boot /srv/app/.deliver/demo/releases/0.2.0.tmp-x1/.deliver-sha256 && mv -T /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 /srv/app/.deliver/demo/releases/0.2.0; fi; }`,
+      `${IN_RUNNING} && rm -f releases/demo-0.2.0.tar.gz && { if [ "$(cut -d' ' -f2 releases/start_erl.data)" != 0.2.0 ]; then erts=; read -r erts _ < releases/start_erl.data; printf '%s %s\\n' "$erts" 0.2.0 > releases/start_erl.data.tmp && mv -f releases/start_erl.data.tmp releases/start_erl.data; fi; } && { if [ ! -d /srv/app/.deliver/demo/releases/0.2.0 ]; then rm -rf /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 && cp -a . /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 && rm -rf /srv/app/.deliver/demo/releases/0.2.0.tmp-x1/.deliver-boot /srv/app/.deliver/demo/releases/0.2.0.tmp-x1/.deliver-sha256 && mv -T /srv/app/.deliver/demo/releases/0.2.0.tmp-x1 /srv/app/.deliver/demo/releases/0.2.0; fi; }`,
     );
     expect(c.dropTarballCommand(l, 'distillery', '0.2.0').text).toBe(`${IN_RUNNING} && rm -f releases/0.2.0/demo.tar.gz`);
+  });
+
+  it('what --verbose prints: place and keep one statement per line', () => {
+    const inRunning = [
+      '{',
+      '  d=/srv/app/demo;',
+      '  s=$(cat /srv/app/.deliver/demo/started 2>/dev/null);',
+      '  if [ -n "$s" ] && [ -x /srv/app/.deliver/demo/releases/"$s"/bin/demo ]; then',
+      '    d=/srv/app/.deliver/demo/releases/"$s";',
+      '  fi;',
+      '  cd "$d";',
+      '} &&',
+    ];
+    expect(statementLines(c.placeUpgradeCommand(l, 'mix', '/srv/app/.deliver/demo/incoming/u.part-x1', '0.2.0'))).toEqual([
+      ...inRunning,
+      '{',
+      '  if [ ! -d .deliver-boot ]; then',
+      '    rm -rf .deliver-boot.tmp &&',
+      '    mkdir -p .deliver-boot.tmp/releases .deliver-boot.tmp/bin &&',
+      '    for f in releases/start_erl.data releases/RELEASES bin/demo; do',
+      '      if [ -f "$f" ]; then',
+      '        cp -p "$f" .deliver-boot.tmp/"$f" || exit 1;',
+      '      fi;',
+      '    done &&',
+      '    mv -T .deliver-boot.tmp .deliver-boot;',
+      '  fi;',
+      '} &&',
+      'mkdir -p releases &&',
+      'mv -f /srv/app/.deliver/demo/incoming/u.part-x1 releases/demo-0.2.0.tar.gz',
+    ]);
+    const R = '/srv/app/.deliver/demo/releases';
+    expect(statementLines(c.keepUpgradedCommand(l, 'mix', '0.2.0', 'x1'))).toEqual([
+      ...inRunning,
+      'rm -f releases/demo-0.2.0.tar.gz &&',
+      '{',
+      `  if [ "$(cut -d' ' -f2 releases/start_erl.data)" != 0.2.0 ]; then`,
+      '    erts=;',
+      '    read -r erts _ < releases/start_erl.data;',
+      `    printf '%s %s\\n' "$erts" 0.2.0 > releases/start_erl.data.tmp &&`,
+      '    mv -f releases/start_erl.data.tmp releases/start_erl.data;',
+      '  fi;',
+      '} &&',
+      '{',
+      `  if [ ! -d ${R}/0.2.0 ]; then`,
+      `    rm -rf ${R}/0.2.0.tmp-x1 &&`,
+      `    cp -a . ${R}/0.2.0.tmp-x1 &&`,
+      `    rm -rf ${R}/0.2.0.tmp-x1/.deliver-boot ${R}/0.2.0.tmp-x1/.deliver-sha256 &&`,
+      `    mv -T ${R}/0.2.0.tmp-x1 ${R}/0.2.0;`,
+      '  fi;',
+      '}',
+    ]);
   });
 
   it('a start puts back the boot files a hot upgrade saved in the root it starts', () => {

@@ -5,6 +5,8 @@ import type { HookDef } from '../../src/config/types.js';
 import { layoutFor } from '../../src/deploy/layout.js';
 import { newOwner } from '../../src/deploy/lock.js';
 import { parseHostState } from '../../src/deploy/state.js';
+import { statementLines } from '../../src/ssh/quote.js';
+import { keepUpgradedCommand } from '../../src/upgrade/install-commands.js';
 import { factSteps, nodeTargetOf, upgradeSteps, type UpgradeHost } from '../../src/upgrade/upgrade-plan.js';
 
 const SHA = 'a'.repeat(64);
@@ -40,6 +42,52 @@ describe('hot upgrade plan', () => {
     expect(steps.map((s) => s.name)).toEqual(['lock', 'upload', 'pre_upgrade_release', 'releases', 'install', 'check', 'pid', 'activate', 'post_upgrade_release', 'unlock']);
     expect(steps.find((s) => s.name === 'install')!.does).toBe('bin/demo upgrade 0.2.0: 0.1.0 → 0.2.0 in the running node');
     expect(steps.find((s) => s.name === 'pre_upgrade_release')!.script.text).toContain('RELEASE_DIR=/srv/app/.deliver/demo/releases/0.1.0 ');
+  });
+
+  it('what --verbose prints for the activation: keep, then activate or exit 7, then the audit line and the pruning', () => {
+    const H = '/srv/app/.deliver/demo';
+    const R = `${H}/releases`;
+    const lines = statementLines(upgradeSteps(host()).find((s) => s.name === 'activate')!.script);
+    // First the kept copy (its lines: upgrade-install.test.ts), grouped.
+    const keep = keepUpgradedCommand(l, 'mix', '0.2.0', 'x1', `${H}/production.env`);
+    const at = lines.indexOf('} &&');
+    expect(lines.slice(0, at + 1).map((x) => x.trim()).join(' ')).toBe(`{ ${keep.text}; } &&`);
+    const record = lines.lastIndexOf('} &&') + 1;
+    expect(lines.slice(at + 1, record)).toEqual([
+      '{',
+      '  {',
+      `    [ -d ${R}/0.2.0 ] ||`,
+      '    {',
+      "      echo 'release 0.2.0 is not installed on this host' >&2;",
+      '      exit 4;',
+      '    };',
+      '  } &&',
+      '  {',
+      '    if [ -d /srv/app/demo ] && [ ! -L /srv/app/demo ]; then',
+      `      mkdir -p ${R} &&`,
+      `      mv -T /srv/app/demo ${R}/edeliver-legacy;`,
+      '    fi;',
+      '  } &&',
+      '  ln -sfn .deliver/demo/releases/0.2.0 /srv/app/demo.tmp-x1 &&',
+      '  mv -T /srv/app/demo.tmp-x1 /srv/app/demo &&',
+      `  printf '%s\\n' 0.2.0 >> ${H}/history ||`,
+      '  exit 7;',
+      '} &&',
+    ]);
+    // The audit line (its time and user vary) and the pruning, which never fail the upgrade.
+    expect(lines.slice(record)).toEqual([
+      '{',
+      '  {',
+      '    {',
+      `      [ -d ${H} ] ||`,
+      `      mkdir -p ${H};`,
+      '    } &&',
+      expect.stringMatching(new RegExp(`^    printf '%s\\\\n' '\\{.*"action":"upgrade".*\\}' >> ${H}/deploys\\.jsonl;$`)),
+      `    cd ${R} && rm -rf -- 0.0.1;`,
+      '  } ||',
+      '  true;',
+      '}',
+    ]);
   });
 
   it('the facts before any change are read-only queries: state, kind, pid, version', () => {
