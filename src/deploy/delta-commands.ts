@@ -62,8 +62,13 @@ export function baseOfOutput(stdout: string): { version: string; text: string } 
   return { version: lines[at]!.slice(BASE_MARK.length + 1).trim(), text: lines.slice(at + 1, end < 0 ? undefined : end).join('\n') };
 }
 
+/** Removes the staging dir, says why on stderr (`say`), exits 9: the full tarball follows. */
+function abandon(stage: string, say: Shell): Shell {
+  return group(chain(sh`rm -rf ${stage}`, say, sh`exit ${EXIT_DELTA}`));
+}
+
 function fail(stage: string, why: string): Shell {
-  return group(chain(sh`rm -rf ${stage}`, sh`echo ${`delta: ${why}`} >&2`, sh`exit ${EXIT_DELTA}`));
+  return abandon(stage, sh`echo ${`delta: ${why}`} >&2`);
 }
 
 /**
@@ -85,12 +90,9 @@ const ENTRIES_AWK = [
  */
 export function treeCheckCommand(stage: string): Shell {
   const found = findEntries(raw(`\\( -type l -printf 'l %P -> %l\\n' -o -printf '%y %P\\n' \\)`));
-  const differs = group(
-    chain(
-      sh`rm -rf ${stage}`,
-      raw(`printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$(printf '%s\\n' "$bad" | head -n 3 | tr '\\n' ' ')" >&2`),
-      sh`exit ${EXIT_DELTA}`,
-    ),
+  const differs = abandon(
+    stage,
+    raw(`printf 'delta: a file differs from the manifest (changed in place on this host?): %s\\n' "$(printf '%s\\n' "$bad" | head -n 3 | tr '\\n' ' ')" >&2`),
   );
   return and(
     sh`cd ${stage}`,

@@ -7,7 +7,7 @@ import { and, chain, ifThen, raw, sh, type Shell } from '../ssh/quote.js';
 import type { ReleaseKind } from '../config/release-kind.js';
 import type { Layout } from './layout.js';
 import { inRunning, pingCommand } from './node-commands.js';
-import { epmdScript, nodeNameScript } from './node-wait.js';
+import { KNOWN, epmdPortScript, epmdScript, ertsToolScript, nodeNameScript } from './node-wait.js';
 
 /**
  * Sets `$r` to the node's OS pid as erl_call reports it, or leaves it empty. The cookie is the release's
@@ -16,18 +16,17 @@ import { epmdScript, nodeNameScript } from './node-wait.js';
  * is not written anywhere: then `$r` stays empty and the release script answers.
  */
 export function erlCallPidScript(app: string): Shell {
-  const port = raw(`p=$("$e" -names 2>/dev/null | awk -v n="$n" '$1 == "name" && $2 == n { print $5; exit }')`);
   const ask = chain(
     raw('ln -s "$PWD/releases/COOKIE" "$t/.erlang.cookie"'),
     raw(`r=$(HOME="$t" "$x" -address "$p" -timeout 10 -a 'os getpid []' 2>/dev/null) || r=`),
     raw('rm -rf "$t"'),
   );
   return chain(
-    raw('r= p= x='),
+    raw('r= p='),
     nodeNameScript(app, 'mix'),
     epmdScript(),
-    ifThen(raw('[ -n "$n" ] && [ -n "$e" ] && [ -z "${RELEASE_COOKIE:-}" ] && [ -f releases/COOKIE ]'), port),
-    raw('for f in erts-*/bin/erl_call; do if [ -x "$f" ]; then x=$f; fi; done'),
+    ifThen(raw(`${KNOWN.text} && [ -z "\${RELEASE_COOKIE:-}" ] && [ -f releases/COOKIE ]`), epmdPortScript()),
+    ertsToolScript('x', 'erl_call'),
     ifThen(raw('[ -n "$p" ] && [ -n "$x" ] && t=$(mktemp -d 2>/dev/null)'), ask),
   );
 }

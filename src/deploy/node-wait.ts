@@ -39,22 +39,33 @@ export function nodeNameScript(app: string, kind: ReleaseKind): Shell {
   return chain(captured('n', chain(sh`v=${vsn}`, first)), alive);
 }
 
+/** Sets `$v` to the release's own erts-VSN/bin/`tool` (a small C program), empty when the release has none. */
+export function ertsToolScript(v: string, tool: string): Shell {
+  return chain(raw(`${v}=`), forIn('f', raw(`erts-*/bin/${tool}`), ifThen(raw('[ -x "$f" ]'), raw(`${v}=$f`))));
+}
+
 /** Sets `$e` to the release's own epmd (erts-VSN/bin/epmd), else the one on PATH; empty when there is none. */
 export function epmdScript(): Shell {
-  return chain(
-    raw('e='),
-    forIn('f', raw('erts-*/bin/epmd'), ifThen(raw('[ -x "$f" ]'), raw('e=$f'))),
-    ifThen(raw('[ -z "$e" ]'), raw('e=$(command -v epmd 2>/dev/null || true)')),
-  );
+  return chain(ertsToolScript('e', 'epmd'), ifThen(raw('[ -z "$e" ]'), raw('e=$(command -v epmd 2>/dev/null || true)')));
+}
+
+/** `"$e" -names` piped to an awk program that runs `action` on the line of the name in `$n`. */
+function epmdEntry(action: string): string {
+  return `"$e" -names 2>/dev/null | awk -v n="$n" '$1 == "name" && $2 == n { ${action} }`;
 }
 
 /** Exit 0 when epmd lists the name in `$n` (its port from ERL_EPMD_PORT, as the node's). */
 export function registeredScript(): Shell {
-  return raw(`"$e" -names 2>/dev/null | awk -v n="$n" '$1 == "name" && $2 == n { f = 1 } END { exit !f }'`);
+  return raw(`${epmdEntry('f = 1')} END { exit !f }'`);
+}
+
+/** Sets `$p` to the distribution port epmd lists for the name in `$n` (empty when it lists none). */
+export function epmdPortScript(): Shell {
+  return raw(`p=$(${epmdEntry('print $5; exit')}')`);
 }
 
 /** Both the node's name and an epmd to ask are known. */
-const KNOWN = raw('[ -n "$n" ] && [ -n "$e" ]');
+export const KNOWN = raw('[ -n "$n" ] && [ -n "$e" ]');
 
 /** The name and the epmd to watch, then `watch` when both are known, else `fallback` (the release script's way). */
 function watching(app: string, kind: ReleaseKind, watch: Shell, fallback: Shell): Shell {
