@@ -46,7 +46,8 @@ export async function runBuildStep(x: BuildRun, s: BuildStep, size?: number): Pr
   let label = s.name;
   switch (a.kind) {
     case 'remote':
-      outcome = { result: await runStep(x.backend, s, { signal: x.signal, open: () => s.text ?? '', output: debugLines(x.out), check: (st, r) => failed(x, st, r) }) };
+      // The login shell, as edeliver: the steps source the user's PROFILE (ssh/remote-shell.ts).
+      outcome = { result: await runStep(x.backend, s, { signal: x.signal, loginShell: true, open: () => s.text ?? '', output: debugLines(x.out), check: (st, r) => failed(x, st, r) }) };
       if (s.bestEffort) return outcome;
       break;
     case 'hook':
@@ -109,6 +110,7 @@ async function hook(x: BuildRun, name: string): Promise<void> {
         onStderr: (l) => { tail.push(l); x.out.debug(l); },
         signal: x.signal,
         agentForward: f.agentForward,
+        loginShell: true,
       });
       return r.code;
     },

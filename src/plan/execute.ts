@@ -20,6 +20,8 @@ export interface RunStepOptions {
    * release prints that line before a long usage text, beyond the tail a failure keeps); may throw.
    */
   check?: (step: Step, result: ExecResult) => void;
+  /** Run the steps with the login shell, not /bin/sh (ssh/remote-shell.ts). */
+  loginShell?: boolean;
 }
 
 /** Runs one step (its own remote command). Query, answer and best-effort steps return their result whatever the exit. */
@@ -29,6 +31,7 @@ export async function runStep(backend: Backend, step: Step, opts: RunStepOptions
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(step.timeoutMs ? { timeoutMs: step.timeoutMs } : {}),
     ...(step.agentForward ? { agentForward: true } : {}),
+    ...(opts.loginShell ? { loginShell: true } : {}),
     // A query's lines go to a caller that asks for them with `lines` (not to the live output).
     ...(step.bestEffort || step.answer || (step.query && !opts.lines) ? {} : opts.output),
   };

@@ -7,7 +7,8 @@ import pLimit from 'p-limit';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { DeliverError, InterruptedError, RemoteError } from '../output/errors.js';
 import { LineRing, StreamCapture } from './capture.js';
-import { PidMarkerFilter, withPidMarker } from './pid-marker.js';
+import { PidMarkerFilter } from './pid-marker.js';
+import { remoteCommandLine } from './remote-shell.js';
 import { SftpReadStream, SftpWriteStream } from './sftp-stream.js';
 import { ERROR_TAIL_LINES, type Backend, type ExecOptions, type ExecResult, type HostTarget, type TransferOptions } from './types.js';
 
@@ -214,7 +215,7 @@ export class SshBackend implements Backend {
 
       const stdout = new StreamCapture(opts.onStdout, ring);
       const stderr = new StreamCapture(opts.onStderr, ring);
-      const remoteCommand = killable ? withPidMarker(command) : command;
+      const remoteCommand = remoteCommandLine(command, { pidMarker: killable, loginShell: opts.loginShell ?? false });
       const marker = killable ? new PidMarkerFilter((d) => stderr.push(d)) : undefined;
       const onStderrData = (d: Buffer) => {
         if (marker === undefined) return stderr.push(d);

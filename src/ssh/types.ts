@@ -29,6 +29,8 @@ export interface ExecOptions {
   agentForward?: boolean;
   /** Abort (e.g. Ctrl-C): the remote command gets a signal and the promise rejects. */
   signal?: AbortSignal;
+  /** Run the command with the user's login shell instead of /bin/sh (remote-shell.ts): the build host's scripts. */
+  loginShell?: boolean;
 }
 
 export interface ExecResult {

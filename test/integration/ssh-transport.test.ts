@@ -80,6 +80,14 @@ describe('exec and run', () => {
     expect(events[1]!.at - events[0]!.at).toBeGreaterThan(1000);
   });
 
+  it("runs deliver's scripts with /bin/sh after the login shell, and the build host's with the login shell itself", async () => {
+    const b = await transport().connect({ name: 'host1', host: 'host1' });
+    expect((await b.exec('echo "$0"')).stdout).toBe('/bin/sh\n');
+    // a killable command (its PID marker first) too
+    expect((await b.exec('echo "$0"', { timeoutMs: 20_000 })).stdout).toBe('/bin/sh\n');
+    expect((await b.exec('echo "$0"', { loginShell: true })).stdout).toBe('bash\n');
+  });
+
   it('feeds stdin from a string and from a stream', async () => {
     const b = await transport().connect({ name: 'host1', host: 'host1' });
     expect((await b.exec('cat', { stdin: 'from a string\n' })).stdout).toBe('from a string\n');
