@@ -139,6 +139,14 @@ export function formatManifest(m: Manifest): string {
  * unexpected in it (a name the shell would need quoted, a file without a digest) makes it unsupported.
  */
 export function parseManifest(text: string): Manifest {
+  // Hosts that run the same release print the same text: parse it once (the result is only read).
+  if (lastParsed?.text !== text) lastParsed = { text, manifest: parseText(text) };
+  return lastParsed.manifest;
+}
+
+let lastParsed: { text: string; manifest: Manifest } | undefined;
+
+function parseText(text: string): Manifest {
   const entries = new Map<string, Entry>();
   const sums = new Map<string, string>();
   let section = '';

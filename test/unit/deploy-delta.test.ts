@@ -276,6 +276,29 @@ describe('delta deploys on a local shell', () => {
     expect(readdirSync(join(to, '.deliver', APP, 'releases')).sort()).toEqual(['0.1.0', '0.2.0']);
   });
 
+  it('a delta damaged on the way (one byte changed): it does not unpack, and the full tarball, which is verified, follows', async () => {
+    const to = await onV1();
+    // The host's receiving `cat` (no arguments) changes the first byte of the gzip data, once.
+    const shim = mkdtempSync(join(root, 'bin-'));
+    const once = join(shim, 'done');
+    const real = execFileSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).trim();
+    writeFileSync(
+      join(shim, 'cat'),
+      `#!/bin/sh\nif [ $# -eq 0 ] && [ ! -e ${once} ]; then ${real} > ${once}; printf x | dd of=${once} bs=1 seek=100 conv=notrunc 2>/dev/null; exec ${real} ${once}; fi\nexec ${real} "$@"\n`,
+    );
+    chmodSync(join(shim, 'cat'), 0o755);
+    const path = process.env.PATH;
+    process.env.PATH = `${shim}:${path}`;
+    try {
+      const r = await deployHost(localShellBackend(), options(to, v2, '0.2.0'));
+      expect(r).toMatchObject({ transfer: 'full', fullReason: 'the delta failed (the delta tarball did not unpack)' });
+    } finally {
+      process.env.PATH = path;
+    }
+    expect(existsSync(once)).toBe(true);
+    expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
+  });
+
   it('hard links impossible (cp fails, as across file systems): the full tarball', async () => {
     const to = await onV1();
     const shim = mkdtempSync(join(root, 'bin-'));
