@@ -276,42 +276,40 @@ describe('delta deploys on a local shell', () => {
     expect(readdirSync(join(to, '.deliver', APP, 'releases')).sort()).toEqual(['0.1.0', '0.2.0']);
   });
 
-  it('a delta damaged on the way (one byte changed): it does not unpack, and the full tarball, which is verified, follows', async () => {
-    const to = await onV1();
-    // The host's receiving `cat` (no arguments) changes the first byte of the gzip data, once.
-    const shim = mkdtempSync(join(root, 'bin-'));
-    const once = join(shim, 'done');
-    const real = execFileSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).trim();
-    writeFileSync(
-      join(shim, 'cat'),
-      `#!/bin/sh\nif [ $# -eq 0 ] && [ ! -e ${once} ]; then ${real} > ${once}; printf x | dd of=${once} bs=1 seek=100 conv=notrunc 2>/dev/null; exec ${real} ${once}; fi\nexec ${real} "$@"\n`,
-    );
-    chmodSync(join(shim, 'cat'), 0o755);
+  /** Runs `run` with a stand-in for the host command `cmd` first on PATH (`script` gets the stand-in's directory). */
+  async function withStandIn<T>(cmd: string, script: (dir: string) => string, run: () => Promise<T>): Promise<T> {
+    const dir = mkdtempSync(join(root, 'bin-'));
+    writeFileSync(join(dir, cmd), script(dir));
+    chmodSync(join(dir, cmd), 0o755);
     const path = process.env.PATH;
-    process.env.PATH = `${shim}:${path}`;
+    process.env.PATH = `${dir}:${path}`;
     try {
-      const r = await deployHost(localShellBackend(), options(to, v2, '0.2.0'));
-      expect(r).toMatchObject({ transfer: 'full', fullReason: 'the delta failed (the delta tarball did not unpack)' });
+      return await run();
     } finally {
       process.env.PATH = path;
     }
+  }
+
+  it('a delta damaged on the way (one byte changed): it does not unpack, and the full tarball, which is verified, follows', async () => {
+    const to = await onV1();
+    // The host's receiving `cat` (no arguments) changes byte 100 of the gzip data, once.
+    const real = execFileSync('sh', ['-c', 'command -v cat'], { encoding: 'utf8' }).trim();
+    let once = '';
+    const damaging = (dir: string) => {
+      once = join(dir, 'done');
+      return `#!/bin/sh\nif [ $# -eq 0 ] && [ ! -e ${once} ]; then ${real} > ${once}; printf x | dd of=${once} bs=1 seek=100 conv=notrunc 2>/dev/null; exec ${real} ${once}; fi\nexec ${real} "$@"\n`;
+    };
+    const r = await withStandIn('cat', damaging, () => deployHost(localShellBackend(), options(to, v2, '0.2.0')));
+    expect(r).toMatchObject({ transfer: 'full', fullReason: 'the delta failed (the delta tarball did not unpack)' });
     expect(existsSync(once)).toBe(true);
     expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
   });
 
   it('hard links impossible (cp fails, as across file systems): the full tarball', async () => {
     const to = await onV1();
-    const shim = mkdtempSync(join(root, 'bin-'));
-    writeFileSync(join(shim, 'cp'), '#!/bin/sh\necho "cp: cannot create hard link: Invalid cross-device link" >&2\nexit 1\n');
-    chmodSync(join(shim, 'cp'), 0o755);
-    const path = process.env.PATH;
-    process.env.PATH = `${shim}:${path}`;
-    try {
-      const r = await deployHost(localShellBackend(), options(to, v2, '0.2.0'));
-      expect(r).toMatchObject({ transfer: 'full', fullReason: 'the delta failed (cannot hard-link the unchanged files of 0.1.0)' });
-    } finally {
-      process.env.PATH = path;
-    }
+    const failing = () => '#!/bin/sh\necho "cp: cannot create hard link: Invalid cross-device link" >&2\nexit 1\n';
+    const r = await withStandIn('cp', failing, () => deployHost(localShellBackend(), options(to, v2, '0.2.0')));
+    expect(r).toMatchObject({ transfer: 'full', fullReason: 'the delta failed (cannot hard-link the unchanged files of 0.1.0)' });
     expect(treeOf(rel(to, '0.2.0'))).toEqual(treeOf(fullUnpack(v2, '0.2.0')));
   });
 
