@@ -9,14 +9,12 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import { extract, pack, type Header } from 'tar-stream';
-import { sha256File } from '../store/checksum.js';
 import type { DeltaPlan } from './delta.js';
 import { formatManifest, manifestOfTarball, type Manifest } from './manifest.js';
 
 export interface DeltaTar {
   local: string;
   size: number;
-  sha256: string;
 }
 
 export class DeltaSource {
@@ -83,7 +81,7 @@ export class DeltaSource {
     for (const e of plan.send) if (e.type === 'd' && !inTar.has(e.path)) out.entry({ name: e.path, type: 'directory', mode: e.mode });
     out.finalize();
     await written;
-    return { local, size: (await stat(local)).size, sha256: await sha256File(local) };
+    return { local, size: (await stat(local)).size };
   }
 
   async dispose(): Promise<void> {
