@@ -4,7 +4,6 @@
 // reports every one. Only src/config reads the raw settings.
 import { resolve } from 'node:path';
 import type { HostKeyPolicy, HostTarget } from '../ssh/types.js';
-import { ConfigError, UsageError } from '../output/errors.js';
 import type { Where } from './hosts.js';
 import { loadSettings, type LoadOptions } from './load.js';
 import { ectoRepositoryOf, migrationCommandOf } from './migrations.js';
@@ -13,7 +12,7 @@ import { configuredReleaseKind, deltaDeploys, hostKeyPolicy, resolveBuildHost, r
 import { s3Settings, type S3Settings } from './s3.js';
 import { buildSettings, deploySettings, sshSettings, type BuildSettings, type DeploySettings, type SshSettings } from './typed.js';
 import type { HookDef, Settings } from './types.js';
-import { localDeployDir, mixEnvOf, remoteDirOf, requireVars, whereOf } from './validate.js';
+import { localDeployDir, mixEnvOf, remoteDirOf, requireVars, settingError, whereOf } from './validate.js';
 import { parseBoolean } from './values.js';
 import { CLUSTER_NODE_NAME } from './cluster.js';
 
@@ -184,10 +183,8 @@ function releasePull(settings: Settings): boolean {
   const v = settings.get('RELEASE_PULL')?.trim() ?? '';
   if (v === '') return false;
   const b = parseBoolean(v);
-  if (b !== undefined) return b;
-  const reason = `RELEASE_PULL: expected true or false, got ${JSON.stringify(v)}`;
-  const where = settings.lookup('RELEASE_PULL')?.location;
-  throw where ? new ConfigError(where.file, where.line, reason) : new UsageError(reason);
+  if (b === undefined) throw settingError('RELEASE_PULL', `expected true or false, got ${JSON.stringify(v)}`, settings);
+  return b;
 }
 
 function deployConfig(settings: Settings): DeployConfig {

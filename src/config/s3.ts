@@ -1,7 +1,7 @@
 // The S3_* and AWS_* settings an S3 release store reads, parsed once. deliver's settings (flag > environment >
 // .deliver/.env > config) come first; the process environment is the fallback, as the SDK would see it.
-import { ConfigError, DeliverError, UsageError } from '../output/errors.js';
 import type { Settings } from './types.js';
+import { settingError } from './validate.js';
 import { parseBoolean } from './values.js';
 
 export type S3ChecksumMode = 'when_required' | 'when_supported';
@@ -21,11 +21,6 @@ export interface S3Settings {
 function value(name: string, settings?: Settings): string | undefined {
   const v = settings?.get(name) ?? process.env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function settingError(name: string, reason: string, settings?: Settings): DeliverError {
-  const loc = settings?.lookup(name)?.location;
-  return loc ? new ConfigError(loc.file, loc.line, `${name}: ${reason}`) : new UsageError(`${name}: ${reason}`);
 }
 
 /** The S3 settings; without `settings` (tests, a store named on the command line) the process environment only. */

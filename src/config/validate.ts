@@ -2,7 +2,7 @@
 // policies), and typos in variable names. Every problem names the file and line the value came from.
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ConfigError } from '../output/errors.js';
+import { ConfigError, UsageError, type DeliverError } from '../output/errors.js';
 import { checkRemoteDir, checkUser, failAt as fail, parseBuildHost, parseHostList, parseNodeList, someHosts, splitList, type Where } from './hosts.js';
 import { configFileName, formatLocation } from './settings.js';
 import type { ConfigVar, ConfigWarning, Settings } from './types.js';
@@ -39,6 +39,12 @@ export function whereOf(settings: Settings, name: string): Where {
   if (v?.source === 'env') return `${name} (environment)`;
   if (v?.source === 'flag') return `${name} (${settings.where(name)})`;
   return { file: settings.file, line: 0 };
+}
+
+/** A bad value of setting `name`: a config error at its file:line, or a usage error when no file set it. */
+export function settingError(name: string, reason: string, settings?: Settings): DeliverError {
+  const loc = settings?.lookup(name)?.location;
+  return loc ? new ConfigError(loc.file, loc.line, `${name}: ${reason}`) : new UsageError(`${name}: ${reason}`);
 }
 
 /** The deploy directory variable(s) of an environment: staging and custom ones use TEST_AT, defaulting to DELIVER_TO. */
